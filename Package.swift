@@ -1,0 +1,61 @@
+// swift-tools-version:6.1
+import PackageDescription
+
+let package = Package(
+    name: "swiftdm",
+    platforms: [.macOS(.v15)],
+    products: [
+        .library(name: "DeviceModel", targets: ["DeviceModel"]),
+        .library(name: "VirtioDevices", targets: ["VirtioDevices"]),
+        .library(name: "KVMGlue", targets: ["KVMGlue"]),
+        .library(name: "XenGlue", targets: ["XenGlue"]),
+        .library(name: "VhostUserGlue", targets: ["VhostUserGlue"]),
+        .library(name: "DeviceModelTesting", targets: ["DeviceModelTesting"]),
+        .executable(name: "swiftdm", targets: ["swiftdm"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.5.0"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.6.0"),
+    ],
+    targets: [
+        // Thin C interop: GLib (event loop), kernel/libc helpers, <linux/kvm.h>, libxen.
+        .systemLibrary(name: "CGLib", pkgConfig: "glib-2.0", providers: [.apt(["libglib2.0-dev"])]),
+        .target(name: "CDeviceModelShims"),
+        .target(name: "CKVM"),
+        .systemLibrary(
+            name: "CXen",
+            pkgConfig: "xendevicemodel xenforeignmemory xenevtchn xenstore",
+            providers: [.apt(["libxen-dev"])]),
+
+        // Hypervisor-generic core: never imports a backend.
+        .target(
+            name: "DeviceModel",
+            dependencies: [
+                "CGLib", "CDeviceModelShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .target(name: "VirtioDevices", dependencies: ["DeviceModel", "CDeviceModelShims"]),
+        .target(name: "DeviceModelTesting", dependencies: ["DeviceModel"]),
+
+        // Backends.
+        .target(name: "KVMGlue", dependencies: ["DeviceModel", "CKVM", "CDeviceModelShims"]),
+        .target(name: "XenGlue", dependencies: ["DeviceModel", "CXen", "CDeviceModelShims"]),
+        .target(name: "VhostUserGlue", dependencies: ["DeviceModel", "VirtioDevices", "CDeviceModelShims"]),
+
+        // The launcher.
+        .executableTarget(
+            name: "swiftdm",
+            dependencies: [
+                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "VhostUserGlue",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+
+        .testTarget(name: "DeviceModelTests", dependencies: ["DeviceModel", "DeviceModelTesting"]),
+        .testTarget(name: "VirtioDevicesTests", dependencies: ["VirtioDevices", "DeviceModelTesting"]),
+        .testTarget(name: "KVMGlueTests", dependencies: ["KVMGlue", "DeviceModelTesting"]),
+        .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "DeviceModelTesting"]),
+        .testTarget(name: "VhostUserGlueTests", dependencies: ["VhostUserGlue", "DeviceModelTesting"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

@@ -1,0 +1,38 @@
+// Small inline helpers Swift cannot express directly: memory fences and
+// atomic accesses on raw guest memory (virtio ring indices), plus
+// non-variadic wrappers for variadic libc calls.
+#ifndef SWIFTDM_CDEVICEMODELSHIMS_H
+#define SWIFTDM_CDEVICEMODELSHIMS_H
+
+#include <stdint.h>
+#include <stddef.h>
+#include <sys/types.h>
+#include <sys/eventfd.h>
+
+/// Full memory barrier (smp_mb): orders earlier loads/stores before later ones.
+static inline void swiftdm_fence_seq_cst(void) { __atomic_thread_fence(__ATOMIC_SEQ_CST); }
+/// Acquire barrier (smp_rmb): later loads are not reordered before earlier loads.
+static inline void swiftdm_fence_acquire(void) { __atomic_thread_fence(__ATOMIC_ACQUIRE); }
+/// Release barrier (smp_wmb): earlier stores are visible before later stores.
+static inline void swiftdm_fence_release(void) { __atomic_thread_fence(__ATOMIC_RELEASE); }
+
+static inline uint16_t swiftdm_load_acquire_u16(const void *p) { return __atomic_load_n((const uint16_t *)p, __ATOMIC_ACQUIRE); }
+static inline void swiftdm_store_release_u16(void *p, uint16_t v) { __atomic_store_n((uint16_t *)p, v, __ATOMIC_RELEASE); }
+static inline uint32_t swiftdm_load_acquire_u32(const void *p) { return __atomic_load_n((const uint32_t *)p, __ATOMIC_ACQUIRE); }
+static inline void swiftdm_store_release_u32(void *p, uint32_t v) { __atomic_store_n((uint32_t *)p, v, __ATOMIC_RELEASE); }
+static inline uint64_t swiftdm_load_acquire_u64(const void *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE); }
+static inline void swiftdm_store_release_u64(void *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE); }
+
+/// ioctl(2) with a pointer argument (Swift cannot call the variadic prototype portably).
+int swiftdm_ioctl_ptr(int fd, unsigned long request, void *arg);
+/// ioctl(2) with an integer argument.
+int swiftdm_ioctl_int(int fd, unsigned long request, unsigned long arg);
+/// fcntl(2) F_GETFL/F_SETFL helpers.
+int swiftdm_set_nonblocking(int fd, int on);
+/// open(2) with flags and mode (non-variadic).
+int swiftdm_open(const char *path, int flags, unsigned int mode);
+
+/// Names the calling thread (pthread_setname_np; at most 15 characters are kept).
+void swiftdm_set_thread_name(const char *name);
+
+#endif

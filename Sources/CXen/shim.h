@@ -1,0 +1,5 @@
+#include <xendevicemodel.h>
+#include <xenforeignmemory.h>
+#include <xenevtchn.h>
+#include <xenstore.h>
+#include <xen/hvm/ioreq.h>

@@ -1,0 +1,94 @@
+import Synchronization
+
+/// Errors from registering handlers in an ``AddressSpace``.
+public enum AddressSpaceError: Error, Equatable, CustomStringConvertible {
+    case overlap(new: AddressRange, existing: AddressRange, space: IOSpace)
+    case invalidRange(base: UInt64, length: UInt64)
+    case notRegistered(base: UInt64, space: IOSpace)
+
+    public var description: String {
+        switch self {
+        case .overlap(let new, let existing, let space):
+            "\(space) range \(new) overlaps already registered \(existing)"
+        case .invalidRange(let base, let length):
+            "invalid range base 0x\(String(base, radix: 16)) length 0x\(String(length, radix: 16))"
+        case .notRegistered(let base, let space):
+            "no \(space) range registered at 0x\(String(base, radix: 16))"
+        }
+    }
+}
+
+/// Non-overlapping address ranges mapped to handlers, with O(log n) lookup.
+///
+/// Lookups take a lock only to copy a reference to the current immutable table, so
+/// vCPU threads dispatch concurrently while the guest reprograms BARs.
+public final class AddressSpace: Sendable {
+    /// One registration: a range and the handler that serves it.
+    public struct Entry: Sendable {
+        public let range: AddressRange
+        public let handler: any IOHandler
+        public let name: String
+    }
+
+    public let space: IOSpace
+    // Sorted by base; replaced wholesale on every change (copy-on-write).
+    private let table = Mutex<[Entry]>([])
+
+    public init(space: IOSpace) { self.space = space }
+
+    /// Maps `[base, base + length)` to `handler`. Fails if the range overlaps an existing one.
+    public func register(base: UInt64, length: UInt64, name: String, handler: any IOHandler) throws(AddressSpaceError) {
+        guard let range = AddressRange(base: base, length: length) else {
+            throw .invalidRange(base: base, length: length)
+        }
+        try table.withLock { (entries: inout [Entry]) throws(AddressSpaceError) in
+            let i = Self.insertionIndex(entries, base: range.base)
+            if i > 0, entries[i - 1].range.overlaps(range) {
+                throw .overlap(new: range, existing: entries[i - 1].range, space: space)
+            }
+            if i < entries.count, entries[i].range.overlaps(range) {
+                throw .overlap(new: range, existing: entries[i].range, space: space)
+            }
+            entries.insert(Entry(range: range, handler: handler, name: name), at: i)
+        }
+    }
+
+    /// Removes the range that starts at `base`.
+    public func unregister(base: UInt64) throws(AddressSpaceError) {
+        try table.withLock { (entries: inout [Entry]) throws(AddressSpaceError) in
+            let i = Self.insertionIndex(entries, base: base)
+            guard i < entries.count, entries[i].range.base == base else {
+                throw .notRegistered(base: base, space: space)
+            }
+            entries.remove(at: i)
+        }
+    }
+
+    /// The entry whose range contains `address`, if any.
+    public func lookup(_ address: UInt64) -> Entry? {
+        let entries = table.withLock { $0 }
+        // Last entry with base <= address.
+        var lo = 0
+        var hi = entries.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if entries[mid].range.base <= address { lo = mid + 1 } else { hi = mid }
+        }
+        guard lo > 0 else { return nil }
+        let e = entries[lo - 1]
+        return e.range.contains(address) ? e : nil
+    }
+
+    /// A snapshot of all registrations, sorted by base address.
+    public var entries: [Entry] { table.withLock { $0 } }
+
+    private static func insertionIndex(_ entries: [Entry], base: UInt64) -> Int {
+        var lo = 0
+        var hi = entries.count
+        while lo < hi {
+            let mid = (lo + hi) / 2
+            if entries[mid].range.base < base { lo = mid + 1 } else { hi = mid }
+        }
+        return lo
+    }
+}

@@ -1,0 +1,35 @@
+/// A message-signalled interrupt: the address/data pair a device writes (PCI MSI/MSI-X).
+public struct MSIMessage: Sendable, Hashable, CustomStringConvertible {
+    public var address: UInt64
+    public var data: UInt32
+
+    public init(address: UInt64, data: UInt32) {
+        self.address = address
+        self.data = data
+    }
+
+    /// The x86 vector number encoded in `data` (bits 7:0).
+    public var vector: UInt8 { UInt8(truncatingIfNeeded: data) }
+
+    public var description: String { "MSI(addr 0x\(String(address, radix: 16)), data 0x\(String(data, radix: 16)))" }
+}
+
+/// Errors a backend reports when it cannot deliver an interrupt.
+public enum InterruptError: Error, Equatable, CustomStringConvertible {
+    case deliveryFailed(what: String, errno: Int32)
+    case invalidLine(UInt32)
+
+    public var description: String {
+        switch self {
+        case .deliveryFailed(let what, let errno): "interrupt delivery failed: \(what) (errno \(errno))"
+        case .invalidLine(let line): "interrupt line \(line) does not exist"
+        }
+    }
+}
+
+/// Delivers MSIs to the guest: `KVM_SIGNAL_MSI`/irqfd on KVM, `xendevicemodel_inject_msi` on Xen,
+/// a recorder in the test harness.
+public protocol MSIController: AnyObject, Sendable {
+    /// Delivers one message now.
+    func signal(_ message: MSIMessage) throws(InterruptError)
+}

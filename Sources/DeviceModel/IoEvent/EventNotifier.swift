@@ -1,0 +1,73 @@
+import CDeviceModelShims
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Errors from eventfd-based notifiers.
+public enum EventNotifierError: Error, Equatable, CustomStringConvertible {
+    case createFailed(errno: Int32)
+    case writeFailed(fd: Int32, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .createFailed(let e): "eventfd() failed: errno \(e)"
+        case .writeFailed(let fd, let e): "write to eventfd \(fd) failed: errno \(e)"
+        }
+    }
+}
+
+/// An owned Linux eventfd: a counter a writer increments and a reader drains.
+///
+/// Used for ioeventfds (guest notify → device), irqfds and vhost-user call fds
+/// (device → guest), and cross-thread wake-ups. The fd is closed on deinit.
+public final class EventNotifier: Sendable {
+    /// The file descriptor; valid for the lifetime of this object.
+    public let fd: Int32
+
+    /// Creates a non-blocking, close-on-exec eventfd.
+    public init() throws(EventNotifierError) {
+        let fd = eventfd(0, Int32(EFD_NONBLOCK | EFD_CLOEXEC))
+        guard fd >= 0 else { throw .createFailed(errno: errno) }
+        self.fd = fd
+    }
+
+    /// Takes ownership of an existing eventfd (e.g. one received over a UNIX socket).
+    public init(adopting fd: Int32) { self.fd = fd }
+
+    deinit { close(fd) }
+
+    /// Adds 1 to the counter, waking any reader. `eventfd_write`.
+    public func signal() throws(EventNotifierError) {
+        var one: UInt64 = 1
+        while true {
+            let n = withUnsafeBytes(of: &one) { Glibc.write(fd, $0.baseAddress, 8) }
+            if n == 8 { return }
+            if n < 0 && errno == EINTR { continue }
+            // EAGAIN means the counter is saturated: the reader is already woken.
+            if n < 0 && errno == EAGAIN { return }
+            throw .writeFailed(fd: fd, errno: errno)
+        }
+    }
+
+    /// Reads and resets the counter; returns 0 if nothing was pending. `eventfd_read`.
+    @discardableResult
+    public func drain() -> UInt64 {
+        var value: UInt64 = 0
+        while true {
+            let n = withUnsafeMutableBytes(of: &value) { Glibc.read(fd, $0.baseAddress, 8) }
+            if n == 8 { return value }
+            if n < 0 && errno == EINTR { continue }
+            return 0
+        }
+    }
+
+    /// Blocks until the notifier is signalled or `timeoutMs` passes; drains and returns the count.
+    public func wait(timeoutMs: Int32) -> UInt64 {
+        var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        while true {
+            let r = poll(&p, 1, timeoutMs)
+            if r < 0 && errno == EINTR { continue }
+            return r > 0 ? drain() : 0
+        }
+    }
+}

@@ -1,0 +1,57 @@
+/// "A write of `size` bytes at `address` in `space` (optionally only of value `datamatch`)
+/// signals this notifier" — an ioeventfd.
+public struct IoEventMatch: Sendable, Hashable, CustomStringConvertible {
+    public var space: IOSpace
+    public var address: UInt64
+    /// Access width in bytes the match requires (1, 2, 4 or 8).
+    public var size: Int
+    /// When set, only writes of exactly this value match (`KVM_IOEVENTFD_FLAG_DATAMATCH`).
+    public var datamatch: UInt64?
+
+    public init(space: IOSpace, address: UInt64, size: Int, datamatch: UInt64? = nil) {
+        self.space = space
+        self.address = address
+        self.size = size
+        self.datamatch = datamatch
+    }
+
+    /// True when the write `request` (single, inline value) triggers this match.
+    public func matches(space: IOSpace, address: UInt64, size: Int, value: UInt64) -> Bool {
+        guard space == self.space, address == self.address, size == self.size else { return false }
+        if let datamatch { return value & IORequest.mask(forSize: size) == datamatch & IORequest.mask(forSize: size) }
+        return true
+    }
+
+    public var description: String {
+        var s = "\(space) 0x\(String(address, radix: 16))/\(size)"
+        if let datamatch { s += " == 0x\(String(datamatch, radix: 16))" }
+        return s
+    }
+}
+
+/// Errors from registering an ioeventfd.
+public enum IoEventError: Error, Equatable, CustomStringConvertible {
+    case duplicate(IoEventMatch)
+    case notRegistered(IoEventMatch)
+    case invalidSize(Int)
+    case backend(what: String, errno: Int32)
+
+    public var description: String {
+        switch self {
+        case .duplicate(let m): "ioeventfd \(m) is already registered"
+        case .notRegistered(let m): "ioeventfd \(m) is not registered"
+        case .invalidSize(let s): "ioeventfd access size \(s) is not 1, 2, 4 or 8"
+        case .backend(let what, let e): "ioeventfd registration failed: \(what) (errno \(e))"
+        }
+    }
+}
+
+/// Registers ioeventfds with the backend: `KVM_IOEVENTFD` in the kernel on KVM, or
+/// ``SoftwareIoEvents`` (checked by ``IODispatcher`` before any handler) elsewhere.
+///
+/// Transports register their queue-notify addresses here so a device's notify path is the
+/// same on every backend: the notifier fires, the device's event loop runs.
+public protocol IoEventRegistrar: AnyObject, Sendable {
+    func register(_ match: IoEventMatch, notifier: EventNotifier) throws(IoEventError)
+    func unregister(_ match: IoEventMatch) throws(IoEventError)
+}

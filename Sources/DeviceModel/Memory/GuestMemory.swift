@@ -1,0 +1,110 @@
+import CDeviceModelShims
+
+/// The only way device code touches guest RAM.
+///
+/// Implementations check every range (overflow-safe) against the RAM they map and refuse
+/// anything that leaves it. Host pointers handed to the closures are valid only for the
+/// duration of the call and must not escape it: backends that map on demand (Xen) may
+/// drop mappings between calls.
+public protocol GuestMemory: AnyObject, Sendable {
+    /// Calls `body` with the host bytes backing `[gpa, gpa + length)`, which must lie in a
+    /// single host mapping (else ``GuestMemoryError/notContiguous(gpa:length:)``).
+    func withContiguousBytes<R>(
+        at gpa: UInt64, length: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R
+    ) throws -> R
+
+    /// Calls `body` with the host slices that together back `[gpa, gpa + length)` in order
+    /// (scatter-gather without copying; suitable for `preadv`/`pwritev`).
+    func withSlices<R>(
+        at gpa: UInt64, length: Int, _ body: ([UnsafeMutableRawBufferPointer]) throws -> R
+    ) throws -> R
+}
+
+extension GuestMemory {
+    /// Copies `buffer.count` bytes from guest RAM at `gpa` into `buffer`.
+    public func read(into buffer: UnsafeMutableRawBufferPointer, from gpa: UInt64) throws {
+        guard buffer.count > 0 else { return }
+        try withSlices(at: gpa, length: buffer.count) { slices in
+            var done = 0
+            for s in slices {
+                buffer.baseAddress!.advanced(by: done).copyMemory(from: s.baseAddress!, byteCount: s.count)
+                done += s.count
+            }
+        }
+    }
+
+    /// Copies `bytes` into guest RAM at `gpa`.
+    public func write(_ bytes: UnsafeRawBufferPointer, to gpa: UInt64) throws {
+        guard bytes.count > 0 else { return }
+        try withSlices(at: gpa, length: bytes.count) { slices in
+            var done = 0
+            for s in slices {
+                s.baseAddress!.copyMemory(from: bytes.baseAddress!.advanced(by: done), byteCount: s.count)
+                done += s.count
+            }
+        }
+    }
+
+    /// Reads `count` bytes at `gpa` into a new array.
+    public func readBytes(at gpa: UInt64, count: Int) throws -> [UInt8] {
+        guard count >= 0 else { throw GuestMemoryError.overflow(gpa: gpa, length: count) }
+        var out = [UInt8](repeating: 0, count: count)
+        try out.withUnsafeMutableBytes { try read(into: $0, from: gpa) }
+        return out
+    }
+
+    /// Writes `bytes` at `gpa`.
+    public func writeBytes<C: Collection>(_ bytes: C, at gpa: UInt64) throws where C.Element == UInt8 {
+        let array = Array(bytes)
+        try array.withUnsafeBytes { try write($0, to: gpa) }
+    }
+
+    /// Fills `[gpa, gpa + length)` with `byte`.
+    public func fill(_ byte: UInt8, at gpa: UInt64, length: Int) throws {
+        guard length > 0 else { return }
+        try withSlices(at: gpa, length: length) { slices in
+            for s in slices { s.initializeMemory(as: UInt8.self, repeating: byte) }
+        }
+    }
+
+    /// Reads a little-endian integer at `gpa` (any alignment).
+    public func read<T: FixedWidthInteger>(_ type: T.Type, at gpa: UInt64) throws -> T {
+        var v: T = 0
+        try withUnsafeMutableBytes(of: &v) { try read(into: $0, from: gpa) }
+        return T(littleEndian: v)
+    }
+
+    /// Writes `value` little-endian at `gpa` (any alignment).
+    public func write<T: FixedWidthInteger>(_ value: T, at gpa: UInt64) throws {
+        var v = value.littleEndian
+        try withUnsafeBytes(of: &v) { try write($0, to: gpa) }
+    }
+
+    /// Loads a little-endian `UInt16` with acquire ordering (virtio ring indices).
+    public func loadAcquire(_ type: UInt16.Type, at gpa: UInt64) throws -> UInt16 {
+        guard gpa % 2 == 0 else { throw GuestMemoryError.misaligned(gpa: gpa, size: 2) }
+        return try withContiguousBytes(at: gpa, length: 2) { UInt16(littleEndian: swiftdm_load_acquire_u16($0.baseAddress!)) }
+    }
+
+    /// Stores `value` little-endian with release ordering (virtio ring indices).
+    public func storeRelease(_ value: UInt16, at gpa: UInt64) throws {
+        guard gpa % 2 == 0 else { throw GuestMemoryError.misaligned(gpa: gpa, size: 2) }
+        try withContiguousBytes(at: gpa, length: 2) { swiftdm_store_release_u16($0.baseAddress!, value.littleEndian) }
+    }
+
+    /// True when all of `[gpa, gpa + length)` is guest RAM.
+    public func contains(_ gpa: UInt64, length: Int) -> Bool {
+        (try? withSlices(at: gpa, length: length) { _ in true }) ?? false
+    }
+}
+
+/// Memory ordering between ring accesses and interrupts, independent of any backend.
+public enum MemoryBarrier {
+    /// Full barrier: used between publishing the used index and reading the driver's
+    /// event index / flags (virtio 1.2 §2.7.7/§2.7.10).
+    @inline(__always) public static func full() { swiftdm_fence_seq_cst() }
+    /// Read barrier: loads after it see data published before the index loaded before it.
+    @inline(__always) public static func read() { swiftdm_fence_acquire() }
+    /// Write barrier: stores before it are visible before stores after it.
+    @inline(__always) public static func write() { swiftdm_fence_release() }
+}
