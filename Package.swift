@@ -10,6 +10,7 @@ let package = Package(
         .library(name: "KVMGlue", targets: ["KVMGlue"]),
         .library(name: "XenGlue", targets: ["XenGlue"]),
         .library(name: "VhostUserGlue", targets: ["VhostUserGlue"]),
+        .library(name: "X86Machine", targets: ["X86Machine"]),
         .library(name: "DeviceModelTesting", targets: ["DeviceModelTesting"]),
         .executable(name: "swiftdm", targets: ["swiftdm"]),
     ],
@@ -42,11 +43,15 @@ let package = Package(
         .target(name: "XenGlue", dependencies: ["DeviceModel", "CXen", "CDeviceModelShims"]),
         .target(name: "VhostUserGlue", dependencies: ["DeviceModel", "VirtioDevices", "CDeviceModelShims"]),
 
+        // The x86 machine model (UART, CMOS, i8042, ACPI PM, e820, boot params, ACPI tables):
+        // backend-independent, assembled by the launcher.
+        .target(name: "X86Machine", dependencies: ["DeviceModel", "VirtioDevices"]),
+
         // The launcher.
         .executableTarget(
             name: "swiftdm",
             dependencies: [
-                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "VhostUserGlue",
+                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "VhostUserGlue", "X86Machine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -56,6 +61,7 @@ let package = Package(
         .testTarget(name: "KVMGlueTests", dependencies: ["KVMGlue", "DeviceModelTesting"]),
         .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "DeviceModelTesting"]),
         .testTarget(name: "VhostUserGlueTests", dependencies: ["VhostUserGlue", "DeviceModelTesting"]),
+        .testTarget(name: "X86MachineTests", dependencies: ["X86Machine", "DeviceModelTesting"]),
     ],
     swiftLanguageModes: [.v6]
 )
