@@ -75,10 +75,8 @@ public final class IODispatcher: Sendable {
                         let v = try Self.load(size: size, from: guestMemory, at: bufferAddress)
                         _ = access(space: request.space, address: address, size: size, write: v)
                     }
-                } catch let e as GuestMemoryError {
-                    throw .badBuffer(e)
                 } catch {
-                    throw .badBuffer(.outOfRange(gpa: bufferAddress, length: size))
+                    throw .badBuffer(error)
                 }
             }
 
@@ -127,7 +125,7 @@ public final class IODispatcher: Sendable {
         return entry.handler.read(at: offset, size: size) & mask
     }
 
-    private static func load(size: Int, from memory: any GuestMemory, at gpa: UInt64) throws -> UInt64 {
+    private static func load(size: Int, from memory: any GuestMemory, at gpa: UInt64) throws(GuestMemoryError) -> UInt64 {
         switch size {
         case 1: UInt64(try memory.read(UInt8.self, at: gpa))
         case 2: UInt64(try memory.read(UInt16.self, at: gpa))
@@ -136,7 +134,7 @@ public final class IODispatcher: Sendable {
         }
     }
 
-    private static func store(_ v: UInt64, size: Int, to memory: any GuestMemory, at gpa: UInt64) throws {
+    private static func store(_ v: UInt64, size: Int, to memory: any GuestMemory, at gpa: UInt64) throws(GuestMemoryError) {
         switch size {
         case 1: try memory.write(UInt8(truncatingIfNeeded: v), at: gpa)
         case 2: try memory.write(UInt16(truncatingIfNeeded: v), at: gpa)

@@ -75,38 +75,38 @@ public final class MappedGuestMemory: GuestMemory, @unchecked Sendable {
     }
 
     public func withContiguousBytes<R>(
-        at gpa: UInt64, length: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R
-    ) throws -> R {
+        at gpa: UInt64, length: Int, _ body: (UnsafeMutableRawBufferPointer) -> R
+    ) throws(GuestMemoryError) -> R {
         guard length >= 0, gpa.addingReportingOverflow(UInt64(length)).overflow == false else {
-            throw GuestMemoryError.overflow(gpa: gpa, length: length)
+            throw .overflow(gpa: gpa, length: length)
         }
-        guard let i = regionIndex(containing: gpa) else { throw GuestMemoryError.outOfRange(gpa: gpa, length: length) }
+        guard let i = regionIndex(containing: gpa) else { throw .outOfRange(gpa: gpa, length: length) }
         let r = regions[i]
         let offset = gpa - r.guestBase
         guard UInt64(length) <= r.length - offset else {
             // Distinguish "RAM continues in the next region" from "runs into a hole".
             if (try? withSlices(at: gpa, length: length) { _ in () }) != nil {
-                throw GuestMemoryError.notContiguous(gpa: gpa, length: length)
+                throw .notContiguous(gpa: gpa, length: length)
             }
-            throw GuestMemoryError.outOfRange(gpa: gpa, length: length)
+            throw .outOfRange(gpa: gpa, length: length)
         }
-        return try body(UnsafeMutableRawBufferPointer(start: r.host + Int(offset), count: length))
+        return body(UnsafeMutableRawBufferPointer(start: r.host + Int(offset), count: length))
     }
 
     public func withSlices<R>(
-        at gpa: UInt64, length: Int, _ body: ([UnsafeMutableRawBufferPointer]) throws -> R
-    ) throws -> R {
+        at gpa: UInt64, length: Int, _ body: ([UnsafeMutableRawBufferPointer]) -> R
+    ) throws(GuestMemoryError) -> R {
         guard length >= 0, gpa.addingReportingOverflow(UInt64(length)).overflow == false else {
-            throw GuestMemoryError.overflow(gpa: gpa, length: length)
+            throw .overflow(gpa: gpa, length: length)
         }
-        if length == 0 { return try body([]) }
-        guard var i = regionIndex(containing: gpa) else { throw GuestMemoryError.outOfRange(gpa: gpa, length: length) }
+        if length == 0 { return body([]) }
+        guard var i = regionIndex(containing: gpa) else { throw .outOfRange(gpa: gpa, length: length) }
         var slices: [UnsafeMutableRawBufferPointer] = []
         var cursor = gpa
         var remaining = UInt64(length)
         while remaining > 0 {
             guard i < regions.count, regions[i].guestBase == cursor || (cursor > regions[i].guestBase && cursor - regions[i].guestBase < regions[i].length) else {
-                throw GuestMemoryError.outOfRange(gpa: gpa, length: length)
+                throw .outOfRange(gpa: gpa, length: length)
             }
             let r = regions[i]
             let offset = cursor - r.guestBase
@@ -116,6 +116,6 @@ public final class MappedGuestMemory: GuestMemory, @unchecked Sendable {
             remaining -= n
             i += 1
         }
-        return try body(slices)
+        return body(slices)
     }
 }
