@@ -99,6 +99,30 @@ extension GuestMemory {
         try withContiguousBytes(at: gpa, length: 2) { swiftdm_store_release_u16($0.baseAddress!, value.littleEndian) }
     }
 
+    /// Calls `body` with the host slices backing several guest ranges, concatenated in order
+    /// (a descriptor chain's buffers → one iovec array for `readv`/`writev`/`preadv`).
+    public func withSlices<R>(
+        covering ranges: [(gpa: UInt64, length: Int)], _ body: ([UnsafeMutableRawBufferPointer]) -> R
+    ) throws(GuestMemoryError) -> R {
+        var gathered: [UnsafeMutableRawBufferPointer] = []
+        gathered.reserveCapacity(ranges.count)
+        return try gatherSlices(ranges, from: 0, into: &gathered, body)
+    }
+
+    // Nests one `withSlices` scope per range so every pointer stays valid while `body` runs.
+    private func gatherSlices<R>(
+        _ ranges: [(gpa: UInt64, length: Int)], from index: Int, into gathered: inout [UnsafeMutableRawBufferPointer],
+        _ body: ([UnsafeMutableRawBufferPointer]) -> R
+    ) throws(GuestMemoryError) -> R {
+        guard index < ranges.count else { return body(gathered) }
+        var inner = gathered
+        let result: Result<R, GuestMemoryError> = try withSlices(at: ranges[index].gpa, length: ranges[index].length) { slices in
+            inner.append(contentsOf: slices)
+            return Result { () throws(GuestMemoryError) in try gatherSlices(ranges, from: index + 1, into: &inner, body) }
+        }
+        return try result.get()
+    }
+
     /// True when all of `[gpa, gpa + length)` is guest RAM.
     public func contains(_ gpa: UInt64, length: Int) -> Bool {
         (try? withSlices(at: gpa, length: length) { _ in true }) ?? false
