@@ -1,4 +1,5 @@
 import DeviceModel
+import Logging
 
 /// The running state of one activated ``VirtioNetDevice``: rx, tx and control processing.
 ///
@@ -7,7 +8,10 @@ import DeviceModel
 final class NetDataPath: @unchecked Sendable {
     // SAFETY (@unchecked): all mutable state is touched only on the device's EventLoop
     // thread (see type docs); the immutable lets are Sendable values.
-    private unowned let device: VirtioNetDevice
+    private let backend: any PacketBackend
+    private let loop: EventLoop
+    private let mac: NetMACState
+    private let logger: Logger
     private let memory: any GuestMemory
     private let interrupts: any VirtioInterruptSink
     private let rx: VirtioQueueBinding
@@ -33,9 +37,12 @@ final class NetDataPath: @unchecked Sendable {
     /// Frames handled per wake-up before yielding to other sources on the loop.
     private static let budget = 256
 
-    init(device: VirtioNetDevice, activation: VirtioActivation, rx: VirtioQueueBinding, tx: VirtioQueueBinding,
-         ctrl: VirtioQueueBinding?) {
-        self.device = device
+    init(backend: any PacketBackend, loop: EventLoop, mac: NetMACState, logger: Logger,
+         activation: VirtioActivation, rx: VirtioQueueBinding, tx: VirtioQueueBinding, ctrl: VirtioQueueBinding?) {
+        self.backend = backend
+        self.loop = loop
+        self.mac = mac
+        self.logger = logger
         self.memory = activation.memory
         self.interrupts = activation.interrupts
         self.rx = rx
@@ -47,7 +54,6 @@ final class NetDataPath: @unchecked Sendable {
 
     func start() {
         running = true
-        let loop = device.loop
         kickWatches.append(loop.watch(fd: rx.kick.fd) { [self] _ in
             rx.kick.drain()
             if backendReadWatch == nil { resumeReceive() }
@@ -84,7 +90,7 @@ final class NetDataPath: @unchecked Sendable {
 
     /// A driver protocol violation: stop everything and ask the transport for NEEDS_RESET.
     private func fail(_ error: VirtioDeviceError) {
-        device.logError("virtio-net: \(error); device needs reset")
+        logger.error("virtio-net: \(error); device needs reset")
         stop()
         interrupts.deviceNeedsReset(error)
     }
@@ -93,7 +99,7 @@ final class NetDataPath: @unchecked Sendable {
 
     private func resumeReceive() {
         guard running, backendReadWatch == nil else { return }
-        backendReadWatch = device.loop.watch(fd: device.backend.pollFD, for: .readable) { [self] _ in receive() }
+        backendReadWatch = loop.watch(fd: backend.pollFD, for: .readable) { [self] _ in receive() }
         receive()
     }
 
@@ -145,10 +151,10 @@ final class NetDataPath: @unchecked Sendable {
             guard let buffer = pool.take() else { return nil }
             let n: Int?
             do {
-                n = try device.backend.receive(into: [buffer])
+                n = try backend.receive(into: [buffer])
             } catch {
                 pool.give(buffer)
-                device.logError("virtio-net: backend receive failed: \(error)")
+                logger.error("virtio-net: backend receive failed: \(error)")
                 pauseReceive()
                 return nil
             }
@@ -168,8 +174,7 @@ final class NetDataPath: @unchecked Sendable {
 
     private func filterAccepts(_ destination: UnsafeRawBufferPointer) -> Bool {
         if filter.promiscuous { return true }
-        let mac = device.shared.withLock { $0.mac }
-        return filter.accepts(destination: destination, mac: mac)
+        return filter.accepts(destination: destination, mac: mac.bytes)
     }
 
     /// Copies `frame` into rx buffers. Returns `false` (keeping what it popped) when the
@@ -248,7 +253,6 @@ final class NetDataPath: @unchecked Sendable {
                             reason: "tx chain needs ≥ \(VirtioNetHeader.size) device-readable bytes and no writable ones")
                     }
                     let ranges = chain.readable.map { (gpa: $0.address, length: Int($0.length)) }
-                    let backend = device.backend
                     // Zero copy: the backend gathers straight from guest RAM (writev).
                     let result = try memory.withSlices(covering: ranges) { slices in
                         Result { () throws(PacketBackendError) in try backend.send(slices.map { UnsafeRawBufferPointer($0) }) }
@@ -257,7 +261,7 @@ final class NetDataPath: @unchecked Sendable {
                     case .success(nil):
                         // Backend full: keep the chain and wait for it to drain, no spinning.
                         pendingTx = chain
-                        backendWriteWatch = device.loop.watch(fd: backend.pollFD, for: .writable) { [self] _ in
+                        backendWriteWatch = loop.watch(fd: backend.pollFD, for: .writable) { [self] _ in
                             backendWriteWatch?.cancel()
                             backendWriteWatch = nil
                             transmit()
@@ -267,14 +271,14 @@ final class NetDataPath: @unchecked Sendable {
                         statistics.txFrames += 1
                     case .failure(let e):
                         // A frame the backend rejects (e.g. a bad GSO header) is dropped, as a NIC would.
-                        device.log("virtio-net: tx frame dropped: \(e)")
+                        logger.debug("virtio-net: tx frame dropped: \(e)")
                     }
                     try tx.queue.pushUsed(head: chain.head, bytesWritten: 0)
                     completed += 1
                 }
                 if budget == 0 {
                     // Yield to rx and other devices; come back on the next iteration.
-                    device.loop.execute { [self] in transmit() }
+                    loop.execute { [self] in transmit() }
                     return
                 }
                 if try !tx.queue.enableNotifications() { return }
@@ -333,7 +337,7 @@ final class NetDataPath: @unchecked Sendable {
             return true
         case (1, 1):           // VIRTIO_NET_CTRL_MAC_ADDR_SET
             guard features & VirtioNetFeature.ctrlMACAddr != 0, let mac = try? reader.read(count: 6) else { return false }
-            device.shared.withLock { $0.mac = mac }
+            self.mac.update { $0 = mac }
             return true
         default:
             return false

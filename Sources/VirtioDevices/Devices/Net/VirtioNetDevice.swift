@@ -17,12 +17,10 @@ public final class VirtioNetDevice: VirtioDevice {
     private let logger: Logger
     private let ownsLoop: Bool
 
-    /// State shared between vCPU/config callers and the I/O thread.
-    struct Shared {
-        var mac: [UInt8]
-        var dataPath: NetDataPath?
-    }
-    let shared: Mutex<Shared>
+    /// The MAC address: read by config accesses (vCPU threads), changed by the control queue
+    /// (I/O thread) or legacy config writes.
+    let mac: NetMACState
+    private let dataPath = Mutex<NetDataPath?>(nil)
 
     /// Queue indices (§5.1.2 with one queue pair).
     static let rxQueue = 0
@@ -42,7 +40,7 @@ public final class VirtioNetDevice: VirtioDevice {
             self.loop = try EventLoop(name: "virtio-net")
             self.ownsLoop = true
         }
-        self.shared = Mutex(Shared(mac: configuration.mac.bytes))
+        self.mac = NetMACState(configuration.mac.bytes)
     }
 
     deinit {
@@ -62,8 +60,7 @@ public final class VirtioNetDevice: VirtioDevice {
 
     /// `struct virtio_net_config`: mac[6], status le16 (LINK_UP), max_virtqueue_pairs le16, mtu le16.
     public func readConfig() -> [UInt8] {
-        let mac = shared.withLock { $0.mac }
-        var bytes = mac
+        var bytes = mac.bytes
         bytes += [1, 0]   // VIRTIO_NET_S_LINK_UP
         bytes += [1, 0]   // one queue pair
         bytes += [UInt8(truncatingIfNeeded: configuration.mtu), UInt8(truncatingIfNeeded: configuration.mtu >> 8)]
@@ -74,8 +71,8 @@ public final class VirtioNetDevice: VirtioDevice {
     /// drivers use `VIRTIO_NET_CTRL_MAC_ADDR_SET`.
     public func writeConfig(offset: Int, bytes: [UInt8]) {
         guard offset >= 0, offset + bytes.count <= 6 else { return }
-        shared.withLock { s in
-            for (i, b) in bytes.enumerated() { s.mac[offset + i] = b }
+        mac.update { m in
+            for (i, b) in bytes.enumerated() { m[offset + i] = b }
         }
     }
 
@@ -90,16 +87,16 @@ public final class VirtioNetDevice: VirtioDevice {
             throw .host(what: "\(error)", errno: 0)
         }
         logger.info("virtio-net activated: features 0x\(String(activation.features, radix: 16)), rx offloads 0x\(String(offloads.rawValue, radix: 16))")
-        let path = NetDataPath(device: self, activation: activation, rx: rx, tx: tx, ctrl: ctrl)
+        let path = NetDataPath(backend: backend, loop: loop, mac: mac, logger: logger,
+                               activation: activation, rx: rx, tx: tx, ctrl: ctrl)
         reset()
-        shared.withLock { $0.dataPath = path }
+        dataPath.withLock { $0 = path }
         loop.execute { path.start() }
     }
 
     public func reset() {
-        guard let path = shared.withLock({ s -> NetDataPath? in
-            let p = s.dataPath
-            s.dataPath = nil
+        guard let path = dataPath.withLock({ p -> NetDataPath? in
+            defer { p = nil }
             return p
         }) else { return }
         loop.sync { path.stop() }
@@ -116,10 +113,15 @@ public final class VirtioNetDevice: VirtioDevice {
 
     /// A snapshot of the data path's counters (zero when inactive).
     public var statistics: Statistics {
-        guard let path = shared.withLock({ $0.dataPath }) else { return Statistics() }
+        guard let path = dataPath.withLock({ $0 }) else { return Statistics() }
         return loop.sync { path.statistics }
     }
+}
 
-    func log(_ message: String) { logger.debug("\(message)") }
-    func logError(_ message: String) { logger.error("\(message)") }
+/// The device's current MAC address behind a lock (shared by config space and the I/O thread).
+final class NetMACState: Sendable {
+    private let value: Mutex<[UInt8]>
+    init(_ bytes: [UInt8]) { value = Mutex(bytes) }
+    var bytes: [UInt8] { value.withLock { $0 } }
+    func update(_ body: (inout [UInt8]) -> Void) { value.withLock { body(&$0) } }
 }
