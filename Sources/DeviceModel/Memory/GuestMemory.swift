@@ -68,6 +68,7 @@ extension GuestMemory {
 
     /// Fills `[gpa, gpa + length)` with `byte`.
     public func fill(_ byte: UInt8, at gpa: UInt64, length: Int) throws(GuestMemoryError) {
+        guard length >= 0 else { throw .overflow(gpa: gpa, length: length) }
         guard length > 0 else { return }
         try withSlices(at: gpa, length: length) { slices in
             for s in slices { s.initializeMemory(as: UInt8.self, repeating: byte) }
