@@ -68,6 +68,7 @@ extension GuestMemory {
 
     /// Fills `[gpa, gpa + length)` with `byte`.
     public func fill(_ byte: UInt8, at gpa: UInt64, length: Int) throws(GuestMemoryError) {
+        guard length >= 0 else { throw .overflow(gpa: gpa, length: length) }
         guard length > 0 else { return }
         try withSlices(at: gpa, length: length) { slices in
             for s in slices { s.initializeMemory(as: UInt8.self, repeating: byte) }
@@ -97,6 +98,30 @@ extension GuestMemory {
     public func storeRelease(_ value: UInt16, at gpa: UInt64) throws(GuestMemoryError) {
         guard gpa % 2 == 0 else { throw .misaligned(gpa: gpa, size: 2) }
         try withContiguousBytes(at: gpa, length: 2) { swiftdm_store_release_u16($0.baseAddress!, value.littleEndian) }
+    }
+
+    /// Calls `body` with the host slices backing several guest ranges, concatenated in order
+    /// (a descriptor chain's buffers → one iovec array for `readv`/`writev`/`preadv`).
+    public func withSlices<R>(
+        covering ranges: [(gpa: UInt64, length: Int)], _ body: ([UnsafeMutableRawBufferPointer]) -> R
+    ) throws(GuestMemoryError) -> R {
+        var gathered: [UnsafeMutableRawBufferPointer] = []
+        gathered.reserveCapacity(ranges.count)
+        return try gatherSlices(ranges, from: 0, into: &gathered, body)
+    }
+
+    // Nests one `withSlices` scope per range so every pointer stays valid while `body` runs.
+    private func gatherSlices<R>(
+        _ ranges: [(gpa: UInt64, length: Int)], from index: Int, into gathered: inout [UnsafeMutableRawBufferPointer],
+        _ body: ([UnsafeMutableRawBufferPointer]) -> R
+    ) throws(GuestMemoryError) -> R {
+        guard index < ranges.count else { return body(gathered) }
+        var inner = gathered
+        let result: Result<R, GuestMemoryError> = try withSlices(at: ranges[index].gpa, length: ranges[index].length) { slices in
+            inner.append(contentsOf: slices)
+            return Result { () throws(GuestMemoryError) in try gatherSlices(ranges, from: index + 1, into: &inner, body) }
+        }
+        return try result.get()
     }
 
     /// True when all of `[gpa, gpa + length)` is guest RAM.
