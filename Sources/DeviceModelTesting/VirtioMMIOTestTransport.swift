@@ -60,6 +60,11 @@ public final class VirtioMMIOTestTransport: VirtioTestTransport {
         if version == 1 { writeRegister(Register.guestPageSize, UInt32(legacyAlignment)) }
     }
 
+    /// Probes the device at `base` on `machine`'s dispatcher.
+    public convenience init(machine: SimulatedMachine, base: UInt64) throws(VirtioTestDriverError) {
+        try self.init(dispatcher: machine.dispatcher, base: base)
+    }
+
     public var isLegacy: Bool { version == 1 }
     public var usesMSIX: Bool { false }
     public var queueCountHint: Int? { nil }

@@ -7,8 +7,13 @@ import DeviceModel
 /// Typical use (the §3.1.1 sequence, then one request):
 ///
 /// ```swift
-/// let driver = VirtioTestDriver(transport: try VirtioMMIOTestTransport(dispatcher: io, base: 0xD000_0000),
-///                               memory: ram, arena: 0x10_0000..<0x80_0000, interrupts: recorder)
+/// let machine = try SimulatedMachine()
+/// let irq = try machine.interruptLine(gsi: 5)
+/// let mmio = try VirtioMMIOTransport(device: myDevice, memory: machine.memory, interrupt: irq)
+/// try mmio.register(in: machine.dispatcher.memory, at: 0xD000_0000, ioEvents: machine.ioEvents)
+/// let driver = try VirtioTestDriver(machine: machine,
+///                                   transport: try VirtioMMIOTestTransport(machine: machine, base: 0xD000_0000),
+///                                   line: irq)
 /// try driver.initialize(features: VirtioTestSpec.Feature.version1 | myFeatures)
 /// let q = try driver.setupQueue(0)
 /// try driver.driverOK()
@@ -24,9 +29,9 @@ public final class VirtioTestDriver {
     public let memory: any GuestMemory
     /// Guest RAM the driver allocates rings, tables and buffers from.
     public let arena: VirtioTestArena
-    /// Where interrupts are observed; needed for MSI-X, optional for wired interrupts (the
-    /// driver then polls the interrupt status register).
-    public let interrupts: (any VirtioTestInterruptObserver)?
+    /// Where interrupts are observed; the MSI controller is needed for MSI-X, the line is
+    /// optional for wired interrupts (without it the driver polls the status register).
+    public let interrupts: VirtioTestInterruptSource
     /// The features negotiated by ``initialize(features:)``.
     public private(set) var features: UInt64 = 0
     /// The queues set up since the last reset, by index.
@@ -38,11 +43,24 @@ public final class VirtioTestDriver {
     /// A driver over `transport`, allocating from `arena` (which must be guest RAM the
     /// device may access).
     public init(transport: any VirtioTestTransport, memory: any GuestMemory, arena: Range<UInt64>,
-                interrupts: (any VirtioTestInterruptObserver)? = nil) {
+                interrupts: VirtioTestInterruptSource = VirtioTestInterruptSource()) {
         self.transport = transport
         self.memory = memory
         self.arena = VirtioTestArena(range: arena)
         self.interrupts = interrupts
+        self.messagesSeen = interrupts.messages.count
+    }
+
+    /// A driver on a ``SimulatedMachine``: its arena (`arenaSize` bytes) comes from the
+    /// machine's allocator, MSI-X messages from `machine.msi`, wired interrupts from `line`.
+    public convenience init(machine: SimulatedMachine, transport: any VirtioTestTransport,
+                            line: RecordingInterruptLine? = nil, arenaSize: Int = 4 << 20) throws(VirtioTestDriverError) {
+        let region: GuestAllocation
+        do { region = try machine.allocator.allocate(arenaSize, alignment: 4096) } catch {
+            throw .arenaExhausted(requested: arenaSize)
+        }
+        self.init(transport: transport, memory: machine.memory, arena: region.address..<region.end,
+                  interrupts: VirtioTestInterruptSource(line: line, msi: machine.msi))
     }
 
     // MARK: Status and initialisation (§3.1.1)
@@ -62,13 +80,13 @@ public final class VirtioTestDriver {
         let deadline = ContinuousClock.now + timeout
         while transport.readStatus() != 0 {
             guard ContinuousClock.now < deadline else { throw .timeout("device status to read 0 after reset") }
-            interrupts?.waitForActivity(timeoutMs: 1)
+            idle()
         }
         for q in queues.values { arena.release(q.placement.descriptorTable) }
         queues = [:]
         features = 0
         configVector = nil
-        messagesSeen = interrupts?.messages.count ?? 0
+        messagesSeen = interrupts.messages.count
     }
 
     /// Steps 1–6 of §3.1.1 as Linux's `virtio_dev_probe` does them: reset, ACKNOWLEDGE,
@@ -212,7 +230,6 @@ public final class VirtioTestDriver {
     /// acknowledged InterruptStatus / ISR bits. `nil` if nothing is pending.
     public func takeInterrupt() -> VirtioTestInterrupt? {
         if transport.usesMSIX {
-            guard let interrupts else { return nil }
             let messages = interrupts.messages
             guard messagesSeen < messages.count else { return nil }
             let message = messages[messagesSeen]
@@ -236,19 +253,12 @@ public final class VirtioTestDriver {
     }
 
     /// Number of MSI-X messages not yet taken by ``takeInterrupt()``.
-    public var pendingMessages: Int { max(0, (interrupts?.messages.count ?? 0) - messagesSeen) }
+    public var pendingMessages: Int { max(0, interrupts.messages.count - messagesSeen) }
 
+    // Between polls: sleep until interrupt activity, briefly (completions without an
+    // interrupt — suppressed ones — are found by the next poll).
     private func idle() {
-        if let interrupts {
-            interrupts.waitForActivity(timeoutMs: 2)
-        } else {
-            Self.sleepBriefly()
-        }
-    }
-
-    private static func sleepBriefly() {
-        var request = timespec(tv_sec: 0, tv_nsec: 1_000_000)
-        _ = nanosleep(&request, nil)
+        interrupts.waitForActivity(messages: transport.usesMSIX, timeout: .milliseconds(2))
     }
 
     // MARK: Configuration space (§2.5)
@@ -284,7 +294,3 @@ public final class VirtioTestDriver {
     /// The configuration generation counter.
     public var configGeneration: UInt32 { transport.configGeneration() }
 }
-
-#if canImport(Glibc)
-import Glibc
-#endif

@@ -2,9 +2,8 @@ import DeviceModel
 import DeviceModelTesting
 import VirtioDevices
 
-/// A minimal machine for transport tests: 16 MiB of guest RAM at 0, an I/O dispatcher with
-/// software ioeventfds, an interrupt recorder, a ``LoopbackDevice`` behind a transport, and
-/// a ``VirtioTestDriver`` talking to it through registers only.
+/// A ``SimulatedMachine`` with a ``LoopbackDevice`` behind one transport, and a
+/// ``VirtioTestDriver`` talking to it through registers only.
 final class TransportFixture {
     enum Kind: String, CaseIterable, CustomStringConvertible, Sendable {
         case mmio
@@ -14,35 +13,36 @@ final class TransportFixture {
 
     static let ramSize: UInt64 = 16 << 20
     static let mmioBase: UInt64 = 0xD000_0000
+    static let gsi: UInt32 = 5
 
     let kind: Kind
-    let memory: MappedGuestMemory
-    let dispatcher = IODispatcher()
-    let recorder: VirtioTestInterruptRecorder
+    let machine: SimulatedMachine
+    /// The wired interrupt (virtio-mmio, PCI INTx).
+    let line: RecordingInterruptLine
     let device: LoopbackDevice
     let driver: VirtioTestDriver
+    let mmio: VirtioMMIOTransport<LoopbackDevice>?
     private let statusReader: () -> VirtioDeviceStatus
     private let reasonReader: () -> VirtioTransportError?
-    let mmio: VirtioMMIOTransport<LoopbackDevice>?
 
     init(_ kind: Kind, device: LoopbackDevice? = nil) throws {
         self.kind = kind
-        memory = try MappedGuestMemory.anonymous([(guestBase: 0, length: Self.ramSize)])
-        recorder = try VirtioTestInterruptRecorder()
+        machine = try SimulatedMachine(ram: [(0, Self.ramSize)])
+        line = try machine.interruptLine(gsi: Self.gsi)
         let device = try device ?? LoopbackDevice()
         self.device = device
         let transport: any VirtioTestTransport
         switch kind {
         case .mmio, .mmioLegacy:
-            let t = try VirtioMMIOTransport(device: device, memory: memory, interrupt: recorder,
+            let t = try VirtioMMIOTransport(device: device, memory: machine.memory, interrupt: line,
                                             options: .init(version: kind == .mmio ? .modern : .legacy))
-            try t.register(in: dispatcher.memory, at: Self.mmioBase, ioEvents: dispatcher.softwareIoEvents)
+            try t.register(in: machine.dispatcher.memory, at: Self.mmioBase, ioEvents: machine.ioEvents)
             mmio = t
             statusReader = { t.status }
             reasonReader = { t.needsResetReason }
-            transport = try VirtioMMIOTestTransport(dispatcher: dispatcher, base: Self.mmioBase)
+            transport = try VirtioMMIOTestTransport(machine: machine, base: Self.mmioBase)
         }
-        driver = VirtioTestDriver(transport: transport, memory: memory, arena: 0x10_0000..<0xF0_0000, interrupts: recorder)
+        driver = try VirtioTestDriver(machine: machine, transport: transport, line: line)
     }
 
     deinit {
@@ -60,5 +60,15 @@ final class TransportFixture {
         let f = VirtioTestSpec.Feature.version1 | VirtioTestSpec.Feature.eventIndex
             | VirtioTestSpec.Feature.indirectDescriptors | LoopbackDevice.deviceFeature
         return driver.transport.isLegacy ? f & ~VirtioTestSpec.Feature.version1 : f
+    }
+
+    /// Waits (bounded) until `condition` holds, sleeping on interrupt activity in between.
+    func wait(until condition: () -> Bool) -> Bool {
+        let deadline = ContinuousClock.now + .seconds(5)
+        while !condition() {
+            guard ContinuousClock.now < deadline else { return false }
+            _ = line.levelChanges.wait(timeout: .milliseconds(2)) { _ in false }
+        }
+        return true
     }
 }

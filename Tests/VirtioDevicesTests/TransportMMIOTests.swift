@@ -28,13 +28,13 @@ import VirtioDevices
     @Test func controlRegistersNeedAligned32BitAccess() throws {
         let f = try TransportFixture(.mmio)
         var narrow = IORequest.read(.memory, TransportFixture.mmioBase + Register.magicValue, size: 2)
-        try f.dispatcher.dispatch(&narrow)
+        try f.machine.dispatcher.dispatch(&narrow)
         #expect(narrow.value == 0)
         var misaligned = IORequest.read(.memory, TransportFixture.mmioBase + Register.magicValue + 1, size: 4)
-        try f.dispatcher.dispatch(&misaligned)
+        try f.machine.dispatcher.dispatch(&misaligned)
         #expect(misaligned.value == 0)
         var write = IORequest.write(.memory, TransportFixture.mmioBase + Register.status, size: 1, value: 1)
-        try f.dispatcher.dispatch(&write)
+        try f.machine.dispatcher.dispatch(&write)
         #expect(f.driver.status == 0)
     }
 
@@ -45,19 +45,17 @@ import VirtioDevices
         try q.submit(readable: [[1]], writable: [1])
         try f.driver.kick(q)
         _ = try f.driver.waitForUsed(q)
-        let deadline = ContinuousClock.now + .seconds(5)
-        while !f.recorder.lineAsserted && ContinuousClock.now < deadline { f.recorder.waitForActivity(timeoutMs: 2) }
-        #expect(f.recorder.lineAsserted)
+        #expect(f.line.wait(forLevel: true, timeout: .seconds(5)))
         #expect(t.readRegister(Register.interruptStatus) == 1)
         f.device.setConfigValue(1)
         #expect(t.readRegister(Register.interruptStatus) == 3)
         // Acknowledging one cause keeps the line up; both drops it.
         t.writeRegister(Register.interruptACK, 1)
-        #expect(f.recorder.lineAsserted)
+        #expect(f.line.isAsserted)
         #expect(t.readRegister(Register.interruptStatus) == 2)
         t.writeRegister(Register.interruptACK, 2)
-        #expect(!f.recorder.lineAsserted)
-        #expect(f.recorder.assertionCount == 1)
+        #expect(!f.line.isAsserted)
+        #expect(f.line.risingEdges == 1)
     }
 
     @Test func queueNotifyIsAnIoEventWithDatamatch() throws {
@@ -66,15 +64,15 @@ import VirtioDevices
         try q.submit(readable: [[5]], writable: [1])
         // The 4-byte write of the queue index hits the software ioeventfd, not the handler.
         var notify = IORequest.write(.memory, TransportFixture.mmioBase + Register.queueNotify, size: 4, value: 0)
-        #expect(f.dispatcher.softwareIoEvents.signal(space: .memory, address: notify.address, size: 4, value: 0))
+        #expect(f.machine.dispatcher.softwareIoEvents.signal(space: .memory, address: notify.address, size: 4, value: 0))
         _ = try f.driver.waitForUsed(q)
         // A notify the ioeventfd does not match (2-byte write) is ignored by the handler.
         try q.submit(readable: [[6]], writable: [1])
         notify = IORequest.write(.memory, TransportFixture.mmioBase + Register.queueNotify, size: 2, value: 0)
-        try f.dispatcher.dispatch(&notify)
+        try f.machine.dispatcher.dispatch(&notify)
         // ... and a 4-byte one works through the dispatcher.
         notify = IORequest.write(.memory, TransportFixture.mmioBase + Register.queueNotify, size: 4, value: 0)
-        try f.dispatcher.dispatch(&notify)
+        try f.machine.dispatcher.dispatch(&notify)
         #expect(try f.driver.waitForUsed(q)[0].written == [6])
     }
 
@@ -82,25 +80,25 @@ import VirtioDevices
         let f = try TransportFixture(.mmio)
         let t = try #require(f.mmio)
         #expect(throws: VirtioTransportError.alreadyRegistered(base: TransportFixture.mmioBase)) {
-            try t.register(in: f.dispatcher.memory, at: 0xE000_0000, ioEvents: f.dispatcher.softwareIoEvents)
+            try t.register(in: f.machine.dispatcher.memory, at: 0xE000_0000, ioEvents: f.machine.dispatcher.softwareIoEvents)
         }
         t.unregister()
         #expect(t.base == nil)
-        #expect(f.dispatcher.memory.lookup(TransportFixture.mmioBase) == nil)
-        #expect(!f.dispatcher.softwareIoEvents.signal(space: .memory, address: TransportFixture.mmioBase + 0x50, size: 4, value: 0))
-        try t.register(in: f.dispatcher.memory, at: 0xE000_0000, ioEvents: f.dispatcher.softwareIoEvents)
+        #expect(f.machine.dispatcher.memory.lookup(TransportFixture.mmioBase) == nil)
+        #expect(!f.machine.dispatcher.softwareIoEvents.signal(space: .memory, address: TransportFixture.mmioBase + 0x50, size: 4, value: 0))
+        try t.register(in: f.machine.dispatcher.memory, at: 0xE000_0000, ioEvents: f.machine.dispatcher.softwareIoEvents)
         #expect(t.base == 0xE000_0000)
     }
 
     @Test func failedIoEventRegistrationRollsBack() throws {
-        let memory = try MappedGuestMemory.anonymous([(guestBase: 0, length: 1 << 20)])
-        let dispatcher = IODispatcher()
-        let recorder = try VirtioTestInterruptRecorder()
+        let machine = try SimulatedMachine()
+        let dispatcher = machine.dispatcher
         // Occupy queue 1's notify match so registration fails half-way.
         let blocker = try EventNotifier()
         try dispatcher.softwareIoEvents.register(IoEventMatch(space: .memory, address: 0xD000_0050, size: 4, datamatch: 1),
                                                  notifier: blocker)
-        let t = try VirtioMMIOTransport(device: try LoopbackDevice(), memory: memory, interrupt: recorder)
+        let t = try VirtioMMIOTransport(device: try LoopbackDevice(), memory: machine.memory,
+                                        interrupt: try machine.interruptLine(gsi: 5))
         #expect(throws: VirtioTransportError.self) {
             try t.register(in: dispatcher.memory, at: 0xD000_0000, ioEvents: dispatcher.softwareIoEvents)
         }
