@@ -19,4 +19,9 @@ public struct MSIXTableEntry: Sendable, Hashable {
     public var message: MSIMessage
     /// Vector control bit 0.
     public var masked: Bool
+
+    public init(message: MSIMessage, masked: Bool) {
+        self.message = message
+        self.masked = masked
+    }
 }
