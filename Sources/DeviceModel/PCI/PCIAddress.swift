@@ -1,6 +1,8 @@
 /// The location of a PCI function: segment, bus, device (slot) and function.
 public struct PCIAddress: Sendable, Hashable, CustomStringConvertible {
+    /// The PCI segment (domain).
     public let segment: UInt16
+    /// The bus number.
     public let bus: UInt8
     /// 0–31.
     public let device: UInt8

@@ -44,9 +44,12 @@ public enum PCIBARKind: Sendable, Hashable, CustomStringConvertible {
 /// works (§6.2.5.1). Limits: memory BARs 16 bytes to 2 GiB (32-bit) or 2^63 (64-bit);
 /// I/O BARs 4 to 256 bytes ("must not consume more than 256 bytes per I/O BAR", §6.2.5.1).
 public struct PCIBAR: Sendable, Hashable {
+    /// Memory (32/64-bit, prefetchable or not) or I/O.
     public let kind: PCIBARKind
+    /// The region size in bytes: a power of two.
     public let size: UInt64
 
+    /// A BAR of `kind` claiming `size` bytes; throws ``PCIError/invalidBARSize(kind:size:)`` outside the limits above.
     public init(kind: PCIBARKind, size: UInt64) throws(PCIError) {
         let limits: ClosedRange<UInt64> =
             switch kind {
@@ -92,8 +95,10 @@ public struct PCIBARMapping: Sendable, Hashable, CustomStringConvertible {
     public let bar: Int
     /// `.port` for I/O BARs, `.memory` for memory BARs.
     public let space: IOSpace
+    /// The decoded range: the programmed address and the BAR size.
     public let range: AddressRange
 
+    /// A mapping of BAR `bar` at `range` in `space`.
     public init(bar: Int, space: IOSpace, range: AddressRange) {
         self.bar = bar
         self.space = space

@@ -17,8 +17,11 @@ import Synchronization
 ///
 /// The dispatcher holds the bus only weakly: keep a reference for as long as the machine runs.
 public final class PCIBus: Sendable {
+    /// The PCI segment (domain) this bus belongs to.
     public let segment: UInt16
+    /// The bus number; configuration accesses for other buses read all ones.
     public let number: UInt8
+    /// Where BARs and configuration ranges are registered.
     public let dispatcher: IODispatcher
 
     private let router: PCIINTxRouter?

@@ -121,21 +121,25 @@ public final class PCIConfigSpace: Sendable {
 
     // MARK: Header fields
 
+    /// Vendor ID (0x00).
     public var vendorID: UInt16 {
         get { UInt16(truncatingIfNeeded: read(at: PCIRegister.vendorID, size: 2)) }
         set { store(UInt32(newValue), at: PCIRegister.vendorID, size: 2) }
     }
 
+    /// Device ID (0x02).
     public var deviceID: UInt16 {
         get { UInt16(truncatingIfNeeded: read(at: PCIRegister.deviceID, size: 2)) }
         set { store(UInt32(newValue), at: PCIRegister.deviceID, size: 2) }
     }
 
+    /// Revision ID (0x08).
     public var revisionID: UInt8 {
         get { UInt8(truncatingIfNeeded: read(at: PCIRegister.revisionID, size: 1)) }
         set { store(UInt32(newValue), at: PCIRegister.revisionID, size: 1) }
     }
 
+    /// Class code (0x09–0x0B).
     public var classCode: PCIClassCode {
         get {
             let v = read(at: PCIRegister.revisionID, size: 4)
@@ -146,11 +150,13 @@ public final class PCIConfigSpace: Sendable {
         set { state.withLock { $0.putClassCode(newValue) } }
     }
 
+    /// Subsystem vendor ID (0x2C).
     public var subsystemVendorID: UInt16 {
         get { UInt16(truncatingIfNeeded: read(at: PCIRegister.subsystemVendorID, size: 2)) }
         set { store(UInt32(newValue), at: PCIRegister.subsystemVendorID, size: 2) }
     }
 
+    /// Subsystem ID (0x2E).
     public var subsystemID: UInt16 {
         get { UInt16(truncatingIfNeeded: read(at: PCIRegister.subsystemID, size: 2)) }
         set { store(UInt32(newValue), at: PCIRegister.subsystemID, size: 2) }

@@ -6,6 +6,7 @@ public struct PCIINTxRouting: Sendable {
     /// The GSI for `pin` of the function in slot `device`.
     public let gsi: @Sendable (_ device: UInt8, _ pin: PCIInterruptPin) -> UInt32
 
+    /// A routing given by a closure of slot and pin.
     public init(_ gsi: @escaping @Sendable (_ device: UInt8, _ pin: PCIInterruptPin) -> UInt32) {
         self.gsi = gsi
     }

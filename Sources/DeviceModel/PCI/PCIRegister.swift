@@ -76,10 +76,14 @@ public struct PCIStatus: OptionSet, Sendable, Hashable {
 
 /// The class code register: base class, sub-class and programming interface.
 public struct PCIClassCode: Sendable, Hashable {
+    /// Base class (0x0B).
     public var baseClass: UInt8
+    /// Sub-class (0x0A).
     public var subclass: UInt8
+    /// Programming interface (0x09).
     public var programmingInterface: UInt8
 
+    /// A class code from its three bytes.
     public init(baseClass: UInt8, subclass: UInt8, programmingInterface: UInt8 = 0) {
         self.baseClass = baseClass
         self.subclass = subclass

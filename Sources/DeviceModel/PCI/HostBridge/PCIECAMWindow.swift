@@ -2,6 +2,7 @@
 /// 1 MiB per bus, address `base + (bus << 20 | device << 15 | function << 12 | register)`
 /// (PCI Express Base 4.0 §7.2.2). This is what the ACPI MCFG table describes.
 public struct PCIECAMWindow: Sendable, Hashable, CustomStringConvertible {
+    /// The address of bus 0, device 0, function 0, register 0.
     public let base: UInt64
     /// 1–256 buses, starting at bus 0.
     public let busCount: Int

@@ -21,8 +21,11 @@ public final class PCIHostBridge: Sendable {
         /// Intel 82G33/P35 MCH (the `q35` machine): 8086:29C0, revision 00.
         case q35
 
+        /// Intel.
         public var vendorID: UInt16 { 0x8086 }
+        /// 0x1237 (82441FX) or 0x29C0 (82G33 MCH).
         public var deviceID: UInt16 { self == .i440fx ? 0x1237 : 0x29C0 }
+        /// 0x02 for i440FX, 0x00 for Q35, as QEMU presents them.
         public var revisionID: UInt8 { self == .i440fx ? 0x02 : 0x00 }
         /// The first of the seven PAM registers.
         var pam0: Int { self == .i440fx ? 0x59 : 0x90 }
@@ -35,7 +38,9 @@ public final class PCIHostBridge: Sendable {
     /// The Q35 PCIEXBAR register (64-bit): bit 0 enable, bits 2:1 length, bits 35:26 base.
     public static let q35PCIEXBAR = 0x60
 
+    /// The bus whose configuration space the bridge exposes (bus 0).
     public let bus: PCIBus
+    /// The chipset identity.
     public let model: Model
     /// The bridge's own PCI function (00.0).
     public let function: PCIHostBridgeFunction
@@ -191,6 +196,7 @@ public final class PCIHostBridge: Sendable {
 
 /// Function 00.0 of a ``PCIHostBridge``: no BARs; configuration writes go to the bridge.
 public final class PCIHostBridgeFunction: PCIConfigHooks {
+    /// The bridge's header and chipset registers.
     public let configSpace: PCIConfigSpace
 
     struct Owner { weak var bridge: PCIHostBridge? }
@@ -198,10 +204,14 @@ public final class PCIHostBridgeFunction: PCIConfigHooks {
 
     init(configSpace: PCIConfigSpace) { self.configSpace = configSpace }
 
+    /// The bridge has no BARs; never called by the bus.
     public func readBAR(_ bar: Int, offset: UInt64, size: Int) -> UInt64 { IORequest.mask(forSize: size) }
+    /// The bridge has no BARs; never called by the bus.
     public func writeBAR(_ bar: Int, offset: UInt64, size: Int, value: UInt64) {}
+    /// Every register reads from configuration space.
     public func configRead(at offset: Int, size: Int) -> UInt32? { nil }
 
+    /// Forwards to the bridge (PCIEXBAR, chipset register observer).
     public func configWritten(at offset: Int, size: Int, value: UInt32) {
         owner.withLock { $0.bridge }?.configWritten(at: offset, size: size, value: value)
     }

@@ -23,16 +23,22 @@ public final class MSIXCapability: Sendable {
 
     /// Where a structure lives: a BAR index and the offset inside it.
     public struct Location: Sendable, Hashable {
+        /// The BAR index (BIR), 0–5.
         public let bar: Int
+        /// The offset inside the BAR, 8-byte aligned.
         public let offset: UInt32
+        /// A structure at `offset` in BAR `bar`.
         public init(bar: Int, offset: UInt32) {
             self.bar = bar
             self.offset = offset
         }
     }
 
+    /// The table size: 1–2048 vectors.
     public let vectorCount: Int
+    /// Where the vector table lives.
     public let table: Location
+    /// Where the pending bit array lives.
     public let pba: Location
     /// The table's length in bytes: 16 per vector.
     public var tableLength: Int { vectorCount * Self.entrySize }

@@ -16,10 +16,12 @@ public enum MSIXDelivery: Sendable, Hashable {
 
 /// One MSI-X table entry as the guest programmed it (PCI Local Bus 3.0 §6.8.2.6–§6.8.2.9).
 public struct MSIXTableEntry: Sendable, Hashable {
+    /// Message address (upper and lower dwords) and data.
     public var message: MSIMessage
     /// Vector control bit 0.
     public var masked: Bool
 
+    /// An entry with `message`, masked or not.
     public init(message: MSIMessage, masked: Bool) {
         self.message = message
         self.masked = masked
