@@ -187,3 +187,31 @@ struct PCIHostBridgeTests {
         #expect(m.bus.firstFreeSlot == 1)
     }
 }
+
+@Suite("PCI lifetime")
+struct PCILifetimeTests {
+    @Test func droppingBusAndBridgeUnregistersEverything() throws {
+        let d = IODispatcher()
+        do {
+            let bus = try PCIBus(dispatcher: d)
+            let bridge = try PCIHostBridge(bus: bus, model: .q35, ecam: PCIECAMWindow(base: 0xB000_0000))
+            let f = TestPCIFunction()
+            try f.configSpace.addBAR(.memory32(size: 0x1000), at: 0)
+            try bus.attach(f, device: 2)
+            try conf1Write(d, device: 2, register: 0x10, size: 4, value: 0xFEB0_0000)
+            try conf1Write(d, device: 2, register: 0x04, size: 2, value: 0x2)
+            #expect(d.memory.entries.count == 2)
+            #expect(d.ports.entries.count == 1)
+            #expect(d.pciConfig.entries.count == 1)
+            _ = bridge
+        }
+        #expect(d.memory.entries.isEmpty)
+        #expect(d.ports.entries.isEmpty)
+        #expect(d.pciConfig.entries.isEmpty)
+        // A new machine can take the same places.
+        let bus = try PCIBus(dispatcher: d)
+        let bridge = try PCIHostBridge(bus: bus, model: .q35, ecam: PCIECAMWindow(base: 0xB000_0000))
+        #expect(try conf1Read(d, device: 0, register: 0, size: 4) == 0x29C0_8086)
+        _ = bridge
+    }
+}

@@ -15,7 +15,8 @@ import Synchronization
 /// - INTx: each function's pin goes to a GSI chosen by ``PCIINTxRouting``, wired-OR with the
 ///   other functions on that GSI.
 ///
-/// The dispatcher holds the bus only weakly: keep a reference for as long as the machine runs.
+/// The dispatcher holds the bus only weakly: keep a reference for as long as the machine runs;
+/// when the bus goes away, its registrations go with it.
 public final class PCIBus: Sendable {
     /// The PCI segment (domain) this bus belongs to.
     public let segment: UInt16
@@ -57,6 +58,14 @@ public final class PCIBus: Sendable {
                 base: base, length: 256 << 32, name: "PCI bus \(segment):\(number)", handler: PCIBusConfigHandler(bus: self))
         } catch {
             throw .registration(error)
+        }
+    }
+
+    deinit {
+        // Leave the dispatcher as if the bus had never been there.
+        try? dispatcher.pciConfig.unregister(base: UInt64(UInt32(segment) << 16 | UInt32(number) << 8) << 32)
+        for mapping in mappings.withLock({ $0.values.flatMap(\.values) }) {
+            try? dispatcher.addressSpace(mapping.space).unregister(base: mapping.range.base)
         }
     }
 

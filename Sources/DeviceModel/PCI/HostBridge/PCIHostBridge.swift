@@ -122,6 +122,11 @@ public final class PCIHostBridge: Sendable {
         }
     }
 
+    deinit {
+        try? bus.dispatcher.ports.unregister(base: Self.configAddressPort)
+        if let window = ecam.withLock({ $0 }) { try? bus.dispatcher.memory.unregister(base: window.base) }
+    }
+
     /// The ECAM window currently decoded, if any.
     public var ecamWindow: PCIECAMWindow? { ecam.withLock { $0 } }
 

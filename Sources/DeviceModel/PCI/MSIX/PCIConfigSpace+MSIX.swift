@@ -43,6 +43,7 @@ extension PCIConfigSpace {
         state.withLock { s in
             s.msix = msix
             s.msixOffset = offset
+            msix.busMasterChanged(s.bytes[PCIRegister.command] & UInt8(PCICommand.busMaster.rawValue) != 0)
         }
         return msix
     }
