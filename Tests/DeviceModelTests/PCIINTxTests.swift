@@ -81,7 +81,7 @@ struct PCIINTxTests {
             f.configSpace.setINTxLevel(false)
         }
         // PIIX wiring (what SeaBIOS assumes on i440FX): PIRQ (pin - 1 + slot - 1) % 4 → IRQ 10/10/11/11.
-        let lines = RecordingLineProvider()
+        let lines = PCIFakeLineProvider()
         let piix = PCIINTxRouting { device, pin in [10, 10, 11, 11][(Int(pin.rawValue) - 1 + Int(device) + 3) % 4] }
         let bus = try PCIBus(dispatcher: IODispatcher(), interruptLines: lines, intxRouting: piix)
         let f = function(pin: .intA)
@@ -96,7 +96,7 @@ struct PCIINTxTests {
         try f.configSpace.addBAR(.memory32(size: 0x1000), at: 0)
         _ = try f.configSpace.addMSIXCapability(
             vectorCount: 1, table: .init(bar: 0, offset: 0), pba: .init(bar: 0, offset: 0x800),
-            controller: RecordingMSIController())
+            controller: PCIFakeMSIController())
         let cap = try #require(f.configSpace.findCapability(MSIXCapability.capabilityID))
         try m.bus.attach(f, device: 3)
         let line = m.lines.recording(19)

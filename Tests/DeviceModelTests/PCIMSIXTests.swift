@@ -12,13 +12,13 @@ struct PCIMSIXTests {
         let machine: PCITestMachine
         let function: TestPCIFunction
         let msix: MSIXCapability
-        let controller: RecordingMSIController
+        let controller: PCIFakeMSIController
         let cap: Int
 
         init(busMaster: Bool = true) throws {
             machine = try PCITestMachine()
             function = TestPCIFunction()
-            controller = RecordingMSIController()
+            controller = PCIFakeMSIController()
             try function.configSpace.addBAR(.memory32(size: 0x1000), at: 1)
             msix = try function.configSpace.addMSIXCapability(
                 vectorCount: 4, table: .init(bar: 1, offset: 0), pba: .init(bar: 1, offset: 0x800),
@@ -153,7 +153,7 @@ struct PCIMSIXTests {
 
     @Test func placementIsValidated() throws {
         let c = PCIConfigSpace(vendorID: 0x1AF4, deviceID: 0x1041, classCode: .other)
-        let mc = RecordingMSIController()
+        let mc = PCIFakeMSIController()
         try c.addBAR(.memory32(size: 0x1000), at: 0)
         try c.addBAR(.io(size: 0x40), at: 1)
         #expect(throws: PCIError.invalidMSIXVectorCount(0)) {

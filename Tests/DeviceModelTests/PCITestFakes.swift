@@ -4,14 +4,14 @@ import Synchronization
 // Small in-test fakes for the PCI tests (DeviceModelTesting is not a dependency yet).
 
 /// Records every MSI it is asked to deliver.
-final class RecordingMSIController: MSIController {
+final class PCIFakeMSIController: MSIController {
     private let log = Mutex<[MSIMessage]>([])
     var messages: [MSIMessage] { log.withLock { $0 } }
     func signal(_ message: MSIMessage) throws(InterruptError) { log.withLock { $0.append(message) } }
 }
 
 /// Records the level history of one line.
-final class RecordingInterruptLine: InterruptLine {
+final class PCIFakeInterruptLine: InterruptLine {
     let gsi: UInt32
     private let history = Mutex<[Bool]>([])
     init(gsi: UInt32) { self.gsi = gsi }
@@ -22,13 +22,13 @@ final class RecordingInterruptLine: InterruptLine {
 }
 
 /// Hands out one recording line per GSI.
-final class RecordingLineProvider: InterruptLineProvider {
-    private let lines = Mutex<[UInt32: RecordingInterruptLine]>([:])
+final class PCIFakeLineProvider: InterruptLineProvider {
+    private let lines = Mutex<[UInt32: PCIFakeInterruptLine]>([:])
     func line(gsi: UInt32) throws(InterruptError) -> any InterruptLine { recording(gsi) }
-    func recording(_ gsi: UInt32) -> RecordingInterruptLine {
+    func recording(_ gsi: UInt32) -> PCIFakeInterruptLine {
         lines.withLock { l in
             if let line = l[gsi] { return line }
-            let line = RecordingInterruptLine(gsi: gsi)
+            let line = PCIFakeInterruptLine(gsi: gsi)
             l[gsi] = line
             return line
         }
@@ -109,11 +109,11 @@ struct PCITestMachine {
     let dispatcher: IODispatcher
     let bus: PCIBus
     let bridge: PCIHostBridge
-    let lines: RecordingLineProvider
+    let lines: PCIFakeLineProvider
 
     init(model: PCIHostBridge.Model = .i440fx, ecam: PCIECAMWindow? = nil) throws {
         dispatcher = IODispatcher()
-        lines = RecordingLineProvider()
+        lines = PCIFakeLineProvider()
         bus = try PCIBus(dispatcher: dispatcher, interruptLines: lines)
         bridge = try PCIHostBridge(bus: bus, model: model, ecam: ecam)
     }
