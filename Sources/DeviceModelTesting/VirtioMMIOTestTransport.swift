@@ -67,6 +67,7 @@ public final class VirtioMMIOTestTransport: VirtioTestTransport {
 
     public var isLegacy: Bool { version == 1 }
     public var usesMSIX: Bool { false }
+    public var queueSizeIsFixed: Bool { false }
     public var queueCountHint: Int? { nil }
 
     // MARK: Raw registers

@@ -121,7 +121,8 @@ public final class VirtioTestDriver {
     }
 
     /// Allocates and programs queue `index` (`vm_setup_vq` / `setup_vq`): checks that it is
-    /// not enabled, reads its maximum size, lays the rings out as Linux does (contiguous;
+    /// not enabled, reads its maximum size (`size` is ignored where the interface fixes it),
+    /// lays the rings out as Linux does (contiguous;
     /// used ring aligned to 4096 on legacy interfaces, 64 otherwise), zeroes them and
     /// enables the queue. With MSI-X, `msixVector` (default: `index + 1`; vector 0 is for
     /// configuration changes) must be accepted by the device.
@@ -130,7 +131,8 @@ public final class VirtioTestDriver {
         guard !transport.queueEnabled(index) else { throw .queueInUse(index) }
         let maximum = transport.queueMaxSize(index)
         guard maximum > 0 else { throw .queueUnavailable(index) }
-        let n = UInt64(min(UInt32(size ?? UInt16.max), maximum, UInt32(UInt16.max)))
+        let requested = transport.queueSizeIsFixed ? maximum : UInt32(size ?? UInt16.max)
+        let n = UInt64(min(requested, maximum, UInt32(UInt16.max)))
         let alignment: UInt64 = transport.isLegacy ? transport.legacyAlignment : 64
         let availOffset = 16 * n
         let usedOffset = (availOffset + 6 + 2 * n + alignment - 1) & ~(alignment - 1)
@@ -144,11 +146,7 @@ public final class VirtioTestDriver {
                                                 availRing: base + availOffset, usedRing: base + usedOffset)
         var vector: UInt16? = nil
         if transport.usesMSIX {
-            if configVector == nil {
-                let v = transport.setConfigVector(0)
-                guard v == 0 else { throw .vectorRefused(queue: nil, vector: 0) }
-                configVector = 0
-            }
+            if configVector == nil { try assignConfigVector() }
             vector = msixVector ?? UInt16(truncatingIfNeeded: index + 1)
         }
         let accepted = transport.configureQueue(index, placement: placement, msixVector: vector)
@@ -162,6 +160,15 @@ public final class VirtioTestDriver {
                                     memory: memory, arena: arena)
         queues[index] = queue
         return queue
+    }
+
+    /// With MSI-X, routes configuration changes to `vector` (`msix_config`, Linux uses 0)
+    /// and checks the device accepted it. ``setupQueue(_:size:msixVector:)`` does this for
+    /// the first queue; call it directly when programming queues by hand.
+    public func assignConfigVector(_ vector: UInt16 = 0) throws(VirtioTestDriverError) {
+        guard transport.usesMSIX else { return }
+        guard transport.setConfigVector(vector) == vector else { throw .vectorRefused(queue: nil, vector: vector) }
+        configVector = vector
     }
 
     /// Sets DRIVER_OK (§3.1.1 step 8): the device is live.

@@ -55,6 +55,9 @@ public protocol VirtioTestTransport: AnyObject {
     var legacyAlignment: UInt64 { get }
     /// True when interrupts arrive as MSI-X messages rather than on a wired line.
     var usesMSIX: Bool { get }
+    /// True when the driver cannot choose the queue size (legacy virtio-pci: `QUEUE_NUM` is
+    /// read-only, the rings must use the maximum).
+    var queueSizeIsFixed: Bool { get }
 
     func readStatus() -> UInt8
     func writeStatus(_ status: UInt8)

@@ -16,8 +16,9 @@ struct MaliciousCase: Sendable, CustomStringConvertible {
     }
 
     let name: String
-    /// Transports the case does not apply to (e.g. no address registers on legacy layouts).
-    var excluded: Set<TransportFixture.Kind> = []
+    /// Whether the case applies to a transport (e.g. legacy layouts have no ring address
+    /// registers, legacy PCI no queue size register).
+    var applies: @Sendable (TransportFixture.Kind) -> Bool = { _ in true }
     /// Features to leave out of negotiation.
     var withoutFeatures: UInt64 = 0
     let stage: Stage
@@ -122,50 +123,56 @@ struct MaliciousCase: Sendable, CustomStringConvertible {
             try q.rawSetAvailIndex(from &+ q.size &+ 1)
             return .device(.queue(index: 0, .availIndexJump(from: from, to: from &+ q.size &+ 1, size: q.size)))
         }),
-        MaliciousCase(name: "descriptor table outside RAM at DRIVER_OK", excluded: [.mmioLegacy], stage: .driverOK { f in
+        MaliciousCase(name: "descriptor table outside RAM at DRIVER_OK", applies: { !$0.isLegacyDriver }, stage: .driverOK { f in
             f.driver.transport.configureQueue(0, placement: .init(size: 16, descriptorTable: outsideRAM,
                                                                    availRing: 0x20_0000, usedRing: 0x20_1000), msixVector: 1)
             f.driver.driverOK()
             return .device(.queue(index: 0, .ringOutsideMemory(name: "descriptor table", address: outsideRAM, length: 256)))
         }),
-        MaliciousCase(name: "used ring straddling the end of RAM at DRIVER_OK", excluded: [.mmioLegacy], stage: .driverOK { f in
+        MaliciousCase(name: "used ring straddling the end of RAM at DRIVER_OK", applies: { !$0.isLegacyDriver }, stage: .driverOK { f in
             let used = TransportFixture.ramSize - 64
             f.driver.transport.configureQueue(0, placement: .init(size: 16, descriptorTable: 0x20_0000,
                                                                    availRing: 0x20_1000, usedRing: used), msixVector: 1)
             f.driver.driverOK()
             return .device(.queue(index: 0, .ringOutsideMemory(name: "used ring", address: used, length: 6 + 8 * 16)))
         }),
-        MaliciousCase(name: "legacy ring outside RAM at DRIVER_OK", excluded: [.mmio], stage: .driverOK { f in
+        MaliciousCase(name: "legacy ring outside RAM at DRIVER_OK", applies: { $0.isLegacyDriver }, stage: .driverOK { f in
             f.driver.transport.configureQueue(0, placement: .init(size: 16, descriptorTable: outsideRAM,
                                                                    availRing: 0, usedRing: 0), msixVector: 1)
             f.driver.driverOK()
             return .device(.queue(index: 0, .ringOutsideMemory(name: "descriptor table", address: outsideRAM, length: 256)))
         }),
-        MaliciousCase(name: "misaligned used ring at DRIVER_OK", excluded: [.mmioLegacy], stage: .driverOK { f in
+        MaliciousCase(name: "misaligned used ring at DRIVER_OK", applies: { !$0.isLegacyDriver }, stage: .driverOK { f in
             f.driver.transport.configureQueue(0, placement: .init(size: 16, descriptorTable: 0x20_0000,
                                                                    availRing: 0x20_1000, usedRing: 0x20_2002), msixVector: 1)
             f.driver.driverOK()
             return .device(.queue(index: 0, .misalignedRing(name: "used ring", address: 0x20_2002, alignment: 4)))
         }),
-        MaliciousCase(name: "queue size not a power of two", excluded: [], stage: .driverOK { f in
+        MaliciousCase(name: "queue size not a power of two", applies: { $0 != .pciLegacy && $0 != .pciLegacyMSIX }, stage: .driverOK { f in
             f.driver.transport.configureQueue(0, placement: .init(size: 3, descriptorTable: 0x20_0000,
                                                                    availRing: 0x20_1000, usedRing: 0x20_2000), msixVector: 1)
             f.driver.driverOK()
             return .device(.queue(index: 0, .invalidSize(3, maximum: 16)))
         }),
-        MaliciousCase(name: "queue size zero", excluded: [], stage: .driverOK { f in
+        MaliciousCase(name: "queue size zero", applies: { $0 != .pciLegacy && $0 != .pciLegacyMSIX }, stage: .driverOK { f in
             f.driver.transport.configureQueue(0, placement: .init(size: 0, descriptorTable: 0x20_0000,
                                                                    availRing: 0x20_1000, usedRing: 0x20_2000), msixVector: 1)
             f.driver.driverOK()
             return .device(.queue(index: 0, .invalidSize(0, maximum: 16)))
         }),
-        MaliciousCase(name: "queue size above the maximum", excluded: [], stage: .driverOK { f in
+        MaliciousCase(name: "queue size above the maximum", applies: { $0 != .pciLegacy && $0 != .pciLegacyMSIX }, stage: .driverOK { f in
+            f.driver.transport.configureQueue(0, placement: .init(size: 32, descriptorTable: 0x20_0000,
+                                                                   availRing: 0x20_1000, usedRing: 0x20_2000), msixVector: 1)
+            f.driver.driverOK()
+            return .queueSizeOutOfRange(queue: 0, size: 32, maximum: 16)
+        }),
+        MaliciousCase(name: "queue size above 16 bits (32-bit QueueNum)", applies: { !$0.isPCI }, stage: .driverOK { f in
             f.driver.transport.configureQueue(0, placement: .init(size: 0x1_0000, descriptorTable: 0x20_0000,
                                                                    availRing: 0x20_1000, usedRing: 0x20_2000), msixVector: 1)
             f.driver.driverOK()
             return .queueSizeOutOfRange(queue: 0, size: 0x1_0000, maximum: 16)
         }),
-        MaliciousCase(name: "DRIVER_OK without FEATURES_OK", excluded: [.mmioLegacy], stage: .driverOK { f in
+        MaliciousCase(name: "DRIVER_OK without FEATURES_OK", applies: { !$0.isLegacyDriver }, stage: .driverOK { f in
             try f.driver.reset()
             f.driver.addStatus(VirtioTestSpec.Status.acknowledge | VirtioTestSpec.Status.driver)
             f.driver.transport.writeDriverFeatures(VirtioTestSpec.Feature.version1)
@@ -184,7 +191,7 @@ struct MaliciousRun: Sendable, CustomStringConvertible {
     var description: String { "\(kind): \(attack.name)" }
 
     static let matrix: [MaliciousRun] = MaliciousCase.all.flatMap { c in
-        TransportFixture.Kind.allCases.filter { !c.excluded.contains($0) }.map { MaliciousRun(attack: c, kind: $0) }
+        TransportFixture.Kind.allCases.filter(c.applies).map { MaliciousRun(attack: c, kind: $0) }
     }
 }
 
@@ -209,6 +216,7 @@ struct MaliciousRun: Sendable, CustomStringConvertible {
             f.driver.notify(q)
         case .driverOK(let attack):
             try f.driver.initialize(features: features)
+            try f.driver.assignConfigVector()
             expected = try attack(f)
         }
 

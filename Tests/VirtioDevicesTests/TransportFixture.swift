@@ -6,14 +6,34 @@ import VirtioDevices
 /// ``VirtioTestDriver`` talking to it through registers only.
 final class TransportFixture {
     enum Kind: String, CaseIterable, CustomStringConvertible, Sendable {
+        /// virtio-mmio version 2.
         case mmio
+        /// virtio-mmio version 1 (legacy layout).
         case mmioLegacy
+        /// Modern virtio-pci, MSI-X.
+        case pci
+        /// Modern virtio-pci, INTx + ISR.
+        case pciINTx
+        /// Transitional virtio-pci driven through the modern capabilities, MSI-X.
+        case pciTransitional
+        /// Transitional virtio-pci driven through the legacy I/O BAR, INTx.
+        case pciLegacy
+        /// Transitional virtio-pci driven through the legacy I/O BAR, MSI-X (config at 24).
+        case pciLegacyMSIX
+
         var description: String { rawValue }
+        var isPCI: Bool { self != .mmio && self != .mmioLegacy }
+        /// The driver uses a legacy interface (no VERSION_1, legacy ring layout).
+        var isLegacyDriver: Bool { self == .mmioLegacy || self == .pciLegacy || self == .pciLegacyMSIX }
+        var usesMSIX: Bool { self == .pci || self == .pciTransitional || self == .pciLegacyMSIX }
     }
 
     static let ramSize: UInt64 = 16 << 20
     static let mmioBase: UInt64 = 0xD000_0000
     static let gsi: UInt32 = 5
+    static let pciSlot: UInt8 = 3
+    /// Slot 3, INTA: PIRQ (0 + 3) mod 4 = D → GSI 19 with the default swizzle.
+    static let pciGSI: UInt32 = 19
 
     let kind: Kind
     let machine: SimulatedMachine
@@ -22,13 +42,15 @@ final class TransportFixture {
     let device: LoopbackDevice
     let driver: VirtioTestDriver
     let mmio: VirtioMMIOTransport<LoopbackDevice>?
+    let pci: VirtioPCITransport<LoopbackDevice>?
+    let bus: PCIBus?
     private let statusReader: () -> VirtioDeviceStatus
     private let reasonReader: () -> VirtioTransportError?
 
     init(_ kind: Kind, device: LoopbackDevice? = nil) throws {
         self.kind = kind
         machine = try SimulatedMachine(ram: [(0, Self.ramSize)])
-        line = try machine.interruptLine(gsi: Self.gsi)
+        line = try machine.interruptLine(gsi: kind.isPCI ? Self.pciGSI : Self.gsi)
         let device = try device ?? LoopbackDevice()
         self.device = device
         let transport: any VirtioTestTransport
@@ -38,9 +60,26 @@ final class TransportFixture {
                                             options: .init(version: kind == .mmio ? .modern : .legacy))
             try t.register(in: machine.dispatcher.memory, at: Self.mmioBase, ioEvents: machine.ioEvents)
             mmio = t
+            pci = nil
+            bus = nil
             statusReader = { t.status }
             reasonReader = { t.needsResetReason }
             transport = try VirtioMMIOTestTransport(machine: machine, base: Self.mmioBase)
+        case .pci, .pciINTx, .pciTransitional, .pciLegacy, .pciLegacyMSIX:
+            let modernDevice = kind == .pci || kind == .pciINTx
+            let t = try VirtioPCITransport(device: device, memory: machine.memory, msi: machine.msi,
+                                           ioEvents: machine.ioEvents,
+                                           options: .init(mode: modernDevice ? .modern : .transitional))
+            let bus = try PCIBus(dispatcher: machine.dispatcher, interruptLines: machine.interruptLines)
+            try bus.attach(t, device: Self.pciSlot)
+            mmio = nil
+            pci = t
+            self.bus = bus
+            statusReader = { t.status }
+            reasonReader = { t.needsResetReason }
+            transport = try VirtioPCITestTransport(machine: machine, device: Self.pciSlot,
+                                                   interface: kind.isLegacyDriver ? .legacy : .modern,
+                                                   interruptMode: kind.usesMSIX ? .msix : .intx)
         }
         driver = try VirtioTestDriver(machine: machine, transport: transport, line: line)
     }
@@ -59,7 +98,7 @@ final class TransportFixture {
     var allFeatures: UInt64 {
         let f = VirtioTestSpec.Feature.version1 | VirtioTestSpec.Feature.eventIndex
             | VirtioTestSpec.Feature.indirectDescriptors | LoopbackDevice.deviceFeature
-        return driver.transport.isLegacy ? f & ~VirtioTestSpec.Feature.version1 : f
+        return kind.isLegacyDriver ? f & ~VirtioTestSpec.Feature.version1 : f
     }
 
     /// Waits (bounded) until `condition` holds, sleeping on interrupt activity in between.

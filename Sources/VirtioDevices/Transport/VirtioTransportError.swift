@@ -15,6 +15,11 @@ public enum VirtioTransportError: Error, Equatable, CustomStringConvertible {
     case ioEvent(IoEventError)
     /// The transport is already registered in an address space.
     case alreadyRegistered(base: UInt64)
+    /// Building the PCI function (BARs, capabilities, MSI-X) failed.
+    case pci(PCIError)
+    /// A transitional virtio-pci device needs a legacy device ID, which only the device
+    /// types of virtio 0.9.5 have (§4.1.2.3).
+    case noTransitionalDeviceID(VirtioDeviceType)
 
     /// The driver set `DRIVER_OK` without a successful `FEATURES_OK` on a modern interface
     /// (§3.1.1 step 8 comes after step 5).
@@ -33,6 +38,8 @@ public enum VirtioTransportError: Error, Equatable, CustomStringConvertible {
         case .registration(let e): "register mapping: \(e)"
         case .ioEvent(let e): "queue notify ioeventfd: \(e)"
         case .alreadyRegistered(let base): "transport is already registered at 0x\(String(base, radix: 16))"
+        case .pci(let e): "virtio-pci function: \(e)"
+        case .noTransitionalDeviceID(let t): "device type \(t) has no legacy (transitional) PCI device ID"
         case .driverOKWithoutFeaturesOK(let s):
             "DRIVER_OK written without FEATURES_OK (status 0x\(String(s, radix: 16)))"
         case .queueSizeOutOfRange(let q, let s, let m): "queue \(q): size \(s) exceeds the maximum \(m)"
