@@ -34,11 +34,15 @@ public final class VirtioMMIOTestTransport: VirtioTestTransport {
         public static let config: UInt64 = 0x100
     }
 
+    /// Where the register accesses go, as a vCPU's MMIO exits would.
     public let dispatcher: IODispatcher
+    /// Guest-physical base of the register window.
     public let base: UInt64
     /// The `Version` register: 1 (legacy) or 2.
     public let version: UInt32
+    /// The `DeviceID` register (virtio device ID, §5).
     public let deviceID: UInt32
+    /// The `VendorID` register.
     public let vendorID: UInt32
     /// The guest page size written to `GuestPageSize` on a legacy device.
     public let legacyAlignment: UInt64 = 4096

@@ -47,14 +47,23 @@ public final class VirtioPCITestTransport: VirtioTestTransport {
     public static let messageAddress: UInt64 = 0xFEE0_0000
     public static let dataBase: UInt32 = 0x0001_0000
 
+    /// Where configuration and BAR accesses go.
     public let dispatcher: IODispatcher
+    /// The function's `segment << 16 | bus << 8 | device << 3 | function`.
     public let sbdf: UInt32
+    /// The register interface in use.
     public let interface: Interface
+    /// How interrupts are taken.
     public let interruptMode: InterruptMode
+    /// Identity read at enumeration (configuration header).
     public let vendorID: UInt16
+    /// The PCI device ID (0x1040 + virtio ID, or 0x1000 + legacy ID).
     public let pciDeviceID: UInt16
+    /// The revision ID (0 transitional, ≥ 1 modern).
     public let revisionID: UInt8
+    /// The subsystem vendor ID.
     public let subsystemVendorID: UInt16
+    /// The subsystem ID (the virtio device ID on transitional devices).
     public let subsystemID: UInt16
     /// The virtio device ID: `pciDeviceID - 0x1040`, or the subsystem ID for legacy IDs.
     public let deviceID: UInt32
@@ -62,7 +71,9 @@ public final class VirtioPCITestTransport: VirtioTestTransport {
     public private(set) var bars: [Int: (space: IOSpace, address: UInt64, size: UInt64)] = [:]
     /// The vendor capabilities in list order.
     public private(set) var capabilities: [Capability] = []
+    /// `notify_off_multiplier` of the notify capability.
     public private(set) var notifyOffMultiplier: UInt32 = 0
+    /// The MSI-X capability, if the function has one.
     public private(set) var msix: MSIXInfo?
     private var notifyOffsets: [Int: UInt16] = [:]
 

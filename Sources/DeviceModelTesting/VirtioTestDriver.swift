@@ -25,7 +25,9 @@ import DeviceModel
 /// Not thread-safe: one test thread drives it, as one vCPU would. Waiting never blocks
 /// forever: every wait has a timeout and throws ``VirtioTestDriverError/timeout(_:)``.
 public final class VirtioTestDriver {
+    /// The register interface the driver talks to.
     public let transport: any VirtioTestTransport
+    /// Guest RAM, where the rings and buffers live.
     public let memory: any GuestMemory
     /// Guest RAM the driver allocates rings, tables and buffers from.
     public let arena: VirtioTestArena

@@ -4,9 +4,12 @@ import DeviceModel
 /// (virtio-mmio, PCI INTx) and/or the recording MSI controller (MSI-X) the transport was
 /// given.
 public struct VirtioTestInterruptSource: Sendable {
+    /// The wired line the transport drives, if any.
     public let line: RecordingInterruptLine?
+    /// The MSI controller the transport signals, if any.
     public let msi: RecordingMSIController?
 
+    /// Observes `line` and/or `msi`.
     public init(line: RecordingInterruptLine? = nil, msi: RecordingMSIController? = nil) {
         self.line = line
         self.msi = msi

@@ -2,11 +2,16 @@ import DeviceModel
 
 /// One descriptor as the driver writes it into a table (§2.7.5).
 public struct VirtioTestDescriptor: Sendable, Hashable {
+    /// Guest-physical address (`addr`).
     public var address: UInt64
+    /// Length in bytes (`len`).
     public var length: UInt32
+    /// `VIRTQ_DESC_F_*` (see ``VirtioTestSpec/DescriptorFlag``).
     public var flags: UInt16
+    /// The next descriptor when `NEXT` is set.
     public var next: UInt16
 
+    /// A descriptor with the given fields.
     public init(address: UInt64, length: UInt32, flags: UInt16 = 0, next: UInt16 = 0) {
         self.address = address
         self.length = length
@@ -17,11 +22,14 @@ public struct VirtioTestDescriptor: Sendable, Hashable {
 
 /// A buffer of a request: guest address, length and direction.
 public struct VirtioTestBuffer: Sendable, Hashable {
+    /// Guest-physical address (`addr`).
     public var address: UInt64
+    /// Length in bytes (`len`).
     public var length: UInt32
     /// Device-writable (`VIRTQ_DESC_F_WRITE`).
     public var writable: Bool
 
+    /// A buffer of `length` bytes at `address`.
     public init(address: UInt64, length: UInt32, writable: Bool) {
         self.address = address
         self.length = length
@@ -33,6 +41,7 @@ public struct VirtioTestBuffer: Sendable, Hashable {
 public struct VirtioTestRequest: Sendable, Hashable {
     /// The head descriptor index (the used element's `id`).
     public let head: UInt16
+    /// The buffers in chain order (readable first).
     public let buffers: [VirtioTestBuffer]
     /// Whether the chain went through an indirect table.
     public let indirect: Bool
@@ -40,6 +49,7 @@ public struct VirtioTestRequest: Sendable, Hashable {
 
 /// A used element the driver collected, with the bytes the device wrote.
 public struct VirtioTestCompletion: Sendable, Hashable {
+    /// The request the device completed.
     public let request: VirtioTestRequest
     /// The used element's `len`: bytes the device reports having written.
     public let length: UInt32
@@ -54,11 +64,17 @@ public struct VirtioTestCompletion: Sendable, Hashable {
 /// The `raw…` methods write arbitrary ring contents for malicious-driver tests; they do no
 /// bookkeeping and leave the queue unusable for normal requests afterwards.
 public final class VirtioTestQueue {
+    /// The queue index.
     public let index: Int
+    /// The queue size (descriptors).
     public let size: UInt16
+    /// Where the rings are in guest RAM.
     public let placement: VirtioTestRingPlacement
+    /// Whether `VIRTIO_F_EVENT_IDX` was negotiated.
     public let eventIndex: Bool
+    /// Whether `VIRTIO_F_INDIRECT_DESC` was negotiated.
     public let indirectDescriptors: Bool
+    /// Guest RAM.
     public let memory: any GuestMemory
     let arena: VirtioTestArena
 

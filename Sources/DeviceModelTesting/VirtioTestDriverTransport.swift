@@ -4,11 +4,16 @@ import DeviceModel
 /// For legacy interfaces the rings are contiguous (`VirtqueueLayout.legacy`) and only
 /// `descriptorTable` (a page-aligned base) and `size` are programmed.
 public struct VirtioTestRingPlacement: Sendable, Hashable {
+    /// Queue size (any 32-bit value, for malicious tests).
     public var size: UInt32
+    /// Descriptor table (or the legacy ring base).
     public var descriptorTable: UInt64
+    /// Available ring ("driver area").
     public var availRing: UInt64
+    /// Used ring ("device area").
     public var usedRing: UInt64
 
+    /// A placement with the given size and addresses.
     public init(size: UInt32, descriptorTable: UInt64, availRing: UInt64, usedRing: UInt64) {
         self.size = size
         self.descriptorTable = descriptorTable
@@ -27,6 +32,7 @@ public struct VirtioTestInterrupt: Sendable, Hashable, CustomStringConvertible {
     /// The MSI-X vector, when delivered by MSI-X.
     public var msixVector: UInt16?
 
+    /// An interrupt with the given causes.
     public init(usedBuffers: Bool, configChange: Bool, msixVector: UInt16? = nil) {
         self.usedBuffers = usedBuffers
         self.configChange = configChange
@@ -59,10 +65,13 @@ public protocol VirtioTestTransport: AnyObject {
     /// read-only, the rings must use the maximum).
     var queueSizeIsFixed: Bool { get }
 
+    /// The device status register.
     func readStatus() -> UInt8
+    /// Writes the device status register (0 resets the device).
     func writeStatus(_ status: UInt8)
     /// All 64 device feature bits (32 on a legacy interface).
     func readDeviceFeatures() -> UInt64
+    /// Writes the driver feature bits (the low 32 on a legacy interface).
     func writeDriverFeatures(_ features: UInt64)
 
     /// Number of queues the transport reports, if it reports one (virtio-pci `num_queues`).
@@ -81,7 +90,9 @@ public protocol VirtioTestTransport: AnyObject {
     /// The queue-notify write (QueueNotify, the notify capability address, or QUEUE_NOTIFY).
     func notify(queue index: Int)
 
+    /// Reads `size` bytes at `offset` of the device configuration space.
     func readConfig(offset: Int, size: Int) -> UInt64
+    /// Writes `size` bytes of `value` at `offset` of the device configuration space.
     func writeConfig(offset: Int, size: Int, value: UInt64)
     /// `ConfigGeneration` / `config_generation`; constant 0 where the interface has none.
     func configGeneration() -> UInt32

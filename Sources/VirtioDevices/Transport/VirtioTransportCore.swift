@@ -364,8 +364,11 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
 
     /// §2.1.2: set `DEVICE_NEEDS_RESET` and, if `DRIVER_OK` is set, send a configuration
     /// change notification. The first reason is kept until reset.
-    func enterNeedsReset(_ reason: VirtioTransportError) {
+    /// With `epoch`, only if no reset happened since that activation (checked under the
+    /// same lock, so a late device error cannot mark the next activation).
+    func enterNeedsReset(_ reason: VirtioTransportError, epoch: UInt64? = nil) {
         registers.withLock { r in
+            if let epoch, epoch != r.epoch { return }
             guard r.status & VirtioDeviceStatus.deviceNeedsReset.rawValue == 0 else { return }
             r.status |= VirtioDeviceStatus.deviceNeedsReset.rawValue
             r.needsResetReason = reason
@@ -421,8 +424,7 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
     }
 
     fileprivate func deviceFault(_ error: VirtioDeviceError, epoch: UInt64) {
-        guard registers.withLock({ $0.epoch == epoch }) else { return }
-        enterNeedsReset(.device(error))
+        enterNeedsReset(.device(error), epoch: epoch)
     }
 }
 
