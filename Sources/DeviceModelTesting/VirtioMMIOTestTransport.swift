@@ -124,6 +124,9 @@ public final class VirtioMMIOTestTransport: VirtioTestTransport {
         writeRegister(Register.queueSel, UInt32(truncatingIfNeeded: index))
         writeRegister(Register.queueNum, placement.size)
         if isLegacy {
+            // Linux writes GuestPageSize once at probe; rewriting it here keeps the PFN
+            // meaningful even after a test scribbled over the register.
+            writeRegister(Register.guestPageSize, UInt32(legacyAlignment))
             writeRegister(Register.queueAlign, UInt32(legacyAlignment))
             writeRegister(Register.queuePFN, UInt32(truncatingIfNeeded: placement.descriptorTable / legacyAlignment))
         } else {
