@@ -20,6 +20,9 @@ public enum VirtioTransportError: Error, Equatable, CustomStringConvertible {
     /// A transitional virtio-pci device needs a legacy device ID, which only the device
     /// types of virtio 0.9.5 have (§4.1.2.3).
     case noTransitionalDeviceID(VirtioDeviceType)
+    /// Modern PCI device IDs end at 0x107F (§4.1.2.1: 0x1040 + ID), so device IDs above 63
+    /// cannot be virtio-pci devices.
+    case pciDeviceIDOutOfRange(VirtioDeviceType)
 
     /// The driver set `DRIVER_OK` without a successful `FEATURES_OK` on a modern interface
     /// (§3.1.1 step 8 comes after step 5).
@@ -40,6 +43,7 @@ public enum VirtioTransportError: Error, Equatable, CustomStringConvertible {
         case .alreadyRegistered(let base): "transport is already registered at 0x\(String(base, radix: 16))"
         case .pci(let e): "virtio-pci function: \(e)"
         case .noTransitionalDeviceID(let t): "device type \(t) has no legacy (transitional) PCI device ID"
+        case .pciDeviceIDOutOfRange(let t): "device type \(t) does not fit the virtio-pci device ID range 0x1040-0x107f"
         case .driverOKWithoutFeaturesOK(let s):
             "DRIVER_OK written without FEATURES_OK (status 0x\(String(s, radix: 16)))"
         case .queueSizeOutOfRange(let q, let s, let m): "queue \(q): size \(s) exceeds the maximum \(m)"

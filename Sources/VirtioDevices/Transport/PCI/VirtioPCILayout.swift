@@ -78,29 +78,29 @@ enum VirtioPCI {
 
     /// The legacy device ID (0x1000 + n) of the virtio 0.9.5 device types (§4.1.2.3).
     static func transitionalDeviceID(_ type: VirtioDeviceType) -> UInt16? {
-        switch type {
-        case .network: 0x1000
-        case .block: 0x1001
-        case .balloon: 0x1002
-        case .console: 0x1003
-        case .scsi: 0x1004
-        case .entropy: 0x1005
-        case .nineP: 0x1009
+        switch type.rawValue {
+        case 1: 0x1000   // network
+        case 2: 0x1001   // block
+        case 5: 0x1002   // balloon
+        case 3: 0x1003   // console
+        case 8: 0x1004   // SCSI
+        case 4: 0x1005   // entropy
+        case 9: 0x1009   // 9P transport
         default: nil
         }
     }
 
     /// The PCI class code QEMU gives each device type (drivers match on IDs, not classes;
-    /// firmware and `lspci` show these).
+    /// firmware and `lspci` show these). Unknown types are unclassified.
     static func classCode(_ type: VirtioDeviceType) -> PCIClassCode {
-        switch type {
-        case .network: .ethernet
-        case .block, .scsi: .scsiStorage
-        case .console, .vsock: .otherCommunication
-        case .fs: .otherMassStorage
-        case .gpu: PCIClassCode(baseClass: 0x03, subclass: 0x80)
-        case .input: PCIClassCode(baseClass: 0x09, subclass: 0x80)
-        case .entropy, .balloon, .nineP: .unclassified
+        switch type.rawValue {
+        case 1: .ethernet                                          // network
+        case 2, 8: .scsiStorage                                    // block, SCSI
+        case 3, 19: .otherCommunication                            // console, vsock
+        case 26: .otherMassStorage                                 // fs
+        case 16: PCIClassCode(baseClass: 0x03, subclass: 0x80)     // GPU: other display
+        case 18: PCIClassCode(baseClass: 0x09, subclass: 0x80)     // input: other input
+        default: .unclassified                                     // entropy, balloon, 9P, …
         }
     }
 }

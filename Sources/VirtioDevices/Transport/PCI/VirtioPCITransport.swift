@@ -83,7 +83,8 @@ public final class VirtioPCITransport<Device: VirtioDevice>: PCIFunction, PCICon
             }
             deviceID = id
         } else {
-            deviceID = VirtioPCI.modernDeviceIDBase + UInt16(truncatingIfNeeded: device.deviceType.rawValue)
+            guard device.deviceType.rawValue <= 0x3F else { throw .pciDeviceIDOutOfRange(device.deviceType) }
+            deviceID = VirtioPCI.modernDeviceIDBase + UInt16(device.deviceType.rawValue)
         }
         let config = PCIConfigSpace(
             vendorID: VirtioPCI.vendorID, deviceID: deviceID, classCode: VirtioPCI.classCode(device.deviceType),
