@@ -46,11 +46,17 @@ extension GuestMemory {
     }
 
     /// Reads `count` bytes at `gpa` into a new array.
+    ///
+    /// The range is checked before anything is allocated, so a guest-supplied length cannot
+    /// make the device model allocate more than the guest's RAM.
     public func readBytes(at gpa: UInt64, count: Int) throws -> [UInt8] {
         guard count >= 0 else { throw GuestMemoryError.overflow(gpa: gpa, length: count) }
-        var out = [UInt8](repeating: 0, count: count)
-        try out.withUnsafeMutableBytes { try read(into: $0, from: gpa) }
-        return out
+        return try withSlices(at: gpa, length: count) { slices in
+            var out: [UInt8] = []
+            out.reserveCapacity(count)
+            for s in slices { out.append(contentsOf: s) }
+            return out
+        }
     }
 
     /// Writes `bytes` at `gpa`.
