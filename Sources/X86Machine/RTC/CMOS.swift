@@ -194,7 +194,7 @@ public final class CMOS: ByteRegisterDevice, Sendable {
         let binary = statusB & RTCStatus.binaryMode != 0
         func encode(_ v: Int) -> UInt8 {
             let v = ((v % 100) + 100) % 100
-            return binary ? UInt8(v) : UInt8(v / 10 << 4 | v % 10)
+            return binary ? UInt8(v) : UInt8((v / 10) << 4 | v % 10)
         }
         switch index {
         case CMOSIndex.seconds: return encode(t.second)
