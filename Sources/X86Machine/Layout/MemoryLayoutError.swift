@@ -9,6 +9,7 @@ public enum MemoryLayoutError: Error, Equatable, CustomStringConvertible {
     case tooManyVirtioMMIODevices(Int, maximum: Int)
     case virtioMMIODeviceOutsideWindow(base: UInt64, size: UInt64)
     case virtioMMIODevicesOverlap(UInt64, UInt64)
+    case virtioMMIOInterruptInvalid(UInt32)
     case tooManyE820Entries(Int, maximum: Int)
 
     public var description: String {
@@ -31,6 +32,8 @@ public enum MemoryLayoutError: Error, Equatable, CustomStringConvertible {
             "virtio-mmio device at 0x\(String(base, radix: 16)) size 0x\(String(size, radix: 16)) is outside the virtio-mmio window"
         case .virtioMMIODevicesOverlap(let a, let b):
             "virtio-mmio devices at 0x\(String(a, radix: 16)) and 0x\(String(b, radix: 16)) overlap"
+        case .virtioMMIOInterruptInvalid(let gsi):
+            "virtio-mmio interrupt GSI \(gsi) is not one of the free lines \(VirtioMMIOSlot.gsis) or is used twice"
         case .tooManyE820Entries(let n, let maximum):
             "e820 map has \(n) entries; boot_params holds at most \(maximum)"
         }
