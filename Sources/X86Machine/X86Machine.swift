@@ -13,10 +13,22 @@ import DeviceModel
 ///   ``PCIInterruptRouting``, ``VirtioMMIOSlot``.
 /// - Linux boot: ``LinuxSetupHeader``, ``LinuxKernelImage``, ``BootParams``, ``LinuxLoader``.
 /// - Firmware tables: ``ACPITables`` (RSDP, XSDT, FADT, FACS, MADT, MCFG and a generated DSDT)
-///   and ``MPTable`` (Intel MultiProcessor Specification 1.4).
+///   and ``MPTable`` (Intel MultiProcessor Specification 1.4), together ``FirmwareTables``,
+///   all described by an ``X86PlatformDescription``.
+///
+/// A direct Linux boot, as a launcher does it:
+/// ```swift
+/// let layout = try X86MemoryLayout(ramSize: 512 << 20)
+/// let platform = try X86PlatformDescription(layout: layout, cpuCount: 2,
+///                                           virtioMMIODevices: Array(layout.virtioMMIOSlots.prefix(n)))
+/// let tables = try FirmwareTables(platform: platform)
+/// try tables.write(to: memory)
+/// let boot = try LinuxLoader.load(kernel: LinuxKernelImage(path: kernelPath), initrd: initrd,
+///                                 commandLine: "console=ttyS0", layout: layout,
+///                                 acpiRSDPAddress: tables.rsdpAddress, into: memory)
+/// // vCPU 0: long mode, identity map up to boot.identityMapEnd, RIP = boot.entryPoint64,
+/// // RSI = boot.bootParamsAddress.
+/// ```
 ///
 /// Machine-level requests (power off, reset) reach the launcher as ``MachineEvent``s.
-public enum X86MachineInfo {
-    /// Where the guest-visible data structures of a direct Linux boot live.
-    public static let summary = "x86-64 legacy devices, e820, Linux boot protocol, ACPI and MP tables"
-}
+public enum X86MachineInfo {}

@@ -125,3 +125,25 @@ import Testing
         #expect(m.recorder.bytes == [0x41])
     }
 }
+
+@Suite struct HostileAccessTests {
+    /// Every handler answers any offset and size without trapping (the dispatcher already
+    /// bounds them; direct callers might not).
+    @Test func handlersTolerateAnyOffsetAndSize() throws {
+        let m = try LegacyMachine()
+        let d = m.devices
+        let handlers: [any IOHandler] = [d.uart, d.cmos, d.keyboardController.dataPort, d.keyboardController.commandPort,
+                                         d.systemControlPortA, d.resetControl, d.powerManagement, try #require(d.debugConsole)]
+        for h in handlers {
+            for offset: UInt64 in [0, 1, 7, 11, 12, 0xFFFF, .max - 8, .max] {
+                for size in [0, 1, 2, 4, 8, 16] {
+                    _ = h.read(at: offset, size: size)
+                }
+            }
+        }
+        // Writes that are not resets/power-offs by offset: out-of-range ones are dropped.
+        d.powerManagement.write(at: .max, size: 8, value: .max)
+        d.uart.write(at: .max - 3, size: 4, value: 0)
+        #expect(m.recorder.events.isEmpty)
+    }
+}

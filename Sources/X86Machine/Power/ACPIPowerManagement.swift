@@ -103,7 +103,8 @@ public final class ACPIPowerManagement: IOHandler, Sendable {
     public var timerValue: UInt32 { UInt32(truncatingIfNeeded: ticks() & 0xFF_FFFF) }
 
     public func read(at offset: UInt64, size: Int) -> UInt64 {
-        state.withLock { s in
+        guard offset < Self.portCount else { return IORequest.mask(forSize: size) }
+        return state.withLock { s in
             let t = ticks()
             var status = s.status
             if (t >> 23) != (s.timerCarryBase >> 23) { status |= Status.timer }
@@ -126,6 +127,7 @@ public final class ACPIPowerManagement: IOHandler, Sendable {
     }
 
     public func write(at offset: UInt64, size: Int, value: UInt64) {
+        guard offset < Self.portCount else { return }
         // Gather the bytes written into each 16-bit register with a byte mask.
         var values = [UInt16](repeating: 0, count: 4)
         var masks = [UInt16](repeating: 0, count: 4)
