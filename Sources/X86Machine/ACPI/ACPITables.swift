@@ -65,7 +65,7 @@ public struct ACPITables: Sendable {
     public func table(_ signature: String) -> Table? { tables.first { $0.signature == signature } }
 
     /// Writes the image into guest RAM.
-    public func write(to memory: any GuestMemory) throws {
+    public func write(to memory: any GuestMemory) throws(GuestMemoryError) {
         try memory.writeBytes(image, at: baseAddress)
     }
 }

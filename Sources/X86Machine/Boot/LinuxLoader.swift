@@ -91,10 +91,8 @@ public enum LinuxLoader {
             try memory.writeBytes(cmdline + [0], at: LinuxBootAddresses.commandLine)
             try memory.writeBytes(params.bytes, at: LinuxBootAddresses.zeroPage)
             if let initrdAddress, let initrd { try memory.writeBytes(initrd, at: initrdAddress) }
-        } catch let e as GuestMemoryError {
-            throw .guestMemory(e)
         } catch {
-            throw .guestMemory(.outOfRange(gpa: loadAddress, length: kernelSize))
+            throw .guestMemory(error)
         }
 
         let initrdEnd = initrdAddress.map { $0 + UInt64(initrd?.count ?? 0) } ?? 0

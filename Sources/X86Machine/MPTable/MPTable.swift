@@ -49,7 +49,7 @@ public struct MPTable: Sendable {
     public var configurationTableAddress: UInt64 { address + UInt64(Self.floatingPointerSize) }
 
     /// Writes the tables into guest RAM.
-    public func write(to memory: any GuestMemory) throws {
+    public func write(to memory: any GuestMemory) throws(GuestMemoryError) {
         try memory.writeBytes(bytes, at: address)
     }
 

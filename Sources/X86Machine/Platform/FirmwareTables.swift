@@ -17,7 +17,7 @@ public struct FirmwareTables: Sendable {
     public var rsdpAddress: UInt64 { acpi.rsdpAddress }
 
     /// Writes both into guest RAM.
-    public func write(to memory: any GuestMemory) throws {
+    public func write(to memory: any GuestMemory) throws(GuestMemoryError) {
         try acpi.write(to: memory)
         try mp.write(to: memory)
     }
