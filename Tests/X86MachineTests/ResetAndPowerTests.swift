@@ -28,12 +28,12 @@ import Testing
     @Test func i8042OutputPortResetAndKeyboardReplies() throws {
         let m = try LegacyMachine()
         let d = m.dispatcher
-        let irq1 = m.lines[1]
+        let irq1 = m.line[1]!
         d.outb(0x60, 0xFF)  // keyboard reset
-        #expect(irq1.asserted, "keyboard data raises IRQ 1")
+        #expect(irq1.isAsserted, "keyboard data raises IRQ 1")
         #expect(d.inb(0x60) == 0xFA)
         #expect(d.inb(0x60) == 0xAA)
-        #expect(!irq1.asserted)
+        #expect(!irq1.isAsserted)
         d.outb(0x60, 0xF2)
         #expect([d.inb(0x60), d.inb(0x60), d.inb(0x60)] == [0xFA, 0xAB, 0x41])
         d.outb(0x60, 0xED)
@@ -42,7 +42,7 @@ import Testing
         d.outb(0x64, 0xD3)
         d.outb(0x60, 0x99)
         #expect(d.inb(0x64) & 0x21 == 0x21, "aux output buffer full")
-        #expect(m.lines[12].asserted)
+        #expect(m.line[12]!.isAsserted)
         #expect(d.inb(0x60) == 0x99)
         d.outb(0x64, 0xD1)
         d.outb(0x60, 0x03)  // A20 on, reset line high: no reset
@@ -91,15 +91,15 @@ import Testing
     @Test func powerButtonRaisesSCIWhenEnabled() throws {
         let m = try LegacyMachine()
         let d = m.dispatcher
-        let sci = m.lines[9]
+        let sci = m.line[9]!
         m.devices.powerManagement.pressPowerButton()
         #expect(d.inw(0x600) & 0x0100 == 0x0100)
-        #expect(!sci.asserted, "PWRBTN_EN clear")
+        #expect(!sci.isAsserted, "PWRBTN_EN clear")
         d.outw(0x602, 0x0100)
-        #expect(sci.asserted)
+        #expect(sci.isAsserted)
         d.outw(0x600, 0x0100)  // write 1 to clear
         #expect(d.inw(0x600) & 0x0100 == 0)
-        #expect(!sci.asserted)
+        #expect(!sci.isAsserted)
         #expect(d.inw(0x602) == 0x0100)
     }
 

@@ -1,35 +1,9 @@
 import DeviceModel
+import DeviceModelTesting
 import Synchronization
 import Testing
 
 @testable import X86Machine
-
-/// An interrupt line that records every level it is driven to.
-final class RecordingLine: InterruptLine {
-    private let levels = Mutex<[Bool]>([])
-
-    func setLevel(_ asserted: Bool) throws(InterruptError) { levels.withLock { $0.append(asserted) } }
-    func pulse() throws(InterruptError) { levels.withLock { $0 += [true, false] } }
-
-    var history: [Bool] { levels.withLock { $0 } }
-    var asserted: Bool { history.last ?? false }
-}
-
-/// Hands out one ``RecordingLine`` per GSI.
-final class RecordingLines: InterruptLineProvider {
-    private let lines = Mutex<[UInt32: RecordingLine]>([:])
-
-    func line(gsi: UInt32) throws(InterruptError) -> any InterruptLine { self[gsi] }
-
-    subscript(gsi: UInt32) -> RecordingLine {
-        lines.withLock { l in
-            if let line = l[gsi] { return line }
-            let line = RecordingLine()
-            l[gsi] = line
-            return line
-        }
-    }
-}
 
 /// A clock the test moves by hand.
 final class ManualClock: HostClock {
@@ -95,13 +69,18 @@ extension IODispatcher {
 /// A dispatcher with all legacy devices registered (including 0xCF9).
 struct LegacyMachine {
     let dispatcher = IODispatcher()
-    let lines = RecordingLines()
+    let lines = RecordingInterruptLineProvider()
+    /// The lines the legacy devices drive, by GSI (1, 4, 9, 12).
+    let line: [UInt32: RecordingInterruptLine]
     let recorder = Recorder()
     let clock: ManualClock
     let devices: X86LegacyDevices
 
     init(ramSize: UInt64 = 512 << 20, cpus: Int = 2, clock: ManualClock = ManualClock(realtimeSeconds: 1_700_000_000)) throws {
         self.clock = clock
+        var line: [UInt32: RecordingInterruptLine] = [:]
+        for gsi: UInt32 in [1, 4, 9, 12] { line[gsi] = try lines.recordingLine(gsi: gsi) }
+        self.line = line
         let layout = try X86MemoryLayout(ramSize: ramSize)
         devices = try X86LegacyDevices(
             layout: layout, cpuCount: cpus, interrupts: lines, serialOutput: recorder.output,

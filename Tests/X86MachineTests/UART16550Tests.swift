@@ -94,19 +94,19 @@ import Testing
 
     @Test func interruptsFollowIERWithPriorities() throws {
         let m = try LegacyMachine()
-        let irq = m.lines[4]
+        let irq = m.line[4]!
         let uart = m.devices.uart
         #expect(m.dispatcher.inb(com1 + 2) == 0x01, "nothing pending")
 
         // Enabling THRE interrupts with an empty THR raises one at once.
         m.dispatcher.outb(com1 + 1, 0x02)
-        #expect(irq.asserted)
+        #expect(irq.isAsserted)
         #expect(m.dispatcher.inb(com1 + 2) & 0x0F == 0x02)
-        #expect(!irq.asserted, "reading IIR clears the THRE interrupt")
+        #expect(!irq.isAsserted, "reading IIR clears the THRE interrupt")
         m.dispatcher.outb(com1, 0x55)
-        #expect(irq.asserted, "THR empties again after a write")
+        #expect(irq.isAsserted, "THR empties again after a write")
         m.dispatcher.outb(com1 + 1, 0x00)
-        #expect(!irq.asserted)
+        #expect(!irq.isAsserted)
 
         // Received data outranks THRE; in FIFO mode below the trigger it is a character timeout.
         m.dispatcher.outb(com1 + 2, 0x41)  // FIFO on, trigger 4
@@ -118,7 +118,7 @@ import Testing
         for _ in 0..<4 { _ = m.dispatcher.inb(com1) }
         #expect(m.dispatcher.inb(com1 + 2) & 0x0F == 0x02, "THRE after the data is gone")
         #expect(m.dispatcher.inb(com1 + 2) & 0x0F == 0x01)
-        #expect(!irq.asserted)
+        #expect(!irq.isAsserted)
 
         // Line status (overrun) outranks everything.
         m.dispatcher.outb(com1 + 1, 0x05)
@@ -135,9 +135,9 @@ import Testing
         _ = m.dispatcher.inb(com1)
         m.dispatcher.outb(com1 + 4, 0x12)  // RTS in loopback → DCTS
         #expect(m.dispatcher.inb(com1 + 2) & 0x0F == 0x00)
-        #expect(irq.asserted)
+        #expect(irq.isAsserted)
         _ = m.dispatcher.inb(com1 + 6)
-        #expect(!irq.asserted)
+        #expect(!irq.isAsserted)
     }
 
     @Test func scratchRegisterAndWordAccessSplitIntoBytes() throws {
@@ -162,5 +162,19 @@ import Testing
         let bytes = m.recorder.bytes
         #expect(bytes.count == 2000)
         for t in 0..<4 { #expect(bytes.filter { $0 == UInt8(0x30 + t) }.count == 500) }
+    }
+}
+
+@Suite struct InterruptDeliveryFailureTests {
+    @Test func refusedLevelChangesAreCountedAndRetried() throws {
+        let m = try LegacyMachine()
+        let irq = m.line[4]!
+        irq.failDeliveries(with: .deliveryFailed(what: "test", errno: 5))
+        m.dispatcher.outb(0x3F8 + 1, 0x02)  // THRE interrupt wants the line high
+        #expect(m.devices.uart.interruptDeliveryFailures == 1)
+        #expect(!irq.isAsserted)
+        irq.failDeliveries(with: nil)
+        _ = m.dispatcher.inb(0x3F8 + 5)  // any access re-evaluates the level
+        #expect(irq.isAsserted, "the level is driven again once the backend accepts it")
     }
 }
