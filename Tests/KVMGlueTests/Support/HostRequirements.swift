@@ -48,7 +48,7 @@ enum Toolchain {
     /// Runs `tool` with `arguments`; throws with its output when it fails.
     @discardableResult
     static func run(_ tool: String, _ arguments: [String]) throws -> String {
-        guard let path = find(tool) else { throw Failure(description: "\(tool) not found") }
+        guard let path = tool.contains("/") ? tool : find(tool) else { throw Failure(description: "\(tool) not found") }
         let p = Process()
         p.executableURL = URL(fileURLWithPath: path)
         p.arguments = arguments
