@@ -53,7 +53,7 @@ public enum IOData: @unchecked Sendable {
 /// the port `address` unchanged for `.port`, and `address ± i * size` for `.memory`; the buffer
 /// of `.guestBuffer`/`.hostBuffer` advances by `± i * size` (`-` when `decrementing`). A repeated
 /// `.value` access performs the same access `count` times; a read leaves the last value.
-public struct IORequest: @unchecked Sendable {
+public struct IORequest: Sendable {
     public var space: IOSpace
     public var address: UInt64
     /// Access width in bytes: 1, 2, 4 or 8.
@@ -102,9 +102,10 @@ public struct IORequest: @unchecked Sendable {
     /// Mask covering `size` bytes.
     public var sizeMask: UInt64 { IORequest.mask(forSize: size) }
 
-    /// Mask covering `size` bytes (all ones for 8 or more).
+    /// Mask covering `size` bytes (all ones for 8 or more, zero for 0 or less).
     public static func mask(forSize size: Int) -> UInt64 {
-        size >= 8 ? .max : (UInt64(1) << UInt64(size * 8)) &- 1
+        if size <= 0 { return 0 }
+        return size >= 8 ? .max : (UInt64(1) << UInt64(size * 8)) &- 1
     }
 }
 

@@ -15,11 +15,22 @@ public struct IoEventMatch: Sendable, Hashable, CustomStringConvertible {
         self.datamatch = datamatch
     }
 
-    /// True when the write `request` (single, inline value) triggers this match.
+    /// True when a write of `value` (`size` bytes) at `address` in `space` triggers this match.
+    ///
+    /// As in KVM (`ioeventfd_in_range`), the written value is zero-extended from `size`
+    /// bytes and compared with the whole `datamatch`: a datamatch wider than `size` never matches.
     public func matches(space: IOSpace, address: UInt64, size: Int, value: UInt64) -> Bool {
         guard space == self.space, address == self.address, size == self.size else { return false }
-        if let datamatch { return value & IORequest.mask(forSize: size) == datamatch & IORequest.mask(forSize: size) }
+        if let datamatch { return value & IORequest.mask(forSize: size) == datamatch }
         return true
+    }
+
+    /// True when KVM would refuse to register both `self` and `other` (`EEXIST`): same space,
+    /// address and size, and either is a wildcard or both match the same value.
+    public func collides(with other: IoEventMatch) -> Bool {
+        guard space == other.space, address == other.address, size == other.size else { return false }
+        guard let a = datamatch, let b = other.datamatch else { return true }
+        return a == b
     }
 
     public var description: String {
@@ -50,7 +61,10 @@ public enum IoEventError: Error, Equatable, CustomStringConvertible {
 /// ``SoftwareIoEvents`` (checked by ``IODispatcher`` before any handler) elsewhere.
 ///
 /// Transports register their queue-notify addresses here so a device's notify path is the
-/// same on every backend: the notifier fires, the device's event loop runs.
+/// same on every backend: the notifier fires, the device's event loop runs. Every
+/// implementation refuses what KVM refuses: a match that ``IoEventMatch/collides(with:)``
+/// a registered one throws ``IoEventError/duplicate(_:)``; so at most one registration
+/// answers any write.
 public protocol IoEventRegistrar: AnyObject, Sendable {
     func register(_ match: IoEventMatch, notifier: EventNotifier) throws(IoEventError)
     func unregister(_ match: IoEventMatch) throws(IoEventError)

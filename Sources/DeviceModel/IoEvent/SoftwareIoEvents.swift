@@ -1,8 +1,9 @@
 import Synchronization
 
 /// The core's ioeventfd fallback: a table of matches that ``IODispatcher`` consults for
-/// every single write before calling a handler. Used by backends without kernel
-/// ioeventfds (the Xen ioreq server, the test harness).
+/// every write before calling a handler. Used by backends without kernel ioeventfds
+/// (the Xen ioreq server, the test harness). Registration follows KVM's rules (see
+/// ``IoEventRegistrar``), so a device that works here registers the same way under KVM.
 public final class SoftwareIoEvents: IoEventRegistrar {
     private let table = Mutex<[IoEventMatch: EventNotifier]>([:])
     // Fast path: most writes are not notifies, so skip the lock when nothing is registered.
@@ -13,7 +14,11 @@ public final class SoftwareIoEvents: IoEventRegistrar {
     public func register(_ match: IoEventMatch, notifier: EventNotifier) throws(IoEventError) {
         guard [1, 2, 4, 8].contains(match.size) else { throw .invalidSize(match.size) }
         try table.withLock { (t: inout [IoEventMatch: EventNotifier]) throws(IoEventError) in
-            guard t[match] == nil else { throw .duplicate(match) }
+            // Same rule as KVM's ioeventfd_check_collision: a wildcard and a datamatch on the
+            // same address and size, or two equal datamatches, cannot coexist.
+            if let existing = t.keys.first(where: { $0.collides(with: match) }) {
+                throw .duplicate(existing)
+            }
             t[match] = notifier
         }
         registered.add(1, ordering: .relaxed)
@@ -30,7 +35,7 @@ public final class SoftwareIoEvents: IoEventRegistrar {
     public func signal(space: IOSpace, address: UInt64, size: Int, value: UInt64) -> Bool {
         guard registered.load(ordering: .relaxed) > 0 else { return false }
         let notifier: EventNotifier? = table.withLock { t in
-            // A datamatch entry for this value wins over a wildcard one, as in KVM.
+            // Registration rules out collisions, so at most one of these two keys is present.
             let exact = IoEventMatch(space: space, address: address, size: size, datamatch: value & IORequest.mask(forSize: size))
             if let n = t[exact] { return n }
             return t[IoEventMatch(space: space, address: address, size: size, datamatch: nil)]
