@@ -29,7 +29,9 @@ public final class KVMIoEventRegistrar: IoEventRegistrar {
             return try fallback.register(match, notifier: notifier)
         }
         try registered.withLock { (table: inout [IoEventMatch: EventNotifier]) throws(IoEventError) in
-            guard table[match] == nil else { throw .duplicate(match) }
+            // KVM's own collision rule (ioeventfd_check_collision), checked here first so the error
+            // names the registration in the way.
+            if let existing = table.keys.first(where: { $0.collides(with: match) }) { throw .duplicate(existing) }
             guard assign(match, fd: notifier.fd, deassign: false) == 0 else {
                 let e = errno
                 if e == EEXIST { throw .duplicate(match) }
@@ -53,10 +55,11 @@ public final class KVMIoEventRegistrar: IoEventRegistrar {
         }
     }
 
+    /// The datamatch goes to the kernel unmasked: KVM compares it with the zero-extended written
+    /// value, exactly as ``DeviceModel/IoEventMatch/matches(space:address:size:value:)`` does.
     private func assign(_ match: IoEventMatch, fd: Int32, deassign: Bool) -> Int32 {
-        let mask = IORequest.mask(forSize: match.size)
-        return ckvm_ioeventfd(
+        ckvm_ioeventfd(
             vm.fd, match.address, UInt32(match.size), fd, match.space == .port ? 1 : 0,
-            match.datamatch == nil ? 0 : 1, (match.datamatch ?? 0) & mask, deassign ? 1 : 0)
+            match.datamatch == nil ? 0 : 1, match.datamatch ?? 0, deassign ? 1 : 0)
     }
 }
