@@ -104,13 +104,22 @@ struct MachineStateTests {
     }
 
     @Test func defaultRoutesMatchTheKernels() {
-        let routes = KVMGSIRouting.defaultRoutes
+        let routes = KVMGSIRouting.kernelDefaultRoutes
         #expect(routes.count == 24 + 16)
         #expect(routes.contains(.irqchip(gsi: 4, chip: .ioapic, pin: 4)))
         #expect(routes.contains(.irqchip(gsi: 4, chip: .picMaster, pin: 4)))
         #expect(routes.contains(.irqchip(gsi: 14, chip: .picSlave, pin: 6)))
         #expect(routes.contains(.irqchip(gsi: 23, chip: .ioapic, pin: 23)))
         #expect(!routes.contains { $0.gsi >= 24 })
+    }
+
+    @Test func pcRoutesSendThePITToPinTwo() {
+        let routes = KVMGSIRouting.pcCompatibleRoutes
+        #expect(routes.contains(.irqchip(gsi: 0, chip: .ioapic, pin: 2)))
+        #expect(routes.contains(.irqchip(gsi: 0, chip: .picMaster, pin: 0)))
+        #expect(!routes.contains { $0.gsi == 2 })
+        #expect(routes.contains(.irqchip(gsi: 4, chip: .ioapic, pin: 4)))
+        #expect(routes.count == 23 + 15)
     }
 
     @Test func errorsNameTheOffendingValue() {

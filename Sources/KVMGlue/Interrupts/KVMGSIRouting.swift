@@ -42,15 +42,17 @@ public enum GSIRoute: Sendable, Hashable {
 
 /// The VM's GSI routing table (`KVM_SET_GSI_ROUTING`) and its irqfds (`KVM_IRQFD`).
 ///
-/// `KVM_SET_GSI_ROUTING` replaces the whole table, so this object owns it: the kernel's default
-/// irqchip routes (GSI n → IOAPIC pin n for n < 24, and → PIC pin n % 8 for n < 16) plus the MSI
-/// routes added here, from GSI 24 up. With an irqfd on an MSI route, a device thread raises the
-/// interrupt by writing an eventfd, without an ioctl and without knowing the message.
+/// `KVM_SET_GSI_ROUTING` replaces the whole table, so this object owns it: the irqchip routes it
+/// was created with plus the MSI routes added here, from GSI 24 up. With an irqfd on an MSI
+/// route, a device thread raises the interrupt by writing an eventfd, without an ioctl and
+/// without knowing the message.
 public final class KVMGSIRouting: Sendable {
     /// The first GSI handed out for MSI routes (after the IOAPIC's pins).
     public static let firstMSIGSI: UInt32 = 24
 
     public let vm: KVMVirtualMachine
+    /// The irqchip part of the table.
+    public let irqchipRoutes: [GSIRoute]
     private let state = Mutex<State>(State())
 
     private struct State {
@@ -59,10 +61,16 @@ public final class KVMGSIRouting: Sendable {
         var freeGSIs: [UInt32] = []
     }
 
-    public init(vm: KVMVirtualMachine) { self.vm = vm }
+    /// Takes over the routing table of `vm`. Nothing is installed until ``install()`` or the
+    /// first MSI route; until then the kernel's default table (``kernelDefaultRoutes``) applies.
+    public init(vm: KVMVirtualMachine, irqchipRoutes: [GSIRoute] = KVMGSIRouting.kernelDefaultRoutes) {
+        self.vm = vm
+        self.irqchipRoutes = irqchipRoutes
+    }
 
-    /// The kernel's default x86 routes (`kvm_setup_default_irq_routing`).
-    public static let defaultRoutes: [GSIRoute] = {
+    /// The kernel's default x86 routes (`kvm_setup_default_irq_routing`): GSI n → IOAPIC pin n
+    /// for n < 24, and → pin n % 8 of the master (n < 8) or slave PIC for n < 16.
+    public static let kernelDefaultRoutes: [GSIRoute] = {
         var routes: [GSIRoute] = []
         for gsi in UInt32(0)..<24 {
             routes.append(.irqchip(gsi: gsi, chip: .ioapic, pin: gsi))
@@ -71,9 +79,26 @@ public final class KVMGSIRouting: Sendable {
         return routes
     }()
 
-    /// The table as last installed.
+    /// The PC's wiring, as QEMU sets it up for KVM: like the kernel's, except that GSI 0 (the
+    /// in-kernel PIT's output) reaches IOAPIC pin 2, matching the MADT/MP-table interrupt source
+    /// override "ISA IRQ 0 → GSI 2", and GSI 2 (the PIC cascade) has no route.
+    public static let pcCompatibleRoutes: [GSIRoute] = {
+        var routes: [GSIRoute] = []
+        for gsi in UInt32(0)..<24 where gsi != 2 {
+            routes.append(.irqchip(gsi: gsi, chip: .ioapic, pin: gsi == 0 ? 2 : gsi))
+            if gsi < 16 { routes.append(.irqchip(gsi: gsi, chip: gsi < 8 ? .picMaster : .picSlave, pin: gsi % 8)) }
+        }
+        return routes
+    }()
+
+    /// The table as last installed (or as it will be).
     public var routes: [GSIRoute] {
-        state.withLock { s in Self.defaultRoutes + s.msiRoutes.sorted { $0.key < $1.key }.map { GSIRoute.msi(gsi: $0.key, message: $0.value) } }
+        state.withLock { s in irqchipRoutes + s.msiRoutes.sorted { $0.key < $1.key }.map { GSIRoute.msi(gsi: $0.key, message: $0.value) } }
+    }
+
+    /// Installs the table now (the irqchip routes plus any MSI routes).
+    public func install() throws(KVMError) {
+        try state.withLock { (s: inout State) throws(KVMError) in try install(s) }
     }
 
     /// Adds a route for `message` and returns its GSI.
@@ -127,7 +152,7 @@ public final class KVMGSIRouting: Sendable {
     }
 
     private func install(_ s: State) throws(KVMError) {
-        let table = (Self.defaultRoutes + s.msiRoutes.map { GSIRoute.msi(gsi: $0.key, message: $0.value) }).map(\.raw)
+        let table = (irqchipRoutes + s.msiRoutes.map { GSIRoute.msi(gsi: $0.key, message: $0.value) }).map(\.raw)
         let r = table.withUnsafeBufferPointer { ckvm_set_gsi_routing(vm.fd, $0.baseAddress, UInt32($0.count)) }
         guard r == 0 else { throw .ioctlFailed("KVM_SET_GSI_ROUTING (\(table.count) routes)", errno: errno) }
     }

@@ -6,9 +6,9 @@ import Glibc
 
 /// Wired interrupts on the in-kernel PIC/IOAPIC with `KVM_IRQ_LINE`.
 ///
-/// With the kernel's default routing GSI n drives IOAPIC pin n (0–23) and, for n < 16, also
-/// pin n % 8 of the master (n < 8) or slave PIC — ISA IRQ n is GSI n, with no IRQ0 override.
-/// ``KVMGSIRouting`` keeps those routes when it adds MSI routes.
+/// A GSI reaches the pins the routing table gives it (``KVMGSIRouting``): with either of its
+/// irqchip tables, GSI n for 1 ≤ n < 24, n ≠ 2, drives IOAPIC pin n and, for n < 16, pin n % 8 of
+/// the master or slave PIC — ISA IRQ n is GSI n.
 public final class KVMInterruptLines: InterruptLineProvider {
     /// GSIs with a kernel irqchip route: the IOAPIC's pins.
     public static let gsiCount: UInt32 = 24
