@@ -3,7 +3,7 @@
 // It runs a test-guest image (see firmware.inc) the way KVMGlue does — ROM ending at 4 GiB, copy
 // below 1 MiB, reset vector, in-kernel irqchip and PIT, one vCPU — with the least possible work per
 // exit: UART bytes to stdout, the exit port ends the run, the marker port records a timestamp,
-// everything else is ignored (reads return zero). Port 0x60C has a KVM ioeventfd (16-bit, value 1).
+// everything else is ignored (reads return zero). Port 0x70C has a KVM ioeventfd (16-bit, value 1).
 //
 // Usage: kvm-loop IMAGE. Prints the UART output, then one line per benchmark phase:
 //   "phase N: T ns" (time from marker N to marker N+1), and "exit status S".
@@ -62,7 +62,7 @@ int main(int argc, char **argv) {
     if (ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r0) < 0 || ioctl(vm, KVM_SET_USER_MEMORY_REGION, &r1) < 0) die("KVM_SET_USER_MEMORY_REGION");
 
     int notify = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
-    struct kvm_ioeventfd iofd = { .datamatch = 1, .addr = 0x60C, .len = 2, .fd = notify,
+    struct kvm_ioeventfd iofd = { .datamatch = 1, .addr = 0x70C, .len = 2, .fd = notify,
                                   .flags = KVM_IOEVENTFD_FLAG_PIO | KVM_IOEVENTFD_FLAG_DATAMATCH };
     if (ioctl(vm, KVM_IOEVENTFD, &iofd) < 0) die("KVM_IOEVENTFD");
 
@@ -88,7 +88,7 @@ int main(int argc, char **argv) {
             if (run->io.direction == KVM_EXIT_IO_OUT) {
                 if (run->io.port == 0x3f8) {
                     fwrite(data, run->io.size, run->io.count, stdout);
-                } else if (run->io.port == 0x605) {
+                } else if (run->io.port == 0x705) {
                     if (data[0] < 16) marks[data[0]] = now_ns();
                 } else if (run->io.port == 0x501) {
                     for (int p = 1; p < 15; p++)

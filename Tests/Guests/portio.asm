@@ -41,7 +41,7 @@ main:
         mov dx, NULL_PORT
         mov eax, 0xDEADBEEF
         out dx, eax
-        mov dx, 0x6F0
+        mov dx, 0x7F0
         in eax, dx
         push eax
         mov esi, unmapped_msg

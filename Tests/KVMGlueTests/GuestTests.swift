@@ -68,7 +68,7 @@ struct GuestTests {
     @Test func msiDelivery() throws {
         let m = try TestMachine()
         let msi = KVMMSIController(vm: m.vm)
-        try m.dispatcher.ports.register(base: 0x602, length: 1, name: "msi-trigger", handler: MSITriggerPort(msi: msi))
+        try m.dispatcher.ports.register(base: 0x702, length: 1, name: "msi-trigger", handler: MSITriggerPort(msi: msi))
         let routing = KVMGSIRouting(vm: m.vm)
         let route = try routing.makeMSIRoute(MSIMessage(address: 0xFEE0_0000, data: 0x41))
         #expect(route.gsi == KVMGSIRouting.firstMSIGSI)
@@ -172,7 +172,7 @@ struct GuestTests {
         let seen = sink.seen.withLock { $0 }
         // KVM's emulator carries out `rep outsb` one element per exit but batches `rep insw`.
         #expect(seen.prefix(21).allSatisfy { $0 == "pio 0x3f8 x1" }, "\(seen)")
-        #expect(seen.contains("pio 0x600 x8"))
+        #expect(seen.contains("pio 0x700 x8"))
         #expect(seen.last == "pio 0x501 x1")
     }
 

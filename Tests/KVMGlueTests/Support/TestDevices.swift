@@ -33,7 +33,7 @@ final class ExitPort: IOHandler {
     func write(at offset: UInt64, size: Int, value: UInt64) { slot.stop(.guestExit(status: Int32(truncatingIfNeeded: value & 0xFF))) }
 }
 
-/// Port 0x600: every read returns the next 16-bit word of 0x1000, 0x1001, ...
+/// Port 0x700: every read returns the next 16-bit word of 0x1000, 0x1001, ...
 final class PatternPort: IOHandler {
     private let next = Atomic<UInt64>(0x1000)
     let reads = Atomic<Int>(0)
@@ -88,7 +88,7 @@ final class ScratchMMIO: IOHandler {
     var log: [Access] { state.withLock { $0.log } }
 }
 
-/// Port 0x602: a write of vector V sends an MSI with that vector to APIC 0 (KVM_SIGNAL_MSI), from
+/// Port 0x702: a write of vector V sends an MSI with that vector to APIC 0 (KVM_SIGNAL_MSI), from
 /// the vCPU thread handling the exit.
 final class MSITriggerPort: IOHandler {
     let msi: any MSIController
@@ -104,7 +104,7 @@ final class MSITriggerPort: IOHandler {
     }
 }
 
-/// Port 0x605: records the monotonic time of each phase marker the guest writes.
+/// Port 0x705: records the monotonic time of each phase marker the guest writes.
 final class MarkerPort: IOHandler {
     private let marks = Mutex<[(phase: UInt64, ns: UInt64)]>([])
     func read(at offset: UInt64, size: Int) -> UInt64 { 0 }

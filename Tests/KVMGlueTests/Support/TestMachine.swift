@@ -23,7 +23,7 @@ final class TestMachine {
     static let scratchBase: UInt64 = 0xD000_0000
     static let nullMMIOBase: UInt64 = 0xD000_1000
     static let notifyMMIO: UInt64 = 0xD000_2000
-    static let notifyPort: UInt64 = 0x60C
+    static let notifyPort: UInt64 = 0x70C
 
     /// A VM with `memory` bytes of RAM and `vcpuCount` vCPUs; `irqchip: false` leaves out the
     /// in-kernel LAPIC/IOAPIC/PIC/PIT (HLT then exits to userspace).
@@ -47,9 +47,9 @@ final class TestMachine {
         self.vcpus = vcpus
         try dispatcher.ports.register(base: 0x3F8, length: 8, name: "uart", handler: uart)
         try dispatcher.ports.register(base: 0x501, length: 1, name: "exit", handler: ExitPort(slot: slot))
-        try dispatcher.ports.register(base: 0x600, length: 2, name: "pattern", handler: pattern)
-        try dispatcher.ports.register(base: 0x605, length: 1, name: "marker", handler: marker)
-        try dispatcher.ports.register(base: 0x606, length: 4, name: "null", handler: nullPort)
+        try dispatcher.ports.register(base: 0x700, length: 2, name: "pattern", handler: pattern)
+        try dispatcher.ports.register(base: 0x705, length: 1, name: "marker", handler: marker)
+        try dispatcher.ports.register(base: 0x706, length: 4, name: "null", handler: nullPort)
         try dispatcher.memory.register(base: Self.scratchBase, length: 0x1000, name: "scratch", handler: scratch)
         try dispatcher.memory.register(base: Self.nullMMIOBase, length: 0x1000, name: "null-mmio", handler: nullMMIO)
     }
