@@ -8,16 +8,23 @@ import Glibc
 
 /// Readiness conditions for ``EventLoop/watch(fd:for:_:)``.
 public struct FDConditions: OptionSet, Sendable {
+    /// The GLib `GIOCondition` bits.
     public let rawValue: UInt32
+    /// Wraps `GIOCondition` bits.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// Data can be read (`G_IO_IN`).
     public static let readable = FDConditions(rawValue: UInt32(G_IO_IN.rawValue))
+    /// Data can be written (`G_IO_OUT`).
     public static let writable = FDConditions(rawValue: UInt32(G_IO_OUT.rawValue))
+    /// The peer hung up (`G_IO_HUP`); reported even when not asked for.
     public static let hangup = FDConditions(rawValue: UInt32(G_IO_HUP.rawValue))
+    /// An error condition (`G_IO_ERR`); reported even when not asked for.
     public static let error = FDConditions(rawValue: UInt32(G_IO_ERR.rawValue))
 }
 
 /// Errors from creating an event loop.
 public enum EventLoopError: Error, Equatable, CustomStringConvertible {
+    /// `pthread_create` failed for the loop's thread.
     case threadCreateFailed(name: String, errno: Int32)
 
     public var description: String {
@@ -42,6 +49,7 @@ public final class EventLoop: @unchecked Sendable {
     // mutable is in `state`, behind its mutex.
     let context: OpaquePointer
     private let loop: OpaquePointer
+    /// The loop's name (also its thread's name, truncated to 15 bytes).
     public let name: String
     private let state = Mutex<State>(State())
 

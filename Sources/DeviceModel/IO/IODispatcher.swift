@@ -9,7 +9,9 @@ import Synchronization
 /// Every write (each element of a repeated one, as KVM does for string I/O) is first
 /// offered to the software ioeventfd table; a matched write does not reach the handler.
 public final class IODispatcher: Sendable {
+    /// x86 port I/O ranges.
     public let ports = AddressSpace(space: .port)
+    /// Guest-physical MMIO ranges.
     public let memory = AddressSpace(space: .memory)
     /// PCI configuration accesses by SBDF (`address = SBDF << 32 | register`).
     public let pciConfig = AddressSpace(space: .pciConfig)
@@ -21,6 +23,8 @@ public final class IODispatcher: Sendable {
     private let straddling = Atomic<UInt64>(0)
     private let logger: Logger
 
+    /// Creates a dispatcher with empty address spaces; unclaimed accesses are logged to
+    /// `logger` at debug level.
     public init(logger: Logger = Logger(label: "swiftdm.io")) {
         self.logger = logger
     }

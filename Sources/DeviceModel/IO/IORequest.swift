@@ -18,7 +18,9 @@ public enum IOSpace: UInt8, Sendable, Hashable, CustomStringConvertible {
 
 /// Whether the vCPU reads from or writes to the device.
 public enum IODirection: UInt8, Sendable, Hashable {
+    /// The vCPU reads: the device supplies the data (`in`, MMIO load).
     case read
+    /// The vCPU writes: the data comes from the guest (`out`, MMIO store).
     case write
 }
 
@@ -54,17 +56,22 @@ public enum IOData: @unchecked Sendable {
 /// of `.guestBuffer`/`.hostBuffer` advances by `± i * size` (`-` when `decrementing`). A repeated
 /// `.value` access performs the same access `count` times; a read leaves the last value.
 public struct IORequest: Sendable {
+    /// Which address space the access targets.
     public var space: IOSpace
+    /// The (first) address accessed; for `.pciConfig`, `SBDF << 32 | register`.
     public var address: UInt64
     /// Access width in bytes: 1, 2, 4 or 8.
     public var size: Int
+    /// Read or write.
     public var direction: IODirection
+    /// The value, or where the `count * size` bytes of data live.
     public var data: IOData
     /// Number of repetitions; at least 1.
     public var count: UInt32
     /// Direction flag: elements step downwards in memory.
     public var decrementing: Bool
 
+    /// Creates a request; the defaults describe a single access with an inline value.
     public init(
         space: IOSpace, address: UInt64, size: Int, direction: IODirection,
         data: IOData = .value(0), count: UInt32 = 1, decrementing: Bool = false

@@ -5,7 +5,9 @@ import Glibc
 
 /// Errors from eventfd-based notifiers.
 public enum EventNotifierError: Error, Equatable, CustomStringConvertible {
+    /// `eventfd()` failed.
     case createFailed(errno: Int32)
+    /// Writing the counter failed (other than EINTR/EAGAIN).
     case writeFailed(fd: Int32, errno: Int32)
 
     public var description: String {

@@ -1,13 +1,16 @@
 /// "A write of `size` bytes at `address` in `space` (optionally only of value `datamatch`)
 /// signals this notifier" — an ioeventfd.
 public struct IoEventMatch: Sendable, Hashable, CustomStringConvertible {
+    /// The address space written to.
     public var space: IOSpace
+    /// The exact address of the write.
     public var address: UInt64
     /// Access width in bytes the match requires (1, 2, 4 or 8).
     public var size: Int
     /// When set, only writes of exactly this value match (`KVM_IOEVENTFD_FLAG_DATAMATCH`).
     public var datamatch: UInt64?
 
+    /// A match for writes of `size` bytes at `address`; of value `datamatch` only, when given.
     public init(space: IOSpace, address: UInt64, size: Int, datamatch: UInt64? = nil) {
         self.space = space
         self.address = address
@@ -42,9 +45,13 @@ public struct IoEventMatch: Sendable, Hashable, CustomStringConvertible {
 
 /// Errors from registering an ioeventfd.
 public enum IoEventError: Error, Equatable, CustomStringConvertible {
+    /// The new match collides with this registered one (KVM: `EEXIST`).
     case duplicate(IoEventMatch)
+    /// Nothing equal to this match is registered.
     case notRegistered(IoEventMatch)
+    /// The match's size is not 1, 2, 4 or 8.
     case invalidSize(Int)
+    /// The backend refused (e.g. the `KVM_IOEVENTFD` ioctl), with its errno.
     case backend(what: String, errno: Int32)
 
     public var description: String {
@@ -66,6 +73,8 @@ public enum IoEventError: Error, Equatable, CustomStringConvertible {
 /// a registered one throws ``IoEventError/duplicate(_:)``; so at most one registration
 /// answers any write.
 public protocol IoEventRegistrar: AnyObject, Sendable {
+    /// From now on, writes that satisfy `match` signal `notifier` instead of reaching a handler.
     func register(_ match: IoEventMatch, notifier: EventNotifier) throws(IoEventError)
+    /// Removes the registration equal to `match`.
     func unregister(_ match: IoEventMatch) throws(IoEventError)
 }

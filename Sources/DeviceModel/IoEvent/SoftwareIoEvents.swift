@@ -9,8 +9,10 @@ public final class SoftwareIoEvents: IoEventRegistrar {
     // Fast path: most writes are not notifies, so skip the lock when nothing is registered.
     private let registered = Atomic<Int>(0)
 
+    /// Creates an empty table.
     public init() {}
 
+    /// Adds `match`; refuses invalid sizes and matches that collide with a registered one.
     public func register(_ match: IoEventMatch, notifier: EventNotifier) throws(IoEventError) {
         guard [1, 2, 4, 8].contains(match.size) else { throw .invalidSize(match.size) }
         try table.withLock { (t: inout [IoEventMatch: EventNotifier]) throws(IoEventError) in
@@ -24,6 +26,7 @@ public final class SoftwareIoEvents: IoEventRegistrar {
         registered.add(1, ordering: .relaxed)
     }
 
+    /// Removes the registration equal to `match`.
     public func unregister(_ match: IoEventMatch) throws(IoEventError) {
         try table.withLock { (t: inout [IoEventMatch: EventNotifier]) throws(IoEventError) in
             guard t.removeValue(forKey: match) != nil else { throw .notRegistered(match) }

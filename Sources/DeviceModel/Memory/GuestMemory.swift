@@ -46,15 +46,17 @@ extension GuestMemory {
     }
 
     /// Reads `count` bytes at `gpa` into a new array.
+    ///
+    /// The range is checked before anything is allocated, so a guest-supplied length cannot
+    /// make the device model allocate more than the guest's RAM.
     public func readBytes(at gpa: UInt64, count: Int) throws(GuestMemoryError) -> [UInt8] {
         guard count >= 0 else { throw .overflow(gpa: gpa, length: count) }
-        var out = [UInt8](repeating: 0, count: count)
-        // Array's closure APIs are untyped-rethrows; carry the typed error out in a Result.
-        let result = out.withUnsafeMutableBytes { p in
-            Result { () throws(GuestMemoryError) in try read(into: p, from: gpa) }
+        return try withSlices(at: gpa, length: count) { slices in
+            var out: [UInt8] = []
+            out.reserveCapacity(count)
+            for s in slices { out.append(contentsOf: s) }
+            return out
         }
-        try result.get()
-        return out
     }
 
     /// Writes `bytes` at `gpa`.

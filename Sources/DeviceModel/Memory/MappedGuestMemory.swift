@@ -4,18 +4,23 @@ import Glibc
 
 /// One contiguous piece of guest RAM and the host memory that backs it.
 public struct GuestMemoryRegion: @unchecked Sendable {
+    /// Guest-physical address of the first byte.
     public let guestBase: UInt64
+    /// Length in bytes.
     public let length: UInt64
     // SAFETY: points at `length` bytes that stay mapped as long as the owning
     // `MappedGuestMemory` lives; accessed only through its checked methods.
+    /// The host mapping of the first byte.
     public let host: UnsafeMutableRawPointer
 
+    /// Describes `length` bytes of guest RAM at `guestBase`, mapped at `host`.
     public init(guestBase: UInt64, length: UInt64, host: UnsafeMutableRawPointer) {
         self.guestBase = guestBase
         self.length = length
         self.host = host
     }
 
+    /// The guest-physical range, or `nil` when empty or running past 2^64.
     public var range: AddressRange? { AddressRange(base: guestBase, length: length) }
 }
 
@@ -26,6 +31,7 @@ public struct GuestMemoryRegion: @unchecked Sendable {
 public final class MappedGuestMemory: GuestMemory, @unchecked Sendable {
     // SAFETY (@unchecked): `regions` is immutable after init; the bytes behind it are
     // guest-shared memory whose concurrent access is the guest/device protocol's business.
+    /// The regions, sorted by guest address and disjoint.
     public let regions: [GuestMemoryRegion]
     private let release: (@Sendable () -> Void)?
 

@@ -7,10 +7,12 @@ public struct IOAccess: Sendable, Hashable, CustomStringConvertible {
     public var offset: UInt64
     /// Access width in bytes.
     public var size: Int
+    /// Read or write.
     public var direction: IODirection
     /// The value written, or the value the read returned.
     public var value: UInt64
 
+    /// Describes one access.
     public init(offset: UInt64, size: Int, direction: IODirection, value: UInt64) {
         self.offset = offset
         self.size = size
@@ -43,12 +45,14 @@ public final class RecordingIOHandler: IOHandler {
         self.bytes = Mutex([UInt8](repeating: 0, count: max(length, 0)))
     }
 
+    /// Returns the stored bytes and records the access.
     public func read(at offset: UInt64, size: Int) -> UInt64 {
         let value = peek(at: offset, size: size)
         accesses.record(IOAccess(offset: offset, size: size, direction: .read, value: value))
         return value
     }
 
+    /// Records the access and stores the bytes.
     public func write(at offset: UInt64, size: Int, value: UInt64) {
         accesses.record(IOAccess(offset: offset, size: size, direction: .write, value: value))
         poke(at: offset, size: size, value: value)

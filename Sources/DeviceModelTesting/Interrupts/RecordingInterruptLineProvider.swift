@@ -14,6 +14,7 @@ public final class RecordingInterruptLineProvider: InterruptLineProvider {
     /// Creates a provider for GSIs `0..<lineCount`.
     public init(lineCount: UInt32 = 24) { self.lineCount = lineCount }
 
+    /// The line for `gsi` (a ``RecordingInterruptLine``), as a device asks for it.
     public func line(gsi: UInt32) throws(InterruptError) -> any InterruptLine {
         try recordingLine(gsi: gsi)
     }

@@ -116,11 +116,11 @@ public struct SimulatedVCPU: Sendable {
     /// `rep outs` as KVM presents it: `bytes` holds `bytes.count / size` elements of `size`
     /// bytes, ascending, each written to `address`.
     public func writeString(_ space: IOSpace, _ address: UInt64, size: Int, bytes: [UInt8]) throws(SimulationError) {
-        guard size > 0, bytes.count > 0, bytes.count % size == 0, bytes.count / size <= Int(UInt32.max) else {
+        try Self.checkShape(size: size, count: 1)
+        guard bytes.count > 0, bytes.count % size == 0, bytes.count / size <= Int(UInt32.max) else {
             throw .invalidStringLength(bytes: bytes.count, size: size)
         }
         let count = UInt32(bytes.count / size)
-        try Self.checkShape(size: size, count: count)
         var copy = bytes
         let result = copy.withUnsafeMutableBytes { buffer in
             Result { () throws(SimulationError) in
