@@ -1,6 +1,6 @@
-; MSIs to real-mode IVT handlers: the LAPIC software-enabled (SVR bit 8), then one MSI sent with
-; KVM_SIGNAL_MSI (the host's answer to a write to MSI_TRIGGER) and one through an irqfd (the host's
-; event loop answers an ioeventfd notify by signalling it).
+; MSIs to real-mode IVT handlers: the LAPIC software-enabled (SVR bit 8), then one MSI the host
+; sends in answer to a write to MSI_TRIGGER (KVM_SIGNAL_MSI or an irqfd route, as the test chooses)
+; and one through an irqfd that the host's event loop signals in answer to an ioeventfd notify.
 ;
 ; Real mode on purpose: on a PVM host every guest instruction is emulated by KVM's x86 emulator,
 ; which implements IRET (and software INT) only in real mode. The LAPIC at 0xFEE00000 is reached
@@ -129,8 +129,8 @@ gdt_desc:
         dd gdt
 
 ready_msg:      db "lapic enabled", 10, 0
-v40_msg:        db "vector 40 via KVM_SIGNAL_MSI", 10, 0
-v41_msg:        db "vector 41 via irqfd", 10, 0
+v40_msg:        db "vector 40 after the trigger write", 10, 0
+v41_msg:        db "vector 41 after the notify", 10, 0
 done_msg:       db "interrupts done", 10, 0
 unexpected_msg: db "unexpected interrupt", 10, 0
 

@@ -65,11 +65,14 @@ struct GuestTests {
 
     /// One MSI through KVM_SIGNAL_MSI; one through an irqfd on a routed GSI, raised by an event
     /// loop that answers the guest's ioeventfd notify — the virtio notify/interrupt round trip.
-    @Test func msiDelivery() throws {
+    ///
+    /// With `irqfdTrigger`, the first MSI also goes through an irqfd (``KVMIrqfdMSIController``).
+    @Test(arguments: [false, true])
+    func msiDelivery(irqfdTrigger: Bool) throws {
         let m = try TestMachine()
-        let msi = KVMMSIController(vm: m.vm)
-        try m.dispatcher.ports.register(base: 0x702, length: 1, name: "msi-trigger", handler: MSITriggerPort(msi: msi))
         let routing = KVMGSIRouting(vm: m.vm)
+        let msi: any MSIController = irqfdTrigger ? KVMIrqfdMSIController(routing: routing) : KVMMSIController(vm: m.vm)
+        try m.dispatcher.ports.register(base: 0x702, length: 1, name: "msi-trigger", handler: MSITriggerPort(msi: msi))
         let route = try routing.makeMSIRoute(MSIMessage(address: 0xFEE0_0000, data: 0x41))
         #expect(route.gsi == KVMGSIRouting.firstMSIGSI)
         let notify = try EventNotifier()
@@ -87,8 +90,12 @@ struct GuestTests {
         source.cancel()
         loop.shutdown()
         #expect(result == .stopped(.guestExit(status: 0)), "\(result)")
-        #expect(m.uart.text == "lapic enabled\nvector 40 via KVM_SIGNAL_MSI\nvector 41 via irqfd\ninterrupts done\n")
+        #expect(m.uart.text == "lapic enabled\nvector 40 after the trigger write\nvector 41 after the notify\ninterrupts done\n")
         #expect(raised.load(ordering: .relaxed) == 1)
+        if let irqfd = msi as? KVMIrqfdMSIController {
+            #expect(irqfd.routedMessages == [MSIMessage(address: 0xFEE0_0000, data: 0x40)])
+            #expect(routing.routes.contains(.msi(gsi: KVMGSIRouting.firstMSIGSI + 1, message: MSIMessage(address: 0xFEE0_0000, data: 0x40))))
+        }
     }
 
     @Test func tripleFaultIsReportedWithRegisters() throws {

@@ -68,5 +68,17 @@ struct KVMSystemTests {
         #expect(throws: InterruptError.invalidLine(24)) { try lines.line(gsi: 24) }
         _ = try vm.createVCPU(id: 0)  // an MSI needs a LAPIC to go to
         try KVMMSIController(vm: vm).signal(MSIMessage(address: 0xFEE0_0000, data: 0x40))
+
+        // irqfd-backed MSIs: one route per message, the least recently used one evicted.
+        let viaIrqfd = KVMIrqfdMSIController(routing: routing, capacity: 2)
+        let m1 = MSIMessage(address: 0xFEE0_0000, data: 0x50)
+        let m2 = MSIMessage(address: 0xFEE0_0000, data: 0x51)
+        let m3 = MSIMessage(address: 0xFEE0_0000, data: 0x52)
+        try viaIrqfd.signal(m1)
+        try viaIrqfd.signal(m2)
+        try viaIrqfd.signal(m1)
+        try viaIrqfd.signal(m3)
+        #expect(viaIrqfd.routedMessages == [m1, m3])
+        #expect(routing.routes.filter { if case .msi = $0 { true } else { false } }.count == 4, "0x31, 0x33, and the routes of m1 and m3")
     }
 }
