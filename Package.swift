@@ -40,7 +40,9 @@ let package = Package(
 
         // Backends.
         .target(name: "KVMGlue", dependencies: ["DeviceModel", "CKVM", "CDeviceModelShims"]),
-        .target(name: "XenGlue", dependencies: ["DeviceModel", "CXen", "CDeviceModelShims"]),
+        .target(
+            name: "XenGlue",
+            dependencies: ["DeviceModel", "CXen", "CDeviceModelShims", .product(name: "Logging", package: "swift-log")]),
         .target(name: "VhostUserGlue", dependencies: ["DeviceModel", "VirtioDevices", "CDeviceModelShims"]),
 
         // The x86 machine model (UART, CMOS, i8042, ACPI PM, e820, boot params, ACPI tables):
