@@ -9,6 +9,8 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <sys/syscall.h>
+#include <unistd.h>
 #include <xentoollog.h>
 #include <xendevicemodel.h>
 #include <xenforeignmemory.h>
@@ -131,6 +133,15 @@ static inline buf_ioreq_t swiftdm_bufioreq_make(uint8_t type, uint8_t dir, uint8
 /// following write-pointer release store.
 static inline void swiftdm_bufioreq_store_slot(buffered_iopage_t *page, uint32_t pointer, buf_ioreq_t value) {
     *swiftdm_bufioreq_slot(page, pointer) = value;
+}
+
+// MARK: - Simulated hypervisor support
+
+/// memfd_create(name, MFD_CLOEXEC): anonymous memory that can be mapped more than once,
+/// as guest frames and ioreq pages are on Xen (dom0 maps them a second time). Glibc's
+/// prototype needs _GNU_SOURCE, which Swift's Glibc module does not define.
+static inline int swiftdm_xen_memfd(const char *name) {
+    return (int)syscall(SYS_memfd_create, name, 1u /* MFD_CLOEXEC */);
 }
 
 // MARK: - xentoollog logger
