@@ -385,6 +385,34 @@ public final class SimulatedXen: @unchecked Sendable {
         for server in servers { try sendBuffered(p, to: server) }
     }
 
+    /// Resumes waiting for `vcpu`'s response after ``XenSimulationError/noResponse(vcpu:state:)``
+    /// — as a later wake-up makes Xen re-check the slot — and returns its `data`.
+    public func collectResponse(vcpu: Int, server: IoreqServerID? = nil) throws(XenSimulationError) -> UInt64 {
+        let srv = try self.server(server)
+        guard vcpu >= 0, vcpu < vcpuCount, vcpu < srv.vcpuPorts.count else { throw .noSuchVCPU(vcpu) }
+        guard let wake = state.withLock({ $0.ports[srv.vcpuPorts[vcpu]]?.wake }) else { throw .emulatorGone(vcpu: vcpu) }
+        return try gates[vcpu].lock.withLock { _ throws(XenSimulationError) -> UInt64 in
+            try waitForResponse(vcpu: vcpu, slot: srv.slot(vcpu), wake: wake)
+        }
+    }
+
+    /// The buffered ring as Xen sees it: both pointers and a copy of every slot.
+    public func bufferedRing(server: IoreqServerID? = nil) throws(XenSimulationError) -> (readPointer: UInt32, writePointer: UInt32, slots: [buf_ioreq_t]) {
+        let srv = try self.server(server)
+        return srv.bufferedLock.withLock { _ in
+            let page = srv.bufferedPage
+            let slots = (0..<UInt32(IOREQ_BUFFER_SLOT_NUM)).map { swiftdm_bufioreq_slot(page, $0).pointee }
+            return (swiftdm_bufioreq_load_read_pointer(page), swiftdm_bufioreq_load_write_pointer(page), slots)
+        }
+    }
+
+    /// The state of `vcpu`'s slot (`STATE_*`) in `server` (the newest enabled one by default).
+    public func slotState(vcpu: Int, server: IoreqServerID? = nil) throws(XenSimulationError) -> UInt8 {
+        let srv = try self.server(server)
+        guard vcpu >= 0, vcpu < srv.vcpuPorts.count else { throw .noSuchVCPU(vcpu) }
+        return swiftdm_ioreq_load_state(srv.slot(vcpu))
+    }
+
     // MARK: The ioreq protocol, Xen's half
 
     /// `ioreq_send` then `wait_for_io` (xen/common/ioreq.c).

@@ -4,13 +4,15 @@ import XenGlue
 import XenSimulation
 
 /// A simulated domain with swiftdm attached as its ioreq server, with three scratch
-/// devices claimed: ports 0x60–0x6f, MMIO 0xfe00_0000 (4 KiB) and PCI 00:03.0's config space.
+/// devices claimed: ports 0x60–0x6f, MMIO 0xfe00_0000 (4 KiB), the legacy VGA window
+/// 0xa0000–0xbffff (bufferable: below 1 MiB) and PCI 00:03.0's config space.
 final class XenTestDomain: @unchecked Sendable {
     // SAFETY (@unchecked): every stored property is an immutable reference to a
     // thread-safe object (the simulation, the server, Mutex-backed devices).
     static let domid: XenDomainID = 7
     static let portBase: UInt64 = 0x60
     static let mmioBase: UInt64 = 0xfe00_0000
+    static let vgaBase: UInt64 = 0xa_0000
     static let pciFunction = XenPCIFunction(bus: 0, device: 3, function: 0)!
     /// Guest RAM: 4 MiB at 0 and 1 MiB at 256 MiB; everything else is a hole.
     static let ramLayout: [(guestBase: UInt64, length: UInt64)] = [(0, 4 << 20), (0x1000_0000, 1 << 20)]
@@ -20,6 +22,7 @@ final class XenTestDomain: @unchecked Sendable {
     let dispatcher = IODispatcher()
     let ports = ScratchDevice(length: 16)
     let mmio = ScratchDevice(length: 4096)
+    let vga = ScratchDevice(length: 0x2_0000)
     let pciConfig = ScratchDevice(length: 4096)
     let server: XenIoreqServer
     private let faultLog = FaultLog()
@@ -29,6 +32,7 @@ final class XenTestDomain: @unchecked Sendable {
         xen = try SimulatedXen(domid: Self.domid, vcpuCount: vcpus, ram: ram, responseTimeout: responseTimeout)
         try dispatcher.ports.register(base: Self.portBase, length: 16, name: "scratch-pio", handler: ports)
         try dispatcher.memory.register(base: Self.mmioBase, length: 4096, name: "scratch-mmio", handler: mmio)
+        try dispatcher.memory.register(base: Self.vgaBase, length: 0x2_0000, name: "scratch-vga", handler: vga)
         try dispatcher.pciConfig.register(base: Self.pciFunction.configAddress(register: 0), length: 4096, name: "scratch-pci", handler: pciConfig)
         let log = faultLog
         server = try XenIoreqServer(
