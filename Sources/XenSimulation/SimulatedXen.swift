@@ -451,14 +451,17 @@ public final class SimulatedXen: @unchecked Sendable {
                 swiftdm_ioreq_store_state(slot, UInt8(STATE_IOREQ_NONE))
                 return data
             case STATE_IOREQ_READY, STATE_IOREQ_INPROCESS:
-                // wait_on_xen_event_channel(port, state != previous)
+                // wait_on_xen_event_channel(port, state != previous): the condition is
+                // checked before sleeping and after each event — never on a timer, so a
+                // response without a notify is not seen until some later event.
                 while true {
                     current = swiftdm_ioreq_load_state(slot)
                     if current != previous { break }
                     let left = deadline - clock.now
-                    guard left > .zero else { throw .noResponse(vcpu: vcpu, state: current) }
                     let ms = left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1
-                    _ = wake.wait(timeoutMs: Int32(clamping: ms))
+                    guard left > .zero, wake.wait(timeoutMs: Int32(clamping: ms)) > 0 else {
+                        throw .noResponse(vcpu: vcpu, state: swiftdm_ioreq_load_state(slot))
+                    }
                 }
             default:
                 throw .badStateTransition(vcpu: vcpu, from: previous, to: current)

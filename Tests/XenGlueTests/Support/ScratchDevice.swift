@@ -18,12 +18,17 @@ final class ScratchDevice: IOHandler {
     }
     private let state: Mutex<State>
 
-    init(length: Int, fill: UInt8 = 0) {
+    /// Reads take this long: lets a test be sure the vCPU sleeps before the answer.
+    let readDelayMs: Int
+
+    init(length: Int, fill: UInt8 = 0, readDelayMs: Int = 0) {
         state = Mutex(State(bytes: [UInt8](repeating: fill, count: length)))
+        self.readDelayMs = readDelayMs
     }
 
     func read(at offset: UInt64, size: Int) -> UInt64 {
-        state.withLock { s in
+        if readDelayMs > 0 { usleepMs(readDelayMs) }
+        return state.withLock { s in
             var v: UInt64 = 0
             for i in 0..<size where Int(offset) + i < s.bytes.count {
                 v |= UInt64(s.bytes[Int(offset) + i]) << (8 * UInt64(i))

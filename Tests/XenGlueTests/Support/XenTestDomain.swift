@@ -20,14 +20,17 @@ final class XenTestDomain: @unchecked Sendable {
     let ram: SimulatedGuestRAM
     let xen: SimulatedXen
     let dispatcher = IODispatcher()
-    let ports = ScratchDevice(length: 16)
+    let ports: ScratchDevice
     let mmio = ScratchDevice(length: 4096)
     let vga = ScratchDevice(length: 0x2_0000)
     let pciConfig = ScratchDevice(length: 4096)
     let server: XenIoreqServer
     private let faultLog = FaultLog()
 
-    init(vcpus: Int = 2, responseTimeout: Duration = .seconds(10), start: Bool = true) throws {
+    /// - Parameter slowPortReads: port reads take 50 ms, so a vCPU surely sleeps before
+    ///   the answer arrives.
+    init(vcpus: Int = 2, responseTimeout: Duration = .seconds(10), start: Bool = true, slowPortReads: Bool = false) throws {
+        ports = ScratchDevice(length: 16, readDelayMs: slowPortReads ? 50 : 0)
         ram = try SimulatedGuestRAM(layout: Self.ramLayout)
         xen = try SimulatedXen(domid: Self.domid, vcpuCount: vcpus, ram: ram, responseTimeout: responseTimeout)
         try dispatcher.ports.register(base: Self.portBase, length: 16, name: "scratch-pio", handler: ports)
