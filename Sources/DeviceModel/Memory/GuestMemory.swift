@@ -5,24 +5,24 @@ import CDeviceModelShims
 /// Implementations check every range (overflow-safe) against the RAM they map and refuse
 /// anything that leaves it. Host pointers handed to the closures are valid only for the
 /// duration of the call and must not escape it: backends that map on demand (Xen) may
-/// drop mappings between calls.
+/// drop mappings between calls. Closures do not throw: compute inside, decide outside.
 public protocol GuestMemory: AnyObject, Sendable {
     /// Calls `body` with the host bytes backing `[gpa, gpa + length)`, which must lie in a
     /// single host mapping (else ``GuestMemoryError/notContiguous(gpa:length:)``).
     func withContiguousBytes<R>(
-        at gpa: UInt64, length: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R
-    ) throws -> R
+        at gpa: UInt64, length: Int, _ body: (UnsafeMutableRawBufferPointer) -> R
+    ) throws(GuestMemoryError) -> R
 
     /// Calls `body` with the host slices that together back `[gpa, gpa + length)` in order
     /// (scatter-gather without copying; suitable for `preadv`/`pwritev`).
     func withSlices<R>(
-        at gpa: UInt64, length: Int, _ body: ([UnsafeMutableRawBufferPointer]) throws -> R
-    ) throws -> R
+        at gpa: UInt64, length: Int, _ body: ([UnsafeMutableRawBufferPointer]) -> R
+    ) throws(GuestMemoryError) -> R
 }
 
 extension GuestMemory {
     /// Copies `buffer.count` bytes from guest RAM at `gpa` into `buffer`.
-    public func read(into buffer: UnsafeMutableRawBufferPointer, from gpa: UInt64) throws {
+    public func read(into buffer: UnsafeMutableRawBufferPointer, from gpa: UInt64) throws(GuestMemoryError) {
         guard buffer.count > 0 else { return }
         try withSlices(at: gpa, length: buffer.count) { slices in
             var done = 0
@@ -34,7 +34,7 @@ extension GuestMemory {
     }
 
     /// Copies `bytes` into guest RAM at `gpa`.
-    public func write(_ bytes: UnsafeRawBufferPointer, to gpa: UInt64) throws {
+    public func write(_ bytes: UnsafeRawBufferPointer, to gpa: UInt64) throws(GuestMemoryError) {
         guard bytes.count > 0 else { return }
         try withSlices(at: gpa, length: bytes.count) { slices in
             var done = 0
@@ -46,21 +46,31 @@ extension GuestMemory {
     }
 
     /// Reads `count` bytes at `gpa` into a new array.
-    public func readBytes(at gpa: UInt64, count: Int) throws -> [UInt8] {
-        guard count >= 0 else { throw GuestMemoryError.overflow(gpa: gpa, length: count) }
-        var out = [UInt8](repeating: 0, count: count)
-        try out.withUnsafeMutableBytes { try read(into: $0, from: gpa) }
-        return out
+    ///
+    /// The range is checked before anything is allocated, so a guest-supplied length cannot
+    /// make the device model allocate more than the guest's RAM.
+    public func readBytes(at gpa: UInt64, count: Int) throws(GuestMemoryError) -> [UInt8] {
+        guard count >= 0 else { throw .overflow(gpa: gpa, length: count) }
+        return try withSlices(at: gpa, length: count) { slices in
+            var out: [UInt8] = []
+            out.reserveCapacity(count)
+            for s in slices { out.append(contentsOf: s) }
+            return out
+        }
     }
 
     /// Writes `bytes` at `gpa`.
-    public func writeBytes<C: Collection>(_ bytes: C, at gpa: UInt64) throws where C.Element == UInt8 {
+    public func writeBytes<C: Collection>(_ bytes: C, at gpa: UInt64) throws(GuestMemoryError) where C.Element == UInt8 {
         let array = Array(bytes)
-        try array.withUnsafeBytes { try write($0, to: gpa) }
+        let result = array.withUnsafeBytes { p in
+            Result { () throws(GuestMemoryError) in try write(p, to: gpa) }
+        }
+        try result.get()
     }
 
     /// Fills `[gpa, gpa + length)` with `byte`.
-    public func fill(_ byte: UInt8, at gpa: UInt64, length: Int) throws {
+    public func fill(_ byte: UInt8, at gpa: UInt64, length: Int) throws(GuestMemoryError) {
+        guard length >= 0 else { throw .overflow(gpa: gpa, length: length) }
         guard length > 0 else { return }
         try withSlices(at: gpa, length: length) { slices in
             for s in slices { s.initializeMemory(as: UInt8.self, repeating: byte) }
@@ -68,28 +78,52 @@ extension GuestMemory {
     }
 
     /// Reads a little-endian integer at `gpa` (any alignment).
-    public func read<T: FixedWidthInteger>(_ type: T.Type, at gpa: UInt64) throws -> T {
+    public func read<T: FixedWidthInteger>(_ type: T.Type, at gpa: UInt64) throws(GuestMemoryError) -> T {
         var v: T = 0
-        try withUnsafeMutableBytes(of: &v) { try read(into: $0, from: gpa) }
+        try withUnsafeMutableBytes(of: &v) { (p: UnsafeMutableRawBufferPointer) throws(GuestMemoryError) in try read(into: p, from: gpa) }
         return T(littleEndian: v)
     }
 
     /// Writes `value` little-endian at `gpa` (any alignment).
-    public func write<T: FixedWidthInteger>(_ value: T, at gpa: UInt64) throws {
+    public func write<T: FixedWidthInteger>(_ value: T, at gpa: UInt64) throws(GuestMemoryError) {
         var v = value.littleEndian
-        try withUnsafeBytes(of: &v) { try write($0, to: gpa) }
+        try withUnsafeBytes(of: &v) { (p: UnsafeRawBufferPointer) throws(GuestMemoryError) in try write(p, to: gpa) }
     }
 
     /// Loads a little-endian `UInt16` with acquire ordering (virtio ring indices).
-    public func loadAcquire(_ type: UInt16.Type, at gpa: UInt64) throws -> UInt16 {
-        guard gpa % 2 == 0 else { throw GuestMemoryError.misaligned(gpa: gpa, size: 2) }
+    public func loadAcquire(_ type: UInt16.Type, at gpa: UInt64) throws(GuestMemoryError) -> UInt16 {
+        guard gpa % 2 == 0 else { throw .misaligned(gpa: gpa, size: 2) }
         return try withContiguousBytes(at: gpa, length: 2) { UInt16(littleEndian: swiftdm_load_acquire_u16($0.baseAddress!)) }
     }
 
     /// Stores `value` little-endian with release ordering (virtio ring indices).
-    public func storeRelease(_ value: UInt16, at gpa: UInt64) throws {
-        guard gpa % 2 == 0 else { throw GuestMemoryError.misaligned(gpa: gpa, size: 2) }
+    public func storeRelease(_ value: UInt16, at gpa: UInt64) throws(GuestMemoryError) {
+        guard gpa % 2 == 0 else { throw .misaligned(gpa: gpa, size: 2) }
         try withContiguousBytes(at: gpa, length: 2) { swiftdm_store_release_u16($0.baseAddress!, value.littleEndian) }
+    }
+
+    /// Calls `body` with the host slices backing several guest ranges, concatenated in order
+    /// (a descriptor chain's buffers → one iovec array for `readv`/`writev`/`preadv`).
+    public func withSlices<R>(
+        covering ranges: [(gpa: UInt64, length: Int)], _ body: ([UnsafeMutableRawBufferPointer]) -> R
+    ) throws(GuestMemoryError) -> R {
+        var gathered: [UnsafeMutableRawBufferPointer] = []
+        gathered.reserveCapacity(ranges.count)
+        return try gatherSlices(ranges, from: 0, into: &gathered, body)
+    }
+
+    // Nests one `withSlices` scope per range so every pointer stays valid while `body` runs.
+    private func gatherSlices<R>(
+        _ ranges: [(gpa: UInt64, length: Int)], from index: Int, into gathered: inout [UnsafeMutableRawBufferPointer],
+        _ body: ([UnsafeMutableRawBufferPointer]) -> R
+    ) throws(GuestMemoryError) -> R {
+        guard index < ranges.count else { return body(gathered) }
+        var inner = gathered
+        let result: Result<R, GuestMemoryError> = try withSlices(at: ranges[index].gpa, length: ranges[index].length) { slices in
+            inner.append(contentsOf: slices)
+            return Result { () throws(GuestMemoryError) in try gatherSlices(ranges, from: index + 1, into: &inner, body) }
+        }
+        return try result.get()
     }
 
     /// True when all of `[gpa, gpa + length)` is guest RAM.
