@@ -39,13 +39,14 @@ import Glibc
         #expect(d.server.guestMemory.statistics.misses == 1)
     }
 
-    @Test func repStopsAtTheFirstBadElement() throws {
-        // 2 dwords starting 4 bytes before the bad frame: the first goes out, the second faults.
+    @Test func repWithABadElementReachesNoDevice() throws {
+        // 2 dwords starting 4 bytes before the bad frame: the core checks the whole buffer
+        // first, so not even the good first element is sent (no half-done side effects).
         let d = try XenTestDomain()
         d.xen.failFrame(0x21, errno: EFAULT)
         try d.ram.memory.write(UInt32(0x7777_7777), at: 0x20ffc)
         _ = try d.xen.send(vcpu: 0, SimulatedIoreq(type: SimulatedIoreq.pio, address: 0x64, data: 0x20ffc, size: 4, count: 2, isRead: false, dataIsPointer: true))
-        #expect(d.ports.log.map(\.value) == [0x7777_7777])
+        #expect(d.ports.log.isEmpty)
         #expect(d.faults.count == 1)
     }
 

@@ -12,7 +12,7 @@ import XenSimulation
         // One enabled server, its ranges claimed, the toolstack told we run.
         #expect(d.xen.serverIDs == [d.server.id])
         #expect(d.xen.claimedRanges(server: d.server.id, kind: .port) == [0x60...0x6f])
-        #expect(d.xen.claimedRanges(server: d.server.id, kind: .memory) == [0xfe00_0000...0xfe00_0fff])
+        #expect(d.xen.claimedRanges(server: d.server.id, kind: .memory) == [0xa_0000...0xb_ffff, 0xfe00_0000...0xfe00_0fff])
         #expect(d.xen.claimedRanges(server: d.server.id, kind: .pci) == [UInt64(XenTestDomain.pciFunction.sbdf)...UInt64(XenTestDomain.pciFunction.sbdf)])
         #expect(d.xen.store["/local/domain/0/device-model/7/state"] == "running")
         #expect(d.server.vcpuCount == 2)

@@ -90,17 +90,17 @@ public final class PageMappedGuestMemory: GuestMemory {
     // MARK: GuestMemory
 
     public func withContiguousBytes<R>(
-        at gpa: UInt64, length: Int, _ body: (UnsafeMutableRawBufferPointer) throws -> R
-    ) throws -> R {
+        at gpa: UInt64, length: Int, _ body: (UnsafeMutableRawBufferPointer) -> R
+    ) throws(GuestMemoryError) -> R {
         try Self.checkRange(gpa, length)
-        if length == 0 { return try body(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
+        if length == 0 { return body(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
         let bucketBytes = UInt64(bucketFrames) << Self.pageShift
         let last = gpa + UInt64(length - 1)
         if gpa / bucketBytes == last / bucketBytes {
             let bucket = try self.bucket(containing: gpa)
             let host = try Self.hostAddress(in: bucket.mapping, gpa: gpa, length: length)
-            return try withExtendedLifetime(bucket) {
-                try body(UnsafeMutableRawBufferPointer(start: host, count: length))
+            return withExtendedLifetime(bucket) {
+                body(UnsafeMutableRawBufferPointer(start: host, count: length))
             }
         }
         // Crosses buckets: map exactly the frames needed, once.
@@ -110,14 +110,14 @@ public final class PageMappedGuestMemory: GuestMemory {
         defer { mapper.unmap(mapping) }
         cache.withLock { $0.statistics.oneOffMappings += 1 }
         let host = try Self.hostAddress(in: mapping, gpa: gpa, length: length)
-        return try body(UnsafeMutableRawBufferPointer(start: host, count: length))
+        return body(UnsafeMutableRawBufferPointer(start: host, count: length))
     }
 
     public func withSlices<R>(
-        at gpa: UInt64, length: Int, _ body: ([UnsafeMutableRawBufferPointer]) throws -> R
-    ) throws -> R {
+        at gpa: UInt64, length: Int, _ body: ([UnsafeMutableRawBufferPointer]) -> R
+    ) throws(GuestMemoryError) -> R {
         try Self.checkRange(gpa, length)
-        if length == 0 { return try body([]) }
+        if length == 0 { return body([]) }
         let bucketBytes = UInt64(bucketFrames) << Self.pageShift
         var slices: [UnsafeMutableRawBufferPointer] = []
         var held: [Bucket] = []
@@ -133,7 +133,7 @@ public final class PageMappedGuestMemory: GuestMemory {
             cursor &+= n
             remaining -= n
         }
-        return try withExtendedLifetime(held) { try body(slices) }
+        return withExtendedLifetime(held) { body(slices) }
     }
 
     // MARK: Internals
