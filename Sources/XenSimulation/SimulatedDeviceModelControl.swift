@@ -82,7 +82,7 @@ public final class SimulatedDeviceModelControl: XenDeviceModelControl, @unchecke
         }
     }
 
-    public func mapPCIDevice(domid: XenDomainID, server: IoreqServerID, function f: XenPCIFunction) throws(XenError) {
+    public func mapPCIDevice(domid: XenDomainID, server: IoreqServerID, function f: PCIAddress) throws(XenError) {
         let function = "xendevicemodel_map_pcidev_to_ioreq_server"
         try withServer(function, domid, server) { _, srv in
             let rc = srv.add(.pci, first: UInt64(f.sbdf), last: UInt64(f.sbdf))
@@ -90,7 +90,7 @@ public final class SimulatedDeviceModelControl: XenDeviceModelControl, @unchecke
         }
     }
 
-    public func unmapPCIDevice(domid: XenDomainID, server: IoreqServerID, function f: XenPCIFunction) throws(XenError) {
+    public func unmapPCIDevice(domid: XenDomainID, server: IoreqServerID, function f: PCIAddress) throws(XenError) {
         let function = "xendevicemodel_unmap_pcidev_from_ioreq_server"
         try withServer(function, domid, server) { _, srv in
             let rc = srv.remove(.pci, first: UInt64(f.sbdf), last: UInt64(f.sbdf))

@@ -8,7 +8,7 @@ import XenSimulation
 /// address, including Xen's CF8/CFC decoding in the simulation.
 @Suite struct PCIConfigTests {
     @Test func sbdfDecodeAndEncode() throws {
-        let f = XenPCIFunction(sbdf: 0x0001_0a1b)
+        let f = PCIAddress(sbdf: 0x0001_0a1b)
         #expect(f.segment == 1)
         #expect(f.bus == 0x0a)
         #expect(f.device == 3)
@@ -16,13 +16,13 @@ import XenSimulation
         #expect(f.sbdf == 0x0001_0a1b)
         #expect(f.description == "0001:0a:03.3")
         #expect(f.configAddress(register: 0x44) == 0x0001_0a1b_0000_0044)
-        #expect(XenPCIFunction(bus: 0, device: 32, function: 0) == nil)
-        #expect(XenPCIFunction(bus: 0, device: 31, function: 8) == nil)
-        #expect(XenPCIFunction(bus: 0xff, device: 31, function: 7)?.sbdf == 0xffff)
+        #expect(PCIAddress(bus: 0, device: 32, function: 0) == nil)
+        #expect(PCIAddress(bus: 0, device: 31, function: 8) == nil)
+        #expect(PCIAddress(bus: 0xff, device: 31, function: 7)?.sbdf == 0xffff)
     }
 
     @Test func ioreqBecomesAPCIConfigRequest() throws {
-        let f = XenPCIFunction(segment: 0, bus: 2, device: 5, function: 1)!
+        let f = PCIAddress(segment: 0, bus: 2, device: 5, function: 1)!
         let r = swiftdm_ioreq_make(f.configAddress(register: 0x10), 0xffff_ffff, 1, 4, 0, 0, 0, UInt8(IOREQ_WRITE), 0, UInt8(IOREQ_TYPE_PCI_CONFIG))
         let request = try #require(IORequest(xenIoreq: r))
         #expect(request.space == .pciConfig)
@@ -44,7 +44,7 @@ import XenSimulation
     }
 
     /// CF8 = enable | bus << 16 | device << 11 | function << 8 | register.
-    private func cf8(_ f: XenPCIFunction, register: UInt32) -> UInt64 {
+    private func cf8(_ f: PCIAddress, register: UInt32) -> UInt64 {
         UInt64(0x8000_0000 | UInt32(f.bus) << 16 | UInt32(f.device) << 11 | UInt32(f.function) << 8 | register & 0xfc)
     }
 
@@ -67,7 +67,7 @@ import XenSimulation
 
     @Test func unclaimedFunctionAndDisabledCF8GetAllOnes() throws {
         let d = try XenTestDomain()
-        let absent = XenPCIFunction(bus: 0, device: 4, function: 0)!
+        let absent = PCIAddress(bus: 0, device: 4, function: 0)!
         var latch = IORequest.write(.port, 0xcf8, size: 4, value: cf8(absent, register: 0))
         try d.xen.emulate(vcpu: 0, &latch)
         var r = IORequest.read(.port, 0xcfc, size: 4)

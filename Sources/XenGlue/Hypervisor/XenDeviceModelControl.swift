@@ -1,3 +1,5 @@
+import DeviceModel
+
 /// How an ioreq server receives buffered (posted) writes (`HVM_IOREQSRV_BUFIOREQ_*`).
 public enum BufferedIoreqHandling: Int32, Sendable {
     /// No buffered page or event channel; every access is synchronous.
@@ -42,10 +44,10 @@ public protocol XenDeviceModelControl: AnyObject, Sendable {
     func unmapIORange(domid: XenDomainID, server: IoreqServerID, kind: XenIORangeKind, first: UInt64, last: UInt64) throws(XenError)
 
     /// Routes configuration cycles of `function` to the server (`xendevicemodel_map_pcidev_to_ioreq_server`).
-    func mapPCIDevice(domid: XenDomainID, server: IoreqServerID, function: XenPCIFunction) throws(XenError)
+    func mapPCIDevice(domid: XenDomainID, server: IoreqServerID, function: PCIAddress) throws(XenError)
 
     /// Stops routing `function` (`xendevicemodel_unmap_pcidev_from_ioreq_server`).
-    func unmapPCIDevice(domid: XenDomainID, server: IoreqServerID, function: XenPCIFunction) throws(XenError)
+    func unmapPCIDevice(domid: XenDomainID, server: IoreqServerID, function: PCIAddress) throws(XenError)
 
     /// Enables or disables the server (`xendevicemodel_set_ioreq_server_state`).
     func setIoreqServerState(domid: XenDomainID, server: IoreqServerID, enabled: Bool) throws(XenError)

@@ -6,7 +6,7 @@ extension IORequest {
     /// `IOREQ_TYPE_PCI_CONFIG`); `nil` for other types (INVALIDATE, TIMEOFFSET, …).
     ///
     /// `addr` of a PCI-config request already is the core's `.pciConfig` address
-    /// (`SBDF << 32 | register`, see `XenPCIFunction/configAddress(register:)`).
+    /// (`SBDF << 32 | register`, see `PCIAddress/configAddress(register:)`).
     /// `data_is_ptr` makes `data` the guest-physical buffer of `count × size` bytes,
     /// walked downwards when `df` is set.
     public init?(xenIoreq r: ioreq_t) {

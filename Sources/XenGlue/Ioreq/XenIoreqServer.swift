@@ -233,7 +233,7 @@ public final class XenIoreqServer: @unchecked Sendable {
             }
         case .pciConfig:
             for sbdf in (range.base >> 32)...(range.last >> 32) {
-                let function = XenPCIFunction(sbdf: UInt32(truncatingIfNeeded: sbdf))
+                let function = PCIAddress(sbdf: UInt32(truncatingIfNeeded: sbdf))
                 if claim {
                     try control.mapPCIDevice(domid: domid, server: id, function: function)
                 } else {

@@ -1,4 +1,5 @@
 import CXen
+import DeviceModel
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -58,12 +59,12 @@ public final class LibxenDeviceModelControl: XenDeviceModelControl, @unchecked S
                   "xendevicemodel_unmap_io_range_from_ioreq_server", domid)
     }
 
-    public func mapPCIDevice(domid: XenDomainID, server: IoreqServerID, function f: XenPCIFunction) throws(XenError) {
+    public func mapPCIDevice(domid: XenDomainID, server: IoreqServerID, function f: PCIAddress) throws(XenError) {
         try check(xendevicemodel_map_pcidev_to_ioreq_server(handle, domid, server, f.segment, f.bus, f.device, f.function),
                   "xendevicemodel_map_pcidev_to_ioreq_server", domid)
     }
 
-    public func unmapPCIDevice(domid: XenDomainID, server: IoreqServerID, function f: XenPCIFunction) throws(XenError) {
+    public func unmapPCIDevice(domid: XenDomainID, server: IoreqServerID, function f: PCIAddress) throws(XenError) {
         try check(xendevicemodel_unmap_pcidev_from_ioreq_server(handle, domid, server, f.segment, f.bus, f.device, f.function),
                   "xendevicemodel_unmap_pcidev_from_ioreq_server", domid)
     }

@@ -13,7 +13,7 @@ final class XenTestDomain: @unchecked Sendable {
     static let portBase: UInt64 = 0x60
     static let mmioBase: UInt64 = 0xfe00_0000
     static let vgaBase: UInt64 = 0xa_0000
-    static let pciFunction = XenPCIFunction(bus: 0, device: 3, function: 0)!
+    static let pciFunction = PCIAddress(bus: 0, device: 3, function: 0)!
     /// Guest RAM: 4 MiB at 0 and 1 MiB at 256 MiB; everything else is a hole.
     static let ramLayout: [(guestBase: UInt64, length: UInt64)] = [(0, 4 << 20), (0x1000_0000, 1 << 20)]
 
