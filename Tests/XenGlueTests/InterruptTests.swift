@@ -48,6 +48,15 @@ import Glibc
         #expect(gsi == UInt32(((36 + 1 + 3) & 31) + 16))
     }
 
+    @Test func pciBusINTxGoesThroughSetPCIIntxLevel() throws {
+        let d = try XenTestDomain()
+        let routing = XenInterruptLines.pciINTxRouting
+        let number = routing.gsi(5, .intC)
+        #expect(number == XenInterruptLines.pciINTxLineBase | 5 << 2 | 2)
+        try d.server.interruptLines.line(gsi: number).setLevel(true)
+        #expect(d.xen.interrupts == [.pciINTx(segment: 0, bus: 0, device: 5, pin: 2, asserted: true)])
+    }
+
     @Test func invalidLinesAreRefused() throws {
         let d = try XenTestDomain()
         #expect(throws: InterruptError.invalidLine(16)) { try d.server.interruptLines.line(gsi: 16) }

@@ -2,10 +2,12 @@ import DeviceModel
 
 /// Wired interrupts of a Xen HVM guest.
 ///
-/// ISA IRQs 0–15 are driven with `xendevicemodel_set_isa_irq_level` (``line(gsi:)``).
-/// PCI INTx pins are driven per device with `xendevicemodel_set_pci_intx_level`
-/// (``pciINTxLine(segment:bus:device:pin:)``): Xen itself derives their GSI from the
-/// device and pin (and the PCI link routing), so there is no "set GSI n" for them.
+/// ISA IRQs 0–15 are driven with `xendevicemodel_set_isa_irq_level`. PCI INTx pins are
+/// driven per device and pin with `xendevicemodel_set_pci_intx_level`: Xen derives their
+/// GSI itself (`hvm_pci_intx_gsi`, plus the PCI-ISA link routing for the PIC), so there is
+/// no "set GSI n" for them. To let a `PCIBus` drive them through the generic
+/// `InterruptLineProvider`, ``pciINTxRouting`` names each device/pin with a line number
+/// from ``pciINTxLineBase`` up, which ``line(gsi:)`` turns back into a PCI INTx line.
 public final class XenInterruptLines: InterruptLineProvider {
     public let control: any XenDeviceModelControl
     public let domid: XenDomainID
@@ -15,10 +17,21 @@ public final class XenInterruptLines: InterruptLineProvider {
         self.domid = domid
     }
 
-    /// The ISA IRQ line `gsi` (0–15); higher GSIs belong to PCI INTx pins.
+    /// First line number of ``pciINTxRouting``: `base | device << 2 | (pin - 1)`.
+    public static let pciINTxLineBase: UInt32 = 0x1_0000
+
+    /// The routing a `PCIBus` (bus 0, where Xen's INTx lives) uses on Xen: every device/pin
+    /// gets its own line, driven with `set_pci_intx_level`.
+    public static let pciINTxRouting = PCIINTxRouting { device, pin in
+        pciINTxLineBase | UInt32(device & 0x1f) << 2 | UInt32(max(pin.rawValue, 1) - 1)
+    }
+
+    /// ISA IRQ `gsi` (0–15), or a PCI INTx pin named by ``pciINTxRouting``.
     public func line(gsi: UInt32) throws(InterruptError) -> any InterruptLine {
-        guard gsi < 16 else { throw .invalidLine(gsi) }
-        return XenISAInterruptLine(control: control, domid: domid, irq: UInt8(gsi))
+        if gsi < 16 { return XenISAInterruptLine(control: control, domid: domid, irq: UInt8(gsi)) }
+        guard gsi >= Self.pciINTxLineBase, gsi < Self.pciINTxLineBase + 128 else { throw .invalidLine(gsi) }
+        let n = gsi - Self.pciINTxLineBase
+        return try pciINTxLine(bus: 0, device: UInt8(n >> 2), pin: UInt8(n & 3))
     }
 
     /// The INTx pin `pin` (0–3 = INTA#–INTD#) of `device` on `bus`.
