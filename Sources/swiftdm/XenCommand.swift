@@ -88,15 +88,14 @@ struct XenAttachment {
             throw AttachError.disksUnsupported(disks)
         }
         do {
-            // Ports and MMIO registered now, plus the PCI functions actually present (not
-            // the whole bus: other ioreq servers may own other slots).
-            for space in [IOSpace.port, .memory] {
-                for entry in dispatcher.addressSpace(space).entries { try server.claim(space, entry.range) }
-            }
+            // Ports and MMIO follow the dispatcher (BARs move when the guest programs them);
+            // PCI functions are claimed one by one — other ioreq servers may own other slots.
+            server.mirrorRegistrations(of: [.port, .memory])
             for device in UInt8(0)..<32 {
                 for function in UInt8(0)..<8 where bus.function(device: device, function: function) != nil {
-                    guard let address = PCIAddress(bus: 0, device: device, function: function) else { continue }
-                    try server.claim(.pciConfig, AddressRange(base: address.configAddress(register: 0), length: 4096)!)
+                    guard let address = PCIAddress(bus: 0, device: device, function: function),
+                          let range = AddressRange(base: address.configAddress(register: 0), length: 4096) else { continue }
+                    try server.claim(.pciConfig, range)
                 }
             }
             try server.start()

@@ -20,6 +20,9 @@ public enum XenIoreqError: Error, Equatable, CustomStringConvertible {
     case unknownPort(XenEventChannelPort)
     /// Reading the pending port or unmasking it failed.
     case eventChannelFailed(function: String, port: XenEventChannelPort?, errno: Int32)
+    /// Mirroring a registration to the hypervisor failed (the range stays unclaimed, or
+    /// claimed after its removal).
+    case claimFailed(space: IOSpace, range: AddressRange, error: XenError)
     /// Notifying the vCPU's port after a response failed: the response sits in the slot
     /// (`STATE_IORESP_READY`) but the vCPU was not woken.
     case notifyFailed(vcpu: Int, port: XenEventChannelPort, errno: Int32)
@@ -43,6 +46,8 @@ public enum XenIoreqError: Error, Equatable, CustomStringConvertible {
             return "event on unbound port \(port)"
         case .eventChannelFailed(let function, let port, let e):
             return "\(function)\(port.map { " on port \($0)" } ?? "") failed: \(XenError.errnoText(e))"
+        case .claimFailed(let space, let range, let error):
+            return "claiming \(space) \(range): \(error)"
         case .notifyFailed(let vcpu, let port, let e):
             return "vCPU \(vcpu): notify on port \(port) failed: \(XenError.errnoText(e))"
         }

@@ -71,6 +71,8 @@ public final class XenIoreqServer: @unchecked Sendable {
         case stopped
     }
     private let lifecycle = Mutex<Lifecycle>(.attached)
+    /// Address-space observers installed by ``mirrorRegistrations(of:)``.
+    private let mirrors = Mutex<[(space: IOSpace, token: UInt64)]>([])
     private let counters = Counters()
     private let timeOffsetSeconds = Atomic<Int64>(0)
 
@@ -78,7 +80,8 @@ public final class XenIoreqServer: @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - vcpuCount: the domain's vCPUs; asked from Xen (`xendevicemodel_nr_vcpus`) when nil.
-    ///   - faultHandler: called on the I/O thread for every ``XenIoreqError``.
+    ///   - faultHandler: called for every ``XenIoreqError``, on the thread that met it (the
+    ///     I/O thread, or the one whose registration could not be mirrored).
     public init(
         domid: XenDomainID, hypervisor: XenHypervisor, dispatcher: IODispatcher,
         vcpuCount: Int? = nil, logger: Logger = Logger(label: "swiftdm.xen"),
@@ -177,6 +180,12 @@ public final class XenIoreqServer: @unchecked Sendable {
             return old
         }
         if case .stopped = previous { return }
+        let installed: [(space: IOSpace, token: UInt64)] = mirrors.withLock { m in
+            let all = m
+            m.removeAll()
+            return all
+        }
+        for mirror in installed { dispatcher.addressSpace(mirror.space).removeObserver(mirror.token) }
         if case .serving(let source) = previous {
             // On the loop thread: once this returns, no callback is running or will run.
             loop.sync { source.cancel() }
@@ -216,6 +225,36 @@ public final class XenIoreqServer: @unchecked Sendable {
             }
         }
         return n
+    }
+
+    /// Claims every range registered in `spaces` now, and from then on claims and releases
+    /// ranges as they are registered and unregistered (BARs the guest programs, devices
+    /// plugged later) — what QEMU's memory listener does for its ioreq server. A claim the
+    /// hypervisor refuses is reported as ``XenIoreqError/claimFailed(space:range:error:)``.
+    ///
+    /// Mirroring `.pciConfig` claims every function of each registered bus range; a device
+    /// model sharing the domain with others claims its functions one by one instead.
+    public func mirrorRegistrations(of spaces: [IOSpace]) {
+        for space in spaces {
+            let token = dispatcher.addressSpace(space).addObserver { [weak self] change in
+                self?.mirror(space, change)
+            }
+            mirrors.withLock { $0.append((space, token)) }
+        }
+    }
+
+    private func mirror(_ space: IOSpace, _ change: AddressSpaceChange) {
+        do {
+            switch change {
+            case .added(let range, _): try claim(space, range)
+            case .removed(let range, _): try release(space, range)
+            }
+        } catch {
+            switch change {
+            case .added(let range, _), .removed(let range, _):
+                fault(.claimFailed(space: space, range: range, error: error))
+            }
+        }
     }
 
     private func route(_ space: IOSpace, _ range: AddressRange, claim: Bool) throws(XenError) {
