@@ -45,7 +45,9 @@ let package = Package(
             dependencies: ["DeviceModel", "CXen", "CDeviceModelShims", .product(name: "Logging", package: "swift-log")]),
         // A simulated Xen hypervisor (ioreq pages, event channels, foreign memory) that
         // drives XenGlue without Xen: used by its tests and by `swiftdm run --ioreq xen-sim`.
-        .target(name: "XenSimulation", dependencies: ["XenGlue", "DeviceModel", "CXen"]),
+        .target(
+            name: "XenSimulation",
+            dependencies: ["XenGlue", "DeviceModel", "CXen", .product(name: "Logging", package: "swift-log")]),
         .target(name: "VhostUserGlue", dependencies: ["DeviceModel", "VirtioDevices", "CDeviceModelShims"]),
 
         // The x86 machine model (UART, CMOS, i8042, ACPI PM, e820, boot params, ACPI tables):
