@@ -56,6 +56,9 @@ public final class XenIoreqServer: @unchecked Sendable {
     /// ISA IRQs and PCI INTx pins through `set_isa_irq_level` / `set_pci_intx_level`.
     public let interruptLines: XenInterruptLines
 
+    /// Most elements one repeated request may have (a page of bytes).
+    static let maxRepeat = UInt32(SWIFTDM_XEN_PAGE_SIZE)
+
     private let pages: IoreqPages
     /// Local event-channel port of each vCPU's slot.
     private let vcpuPorts: [XenEventChannelPort]
@@ -363,7 +366,10 @@ public final class XenIoreqServer: @unchecked Sendable {
             return isValueRead ? .max : request.data
         }
         count(io.space)
-        do {
+        do throws(IODispatchError) {
+            // Xen splits repeated accesses at page boundaries, so no genuine request has
+            // more elements than a page has bytes; refuse more rather than loop for ages.
+            guard io.count <= Self.maxRepeat else { throw .invalidCount(io.count) }
             try dispatcher.dispatch(&io, guestMemory: guestMemory)
         } catch {
             fault(.dispatchFailed(vcpu: vcpu, request: io.description, error: error))
