@@ -39,7 +39,9 @@ let package = Package(
         .target(name: "DeviceModelTesting", dependencies: ["DeviceModel"]),
 
         // Backends.
-        .target(name: "KVMGlue", dependencies: ["DeviceModel", "CKVM", "CDeviceModelShims"]),
+        .target(
+            name: "KVMGlue",
+            dependencies: ["DeviceModel", "CKVM", "CDeviceModelShims", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "XenGlue",
             dependencies: ["DeviceModel", "CXen", "CDeviceModelShims", .product(name: "Logging", package: "swift-log")]),

@@ -280,7 +280,7 @@ private func frame(payload: Int, destination: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF,
 
     @Test("malformed rx chain (descriptor index out of range) puts the device in NEEDS_RESET")
     func malformedReceiveChain() throws {
-        var f = try NetFixture(features: 0)
+        let f = try NetFixture(features: 0)
         // A head index ≥ queue size in the avail ring.
         try f.memory.write(UInt16(99), at: f.rx.layout.availRing + 4)
         try f.memory.storeRelease(UInt16(1), at: f.rx.layout.availRing + 2)

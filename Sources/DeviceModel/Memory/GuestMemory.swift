@@ -24,6 +24,14 @@ extension GuestMemory {
     /// Copies `buffer.count` bytes from guest RAM at `gpa` into `buffer`.
     public func read(into buffer: UnsafeMutableRawBufferPointer, from gpa: UInt64) throws(GuestMemoryError) {
         guard buffer.count > 0 else { return }
+        // Fast path without the slice array: almost every access lies in one mapping.
+        do {
+            return try withContiguousBytes(at: gpa, length: buffer.count) { source in
+                buffer.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: source.count)
+            }
+        } catch .notContiguous {
+            // Spans adjacent mappings: copy piecewise below.
+        }
         try withSlices(at: gpa, length: buffer.count) { slices in
             var done = 0
             for s in slices {
@@ -36,6 +44,13 @@ extension GuestMemory {
     /// Copies `bytes` into guest RAM at `gpa`.
     public func write(_ bytes: UnsafeRawBufferPointer, to gpa: UInt64) throws(GuestMemoryError) {
         guard bytes.count > 0 else { return }
+        do {
+            return try withContiguousBytes(at: gpa, length: bytes.count) { target in
+                target.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            }
+        } catch .notContiguous {
+            // Spans adjacent mappings: copy piecewise below.
+        }
         try withSlices(at: gpa, length: bytes.count) { slices in
             var done = 0
             for s in slices {
