@@ -41,6 +41,8 @@ public final class VirtioTestDriver {
     /// The configuration-change MSI-X vector in use, if any.
     public private(set) var configVector: UInt16?
     private var messagesSeen = 0
+    // Wired interrupts the driver acknowledged while waiting, not yet taken by the test.
+    private var acknowledged: [VirtioTestInterrupt] = []
 
     /// A driver over `transport`, allocating from `arena` (which must be guest RAM the
     /// device may access).
@@ -88,6 +90,7 @@ public final class VirtioTestDriver {
         queues = [:]
         features = 0
         configVector = nil
+        acknowledged = []
         messagesSeen = interrupts.messages.count
     }
 
@@ -236,8 +239,10 @@ public final class VirtioTestDriver {
 
     /// Takes the next interrupt as Linux's handler would and returns its cause: the next
     /// unseen MSI-X message (mapped to its vector), or — for wired interrupts — the
-    /// acknowledged InterruptStatus / ISR bits. `nil` if nothing is pending.
+    /// acknowledged InterruptStatus / ISR bits (first those the driver already acknowledged
+    /// while waiting for something else). `nil` if nothing is pending.
     public func takeInterrupt() -> VirtioTestInterrupt? {
+        if !acknowledged.isEmpty { return acknowledged.removeFirst() }
         if transport.usesMSIX {
             let messages = interrupts.messages
             guard messagesSeen < messages.count else { return nil }
@@ -265,8 +270,14 @@ public final class VirtioTestDriver {
     public var pendingMessages: Int { max(0, interrupts.messages.count - messagesSeen) }
 
     // Between polls: sleep until interrupt activity, briefly (completions without an
-    // interrupt — suppressed ones — are found by the next poll).
+    // interrupt — suppressed ones — are found by the next poll). A wired line that is still
+    // asserted would never change again, so it is handled first as Linux's interrupt handler
+    // would (InterruptStatus/ISR read and acknowledged); ``takeInterrupt()`` returns it later.
     private func idle() {
+        if !transport.usesMSIX, interrupts.lineAsserted {
+            let cause = transport.acknowledgeInterrupt()
+            if cause.usedBuffers || cause.configChange { acknowledged.append(cause) }
+        }
         interrupts.waitForActivity(messages: transport.usesMSIX, timeout: .milliseconds(2))
     }
 
