@@ -35,4 +35,9 @@ int swiftdm_open(const char *path, int flags, unsigned int mode);
 /// Names the calling thread (pthread_setname_np; at most 15 characters are kept).
 void swiftdm_set_thread_name(const char *name);
 
+/// getrandom(2) (glibc's <sys/random.h> is not part of Swift's Glibc module).
+ssize_t swiftdm_getrandom(void *buf, size_t len, unsigned int flags);
+/// fallocate(2) (needs _GNU_SOURCE, which Swift's Glibc module does not define).
+int swiftdm_fallocate(int fd, int mode, int64_t offset, int64_t len);
+
 #endif

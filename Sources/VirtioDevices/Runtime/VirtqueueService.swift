@@ -1,4 +1,5 @@
 import DeviceModel
+import Synchronization
 
 /// Runs one device's virtqueues on the device's own I/O thread (never a vCPU thread), as
 /// QEMU's IOThreads and netback's per-interface threads do.
@@ -21,6 +22,7 @@ public final class VirtqueueService: @unchecked Sendable {
     /// Threads for blocking work, if the device asked for any.
     public let workers: WorkerThreads?
     private var session: ServiceSession?
+    private let isShutDown = Atomic<Bool>(false)
 
     /// Starts the I/O thread `name` and, if `workerThreads > 0`, that many worker threads.
     public init(name: String, workerThreads: Int = 0) throws(VirtioDeviceError) {
@@ -44,6 +46,7 @@ public final class VirtqueueService: @unchecked Sendable {
     /// handler are left alone. A running activation is stopped first. Returns once the
     /// queues are set up; call from any thread except the I/O thread's callbacks.
     public func start(_ activation: VirtioActivation, handlers: [Int: any VirtqueueHandler]) {
+        precondition(!isShutDown.load(ordering: .acquiring), "start after shutdown")
         stop()
         loop.sync { [self] in
             let session = ServiceSession(loop: loop, interrupts: activation.interrupts, workers: workers)
@@ -63,6 +66,7 @@ public final class VirtqueueService: @unchecked Sendable {
     /// for (they may be writing guest memory), queued ones are skipped. Parked requests are
     /// dropped. Idempotent; must not be called from the I/O thread or a worker thread.
     public func stop() {
+        guard !isShutDown.load(ordering: .acquiring) else { return }
         let stopped: ServiceSession? = loop.sync { [self] in
             let s = session
             session = nil
@@ -77,12 +81,14 @@ public final class VirtqueueService: @unchecked Sendable {
 
     /// True while an activation is running and has not failed.
     public var isRunning: Bool {
-        loop.sync { [self] in session?.live.load(ordering: .acquiring) ?? false }
+        guard !isShutDown.load(ordering: .acquiring) else { return false }
+        return loop.sync { [self] in session?.live.load(ordering: .acquiring) ?? false }
     }
 
     /// Stops any activation, then the worker threads and the I/O thread. Idempotent.
     public func shutdown() {
         if !loop.isCurrent { stop() }
+        guard !isShutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
         workers?.shutdown()
         loop.shutdown()
     }
