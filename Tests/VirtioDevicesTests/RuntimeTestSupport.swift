@@ -175,10 +175,10 @@ final class DriverQueue: @unchecked Sendable {
     func usedIndex() throws -> UInt16 { try guest.memory.loadAcquire(UInt16.self, at: usedRing + 2) }
 
     /// Used elements added since the last call, returning their descriptors to the free list.
-    func takeUsed() throws -> [(id: UInt32, length: UInt32)] {
+    func takeUsed(limit: Int = .max) throws -> [(id: UInt32, length: UInt32)] {
         let end = try usedIndex()
         var out: [(UInt32, UInt32)] = []
-        while lastSeenUsed != end {
+        while lastSeenUsed != end && out.count < limit {
             let slot = usedRing + 4 + 8 * UInt64(lastSeenUsed % size)
             let id: UInt32 = try guest.memory.read(UInt32.self, at: slot)
             let len: UInt32 = try guest.memory.read(UInt32.self, at: slot + 4)
@@ -190,14 +190,14 @@ final class DriverQueue: @unchecked Sendable {
     }
 
     /// Waits (bounded, as hang protection only) until the used index reaches `count` past
-    /// what ``takeUsed()`` last returned, then takes those elements.
+    /// what ``takeUsed(limit:)`` last returned, then takes exactly that many elements.
     func waitUsed(_ count: Int, timeout: Duration = .seconds(20)) throws -> [(id: UInt32, length: UInt32)] {
         let ok = waitUntil(timeout: timeout) {
             guard let used = try? self.usedIndex() else { return false }
             return Int(used &- self.lastSeenUsed) >= count
         }
         guard ok else { throw TestFailure("timed out waiting for \(count) used entries (used.idx \((try? usedIndex()) ?? 0), seen \(lastSeenUsed))") }
-        return try takeUsed()
+        return try takeUsed(limit: count)
     }
 }
 
