@@ -253,24 +253,34 @@ struct ConsoleDeviceTests {
         #expect(try f.tx.usedIndex() == index)
     }
 
-    @Test("unix socket backend: one client at a time, and a new client after the first leaves")
+    @Test("unix socket backend: one client at a time; the next waits in the backlog until the first leaves")
     func unixSocket() throws {
         let dir = try TemporaryDirectory()
         let path = dir.file("console.sock")
         let backend = try UnixSocketConsoleBackend(path: path)
         let f = try ConsoleFixture(backend: backend)
-        for round in 0..<2 {
-            let client = try connectUnix(path)
-            let rxChain = try f.rx.post([.writable(32)])
-            try f.rx.notify()
-            try writeAll(client, Array("round \(round)".utf8))
-            #expect(try f.receive(rxChain) == Array("round \(round)".utf8))
-            try f.transmit(Array("ack \(round)".utf8))
-            #expect(try readExactly(client, 5) == Array("ack \(round)".utf8))
-            close(client)
-        }
-        withExtendedLifetime(f) {}
-        _ = backend
+        let first = try connectUnix(path)
+        let rx1 = try f.rx.post([.writable(32)])
+        try f.rx.notify()
+        try writeAll(first, Array("first".utf8))
+        #expect(try f.receive(rx1) == Array("first".utf8))
+        try f.transmit(Array("ack 1".utf8))
+        #expect(try readExactly(first, 5) == Array("ack 1".utf8))
+
+        // A second client connects and types while the first is still there: it waits.
+        let second = try connectUnix(path)
+        defer { close(second) }
+        try writeAll(second, Array("second".utf8))
+        let rx2 = try f.rx.post([.writable(32)])
+        try f.rx.notify()
+        f.device.service.loop.sync {}
+        #expect(try f.rx.usedIndex() == 1)
+
+        close(first)
+        #expect(try f.receive(rx2) == Array("second".utf8))
+        try f.transmit(Array("ack 2".utf8))
+        #expect(try readExactly(second, 5) == Array("ack 2".utf8))
+        #expect(f.irq.needsReset.isEmpty)
     }
 
     @Test("pty backend: a terminal program on the slave talks to the guest", .enabled(if: FileManager.default.fileExists(atPath: "/dev/ptmx")))
