@@ -39,19 +39,31 @@ let package = Package(
         .target(name: "DeviceModelTesting", dependencies: ["DeviceModel"]),
 
         // Backends.
-        .target(name: "KVMGlue", dependencies: ["DeviceModel", "CKVM", "CDeviceModelShims"]),
-        .target(name: "XenGlue", dependencies: ["DeviceModel", "CXen", "CDeviceModelShims"]),
+        .target(
+            name: "KVMGlue",
+            dependencies: ["DeviceModel", "CKVM", "CDeviceModelShims", .product(name: "Logging", package: "swift-log")]),
+        .target(
+            name: "XenGlue",
+            dependencies: ["DeviceModel", "CXen", "CDeviceModelShims", .product(name: "Logging", package: "swift-log")]),
+        // A simulated Xen hypervisor (ioreq pages, event channels, foreign memory) that
+        // drives XenGlue without Xen: used by its tests and by `swiftdm run --ioreq xen-sim`.
+        .target(
+            name: "XenSimulation",
+            dependencies: ["XenGlue", "DeviceModel", "CXen", .product(name: "Logging", package: "swift-log")]),
         .target(name: "VhostUserGlue", dependencies: ["DeviceModel", "VirtioDevices", "CDeviceModelShims"]),
 
         // The x86 machine model (UART, CMOS, i8042, ACPI PM, e820, boot params, ACPI tables):
         // backend-independent, assembled by the launcher.
         .target(name: "X86Machine", dependencies: ["DeviceModel", "VirtioDevices"]),
 
+        // Test guests assembled from Debian packages, and QEMU/UML runners for real-Linux tests.
+        .target(name: "GuestKit", dependencies: [.product(name: "Logging", package: "swift-log")]),
+
         // The launcher.
         .executableTarget(
             name: "swiftdm",
             dependencies: [
-                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "VhostUserGlue", "X86Machine",
+                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "VhostUserGlue", "X86Machine", "GuestKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -59,9 +71,10 @@ let package = Package(
         .testTarget(name: "DeviceModelTests", dependencies: ["DeviceModel", "DeviceModelTesting"]),
         .testTarget(name: "VirtioDevicesTests", dependencies: ["VirtioDevices", "DeviceModelTesting"]),
         .testTarget(name: "KVMGlueTests", dependencies: ["KVMGlue", "DeviceModelTesting"]),
-        .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "DeviceModelTesting"]),
+        .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "XenSimulation", "DeviceModelTesting"]),
         .testTarget(name: "VhostUserGlueTests", dependencies: ["VhostUserGlue", "DeviceModelTesting"]),
         .testTarget(name: "X86MachineTests", dependencies: ["X86Machine", "DeviceModelTesting"]),
+        .testTarget(name: "GuestKitTests", dependencies: ["GuestKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -40,4 +40,13 @@ ssize_t swiftdm_getrandom(void *buf, size_t len, unsigned int flags);
 /// fallocate(2) (needs _GNU_SOURCE, which Swift's Glibc module does not define).
 int swiftdm_fallocate(int fd, int mode, int64_t offset, int64_t len);
 
+/// Opens /dev/net/tun and attaches to (or creates) tap interface `name` with `flags`
+/// (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR ...). Writes the kernel's interface name (IFNAMSIZ
+/// bytes) to `name_out`. Returns the fd, or -errno.
+int swiftdm_tap_open(const char *name, int flags, char *name_out);
+/// Returns the ifindex of `name`, or -errno (SIOCGIFINDEX on a throwaway socket).
+int swiftdm_if_index(const char *name);
+/// Sets IFF_UP on interface `name`. Returns 0 or -errno.
+int swiftdm_if_set_up(const char *name);
+
 #endif
