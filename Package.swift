@@ -41,7 +41,12 @@ let package = Package(
         // Backends.
         .target(name: "KVMGlue", dependencies: ["DeviceModel", "CKVM", "CDeviceModelShims"]),
         .target(name: "XenGlue", dependencies: ["DeviceModel", "CXen", "CDeviceModelShims"]),
-        .target(name: "VhostUserGlue", dependencies: ["DeviceModel", "VirtioDevices", "CDeviceModelShims"]),
+        .target(
+            name: "VhostUserGlue",
+            dependencies: [
+                "DeviceModel", "VirtioDevices", "CDeviceModelShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
 
         // The x86 machine model (UART, CMOS, i8042, ACPI PM, e820, boot params, ACPI tables):
         // backend-independent, assembled by the launcher.
