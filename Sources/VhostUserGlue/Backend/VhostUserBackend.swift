@@ -1,5 +1,6 @@
 import DeviceModel
 import Logging
+import Synchronization
 import VirtioDevices
 
 /// Serves one ``VirtioDevice`` to vhost-user frontends (QEMU, Cloud Hypervisor, crosvm,
@@ -13,13 +14,73 @@ import VirtioDevices
 ///
 /// All connection work runs on one ``EventLoop`` thread; the device runs its queues on its
 /// own threads and reaches the frontend through the per-connection interrupt sink.
-public final class VhostUserBackend: @unchecked Sendable {
-    // SAFETY (@unchecked): the `var` state below is only read and written on `loop`'s
-    // thread (inside its callbacks, `execute` or `sync`); `let`s are immutable.
+public final class VhostUserBackend: Sendable {
     public let device: any VirtioDevice
     private let loop: EventLoop
-    private let logger: Logger
-    private let onSessionEnd: (@Sendable (VhostUserError?) -> Void)?
+    private let connections: ConnectionThreadState
+    private let isShutDown = Atomic<Bool>(false)
+
+    /// Creates the backend and its connection thread.
+    /// - Parameter onSessionEnd: called on the connection thread whenever a frontend
+    ///   connection ends, with the error that ended it (`nil`: the frontend disconnected).
+    public init(device: any VirtioDevice, logger: Logger = Logger(label: "swiftdm.vhost-user"),
+                onSessionEnd: (@Sendable (VhostUserError?) -> Void)? = nil) throws(VhostUserError) {
+        self.device = device
+        do {
+            loop = try EventLoop(name: "vhost-user")
+        } catch {
+            switch error {
+            case .threadCreateFailed(_, let e): throw .system(call: "pthread_create(vhost-user)", errno: e)
+            }
+        }
+        connections = ConnectionThreadState(device: device, loop: loop, logger: logger, onSessionEnd: onSessionEnd)
+    }
+
+    deinit { shutdown() }
+
+    /// Listens on `path` (replacing a stale socket) and serves frontends that connect.
+    public func listen(on path: String) throws(VhostUserError) {
+        let connections = self.connections
+        try loop.sync { connections.listen(on: path) }.get()
+    }
+
+    /// Serves an already connected socket (socket activation, tests with `socketpair`).
+    /// Takes ownership of `fd`; it is closed at once if a frontend is already being served.
+    public func serve(connectedSocket fd: Int32) {
+        let connections = self.connections
+        loop.execute { connections.serve(fd: fd) }
+    }
+
+    /// True while a frontend is connected.
+    public var isServing: Bool {
+        let connections = self.connections
+        return !isShutDown.load(ordering: .acquiring) && loop.sync { connections.isServing }
+    }
+
+    /// True while the device runs on the current frontend's rings.
+    public var isDeviceActive: Bool {
+        let connections = self.connections
+        return !isShutDown.load(ordering: .acquiring) && loop.sync { connections.isDeviceActive }
+    }
+
+    /// Ends the current connection (resetting the device), stops listening, removes the
+    /// socket path and joins the connection thread. Idempotent.
+    public func shutdown() {
+        guard !isShutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        let connections = self.connections
+        loop.sync { connections.shutdown() }
+        loop.shutdown()
+    }
+}
+
+/// The backend's mutable state, confined to its connection thread.
+private final class ConnectionThreadState: @unchecked Sendable {
+    // SAFETY (@unchecked): every `var` is read and written only on `loop`'s thread (inside
+    // its callbacks, `execute` or `sync`); the `let`s are immutable and Sendable.
+    let device: any VirtioDevice
+    let loop: EventLoop
+    let logger: Logger
+    let onSessionEnd: (@Sendable (VhostUserError?) -> Void)?
 
     private var listener: UnixSocketListener?
     private var listenWatch: EventSource?
@@ -28,77 +89,46 @@ public final class VhostUserBackend: @unchecked Sendable {
     private var sessionID = 0
     private var isShutDown = false
 
-    /// Creates the backend and its connection thread.
-    /// - Parameter onSessionEnd: called on the connection thread whenever a frontend
-    ///   connection ends, with the error that ended it (`nil`: the frontend disconnected).
-    public init(device: any VirtioDevice, logger: Logger = Logger(label: "swiftdm.vhost-user"),
-                onSessionEnd: (@Sendable (VhostUserError?) -> Void)? = nil) throws(VhostUserError) {
+    init(device: any VirtioDevice, loop: EventLoop, logger: Logger, onSessionEnd: (@Sendable (VhostUserError?) -> Void)?) {
         self.device = device
+        self.loop = loop
         self.logger = logger
         self.onSessionEnd = onSessionEnd
-        do {
-            loop = try EventLoop(name: "vhost-user")
+    }
+
+    var isServing: Bool { session != nil }
+    var isDeviceActive: Bool { session?.isDeviceActive ?? false }
+
+    func listen(on path: String) -> Result<Void, VhostUserError> {
+        guard !isShutDown, listener == nil else { return .failure(.socketInUse(path)) }
+        do throws(VhostUserError) {
+            listener = try UnixSocketListener(path: path)
         } catch {
-            switch error {
-            case .threadCreateFailed(_, let e): throw .system(call: "pthread_create(vhost-user)", errno: e)
-            }
+            return .failure(error)
         }
-    }
-
-    deinit { shutdown() }
-
-    /// Listens on `path` (replacing a stale socket) and serves frontends that connect.
-    public func listen(on path: String) throws(VhostUserError) {
-        let result = loop.sync { [self] () -> Result<Void, VhostUserError> in
-            guard self.listener == nil else { return .failure(.socketInUse(path)) }
-            do throws(VhostUserError) {
-                self.listener = try UnixSocketListener(path: path)
-            } catch {
-                return .failure(error)
-            }
-            self.watchListener()
-            return .success(())
-        }
-        try result.get()
         logger.info("vhost-user: listening on \(path) for a \(device.deviceType) frontend")
+        watchListener()
+        return .success(())
     }
 
-    /// Serves an already connected socket (socket activation, tests with `socketpair`).
-    /// Takes ownership of `fd`; it is closed at once if a frontend is already being served.
-    public func serve(connectedSocket fd: Int32) {
-        loop.execute { [self] in
-            guard !self.isShutDown, self.session == nil else {
-                self.logger.warning("vhost-user: refusing a second frontend while one is connected")
-                VhostUserChannel(adopting: fd).close()
-                return
-            }
-            self.startSession(fd: fd)
+    func serve(fd: Int32) {
+        guard !isShutDown, session == nil else {
+            logger.warning("vhost-user: refusing a second frontend while one is connected")
+            VhostUserChannel(adopting: fd).close()
+            return
         }
+        startSession(fd: fd)
     }
 
-    /// True while a frontend is connected.
-    public var isServing: Bool { loop.sync { [self] in self.session != nil } }
-
-    /// True while the device runs on the current frontend's rings.
-    public var isDeviceActive: Bool { loop.sync { [self] in self.session?.isDeviceActive ?? false } }
-
-    /// Ends the current connection (resetting the device), stops listening, removes the
-    /// socket path and joins the connection thread. Idempotent.
-    public func shutdown() {
-        let alreadyDown = loop.sync { [self] () -> Bool in
-            if self.isShutDown { return true }
-            self.isShutDown = true
-            self.endSession(nil, notify: false)
-            self.listenWatch?.cancel()
-            self.listenWatch = nil
-            self.listener?.close()
-            self.listener = nil
-            return false
-        }
-        if !alreadyDown { loop.shutdown() }
+    func shutdown() {
+        guard !isShutDown else { return }
+        isShutDown = true
+        endSession(nil, notify: false)
+        listenWatch?.cancel()
+        listenWatch = nil
+        listener?.close()
+        listener = nil
     }
-
-    // MARK: Connection thread
 
     private func watchListener() {
         guard let listener, listenWatch == nil, session == nil, !isShutDown else { return }
@@ -121,16 +151,16 @@ public final class VhostUserBackend: @unchecked Sendable {
     private func startSession(fd: Int32) {
         sessionID += 1
         let id = sessionID
+        let loop = self.loop
         let interrupts = VhostUserInterrupts(logger: logger) { [weak self] error in
             // From a device thread: hand over, never stop the device synchronously here.
-            self?.loop.execute { [weak self] in
+            loop.execute { [weak self] in
                 guard let self, self.sessionID == id else { return }
                 self.session?.deviceFailed(error)
             }
         }
         let channel = VhostUserChannel(adopting: fd)
-        let session = VhostUserSession(device: device, channel: channel, interrupts: interrupts, logger: logger)
-        self.session = session
+        session = VhostUserSession(device: device, channel: channel, interrupts: interrupts, logger: logger)
         logger.info("vhost-user: frontend connected")
         sessionWatch = loop.watch(fd: fd, for: [.readable, .hangup, .error]) { [weak self] _ in
             self?.sessionReadable(id: id)
