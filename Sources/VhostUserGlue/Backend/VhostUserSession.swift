@@ -21,6 +21,9 @@ final class VhostUserSession {
 
     /// Device features plus `VHOST_USER_F_PROTOCOL_FEATURES`.
     let offeredFeatures: UInt64
+    /// ``VhostUserProtocolFeatures/supported``, without `CONFIG` for a device that has no
+    /// configuration space (QEMU warns about a backend offering it for such a device).
+    let offeredProtocolFeatures: VhostUserProtocolFeatures
     private(set) var ackedFeatures: UInt64?
     private(set) var protocolFeatures: VhostUserProtocolFeatures = []
     private var protocolFeaturesNegotiated = false
@@ -38,6 +41,9 @@ final class VhostUserSession {
         self.interrupts = interrupts
         self.logger = logger
         self.offeredFeatures = device.offeredFeatures | VhostUserFeature.protocolFeatures
+        var offeredProtocol = VhostUserProtocolFeatures.supported
+        if device.readConfig().isEmpty { offeredProtocol.remove(.config) }
+        self.offeredProtocolFeatures = offeredProtocol
         self.rings = Array(repeating: Vring(), count: device.queueMaxSizes.count)
     }
 
@@ -115,12 +121,12 @@ final class VhostUserSession {
 
         case .getProtocolFeatures:
             try expect(m, payload: 0)
-            return u64(VhostUserProtocolFeatures.supported.rawValue)
+            return u64(offeredProtocolFeatures.rawValue)
 
         case .setProtocolFeatures:
             try expect(m, payload: 8)
             let acked = PayloadReader(m.payload).u64AtStart()
-            let offered = VhostUserProtocolFeatures.supported.rawValue
+            let offered = offeredProtocolFeatures.rawValue
             guard acked & ~offered == 0 else { throw .protocolFeaturesNotOffered(acked: acked, offered: offered) }
             protocolFeatures = VhostUserProtocolFeatures(rawValue: acked)
             protocolFeaturesNegotiated = true

@@ -74,6 +74,10 @@ final class EchoDevice: VirtioDevice, @unchecked Sendable {
                 var writer = ChainWriter(memory: activation.memory, buffers: chain.writable)
                 let n = min(reader.remaining, writer.remaining)
                 do {
+                    if reader.remaining == 0 {
+                        // Nothing to echo: behave like an entropy source with a known pattern.
+                        try writer.write((0..<writer.remaining).map { UInt8(truncatingIfNeeded: $0 &* 7 &+ 1) })
+                    }
                     try writer.write(try reader.read(count: n))
                 } catch {
                     throw VirtioDeviceError.malformedRequest(queue: binding.index, head: chain.head, reason: "\(error)")
