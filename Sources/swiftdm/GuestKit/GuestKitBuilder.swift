@@ -6,7 +6,7 @@ import Glibc
 /// A test guest assembled by ``GuestKitBuilder``: Debian's cloud kernel with a busybox
 /// initrd carrying the virtio modules, an optional second initrd with `fio` and `iperf3`,
 /// and Debian's user-mode Linux kernel with its own initrd.
-struct GuestKit: Sendable {
+struct BuiltGuestKit: Sendable {
     let directory: String
     let kernelRelease: String
     let umlRelease: String?
@@ -29,7 +29,7 @@ struct GuestKit: Sendable {
     }
 }
 
-/// Builds a ``GuestKit`` from Debian packages (`apt-get download`, `dpkg-deb -x`; nothing
+/// Builds a ``BuiltGuestKit`` from Debian packages (`apt-get download`, `dpkg-deb -x`; nothing
 /// is installed on the host). Idempotent: a manifest records the inputs (package versions,
 /// host tool binaries), and a kit whose inputs have not changed is reused as it is.
 /// Concurrent builders (parallel tests, several processes) serialize on a lock file.
@@ -58,7 +58,7 @@ struct GuestKitBuilder {
     }
 
     /// Builds the kit, or returns the existing one when its inputs are unchanged.
-    func build() throws -> GuestKit {
+    func build() throws -> BuiltGuestKit {
         try FileManager.default.createDirectory(atPath: outputDirectory, withIntermediateDirectories: true)
         let lock = open(outputDirectory + "/.lock", O_CREAT | O_RDWR | O_CLOEXEC, 0o644)
         guard lock >= 0 else { throw BuildError(message: "cannot create \(outputDirectory)/.lock: errno \(errno)") }
@@ -150,11 +150,11 @@ struct GuestKitBuilder {
         ]
         try (manifest.joined(separator: "\n") + "\n").write(toFile: outputDirectory + "/kit.manifest", atomically: true, encoding: .utf8)
         log("guest kit ready in \(outputDirectory)")
-        return GuestKit(directory: outputDirectory, kernelRelease: release, umlRelease: umlRelease, hasTools: hasTools)
+        return BuiltGuestKit(directory: outputDirectory, kernelRelease: release, umlRelease: umlRelease, hasTools: hasTools)
     }
 
     /// The kit in the output directory, if its manifest records exactly `inputs` and its files exist.
-    private func existingKit(matching inputs: [String]) throws -> GuestKit? {
+    private func existingKit(matching inputs: [String]) throws -> BuiltGuestKit? {
         let text = try String(contentsOfFile: outputDirectory + "/kit.manifest", encoding: .utf8)
         let lines = text.split(separator: "\n").map(String.init)
         guard Array(lines.prefix(inputs.count)) == inputs else { return nil }
@@ -165,7 +165,7 @@ struct GuestKitBuilder {
         }
         guard let release = values["kernel-release"] else { return nil }
         let uml = values["uml-release"].flatMap { $0.isEmpty ? nil : $0 }
-        let kit = GuestKit(directory: outputDirectory, kernelRelease: release, umlRelease: uml,
+        let kit = BuiltGuestKit(directory: outputDirectory, kernelRelease: release, umlRelease: uml,
                            hasTools: values["tools-initrd"] == "true")
         let files = [kit.kernel, kit.initrd] + [kit.toolsInitrd, kit.umlKernel, kit.umlInitrd].compactMap { $0 }
         guard files.allSatisfy({ FileManager.default.fileExists(atPath: $0) }) else { return nil }

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 
 /// `swiftdm guest-kit`: assembles the test guest from Debian packages.
-struct GuestKitCommand: ParsableCommand {
+struct GuestKitBuildCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "guest-kit",
         abstract: "Assemble a Linux test guest (Debian cloud kernel, busybox initrd with virtio modules, fio, iperf3, user-mode Linux).",
@@ -15,7 +15,7 @@ struct GuestKitCommand: ParsableCommand {
             """)
 
     @Option(name: .customLong("out"), help: ArgumentHelp("Output directory.", valueName: "DIR"))
-    var outputDirectory: String = GuestKit.defaultDirectory
+    var outputDirectory: String = BuiltGuestKit.defaultDirectory
 
     @Option(name: .customLong("cache"), help: ArgumentHelp("Where downloaded .debs are kept (default: DIR/debs).", valueName: "DIR"))
     var cacheDirectory: String?
