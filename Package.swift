@@ -39,7 +39,9 @@ let package = Package(
         .target(name: "DeviceModelTesting", dependencies: ["DeviceModel"]),
 
         // Backends.
-        .target(name: "KVMGlue", dependencies: ["DeviceModel", "CKVM", "CDeviceModelShims"]),
+        .target(
+            name: "KVMGlue",
+            dependencies: ["DeviceModel", "CKVM", "CDeviceModelShims", .product(name: "Logging", package: "swift-log")]),
         .target(name: "XenGlue", dependencies: ["DeviceModel", "CXen", "CDeviceModelShims"]),
         .target(
             name: "VhostUserGlue",
@@ -52,11 +54,14 @@ let package = Package(
         // backend-independent, assembled by the launcher.
         .target(name: "X86Machine", dependencies: ["DeviceModel", "VirtioDevices"]),
 
+        // Test guests assembled from Debian packages, and QEMU/UML runners for real-Linux tests.
+        .target(name: "GuestKit", dependencies: [.product(name: "Logging", package: "swift-log")]),
+
         // The launcher.
         .executableTarget(
             name: "swiftdm",
             dependencies: [
-                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "VhostUserGlue", "X86Machine",
+                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "VhostUserGlue", "X86Machine", "GuestKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -67,6 +72,7 @@ let package = Package(
         .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "DeviceModelTesting"]),
         .testTarget(name: "VhostUserGlueTests", dependencies: ["VhostUserGlue", "DeviceModelTesting"]),
         .testTarget(name: "X86MachineTests", dependencies: ["X86Machine", "DeviceModelTesting"]),
+        .testTarget(name: "GuestKitTests", dependencies: ["GuestKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

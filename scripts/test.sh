@@ -12,8 +12,8 @@ swift build --build-tests "$@" 2>&1 | grep -E "warning:|error:" | grep -v "/.bui
 swift test "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
 
-passed=$(grep -cE '^✔ Test .* passed' "$log" || true)
-failed=$(grep -cE '^✘ Test .* failed' "$log" || true)
+passed=$(grep -E '^✔ Test .* passed' "$log" | grep -vc '^✔ Test run with' || true)
+failed=$(grep -E '^✘ Test .* failed' "$log" | grep -vc '^✘ Test run with' || true)
 skipped_lines=$(grep -E '^➜ Test .* (skipped|was cancelled)' "$log" || true)
 skipped=$(printf '%s' "$skipped_lines" | grep -c . || true)
 xc_passed=$(grep -cE "^Test Case '.*' passed" "$log" || true)

@@ -21,3 +21,53 @@ void swiftdm_set_thread_name(const char *name) {
     buf[15] = 0;
     pthread_setname_np(pthread_self(), buf);
 }
+
+#include <errno.h>
+#include <net/if.h>
+#include <linux/if_tun.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+int swiftdm_tap_open(const char *name, int flags, char *name_out) {
+    int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC | O_NONBLOCK);
+    if (fd < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    ifr.ifr_flags = (short)flags;
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    if (ioctl(fd, TUNSETIFF, &ifr) < 0) {
+        int e = errno;
+        close(fd);
+        return -e;
+    }
+    memcpy(name_out, ifr.ifr_name, IFNAMSIZ);
+    return fd;
+}
+
+int swiftdm_if_index(const char *name) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    int r = ioctl(s, SIOCGIFINDEX, &ifr);
+    int e = errno;
+    close(s);
+    return r < 0 ? -e : ifr.ifr_ifindex;
+}
+
+int swiftdm_if_set_up(const char *name) {
+    int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (s < 0) return -errno;
+    struct ifreq ifr;
+    memset(&ifr, 0, sizeof ifr);
+    strncpy(ifr.ifr_name, name, IFNAMSIZ - 1);
+    int r = ioctl(s, SIOCGIFFLAGS, &ifr);
+    if (r == 0) {
+        ifr.ifr_flags |= IFF_UP;
+        r = ioctl(s, SIOCSIFFLAGS, &ifr);
+    }
+    int e = errno;
+    close(s);
+    return r < 0 ? -e : 0;
+}

@@ -35,4 +35,13 @@ int swiftdm_open(const char *path, int flags, unsigned int mode);
 /// Names the calling thread (pthread_setname_np; at most 15 characters are kept).
 void swiftdm_set_thread_name(const char *name);
 
+/// Opens /dev/net/tun and attaches to (or creates) tap interface `name` with `flags`
+/// (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR ...). Writes the kernel's interface name (IFNAMSIZ
+/// bytes) to `name_out`. Returns the fd, or -errno.
+int swiftdm_tap_open(const char *name, int flags, char *name_out);
+/// Returns the ifindex of `name`, or -errno (SIOCGIFINDEX on a throwaway socket).
+int swiftdm_if_index(const char *name);
+/// Sets IFF_UP on interface `name`. Returns 0 or -errno.
+int swiftdm_if_set_up(const char *name);
+
 #endif

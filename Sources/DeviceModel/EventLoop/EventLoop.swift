@@ -8,16 +8,23 @@ import Glibc
 
 /// Readiness conditions for ``EventLoop/watch(fd:for:_:)``.
 public struct FDConditions: OptionSet, Sendable {
+    /// The GLib `GIOCondition` bits.
     public let rawValue: UInt32
+    /// Wraps `GIOCondition` bits.
     public init(rawValue: UInt32) { self.rawValue = rawValue }
+    /// Data can be read (`G_IO_IN`).
     public static let readable = FDConditions(rawValue: UInt32(G_IO_IN.rawValue))
+    /// Data can be written (`G_IO_OUT`).
     public static let writable = FDConditions(rawValue: UInt32(G_IO_OUT.rawValue))
+    /// The peer hung up (`G_IO_HUP`); reported even when not asked for.
     public static let hangup = FDConditions(rawValue: UInt32(G_IO_HUP.rawValue))
+    /// An error condition (`G_IO_ERR`); reported even when not asked for.
     public static let error = FDConditions(rawValue: UInt32(G_IO_ERR.rawValue))
 }
 
 /// Errors from creating an event loop.
 public enum EventLoopError: Error, Equatable, CustomStringConvertible {
+    /// `pthread_create` failed for the loop's thread.
     case threadCreateFailed(name: String, errno: Int32)
 
     public var description: String {
@@ -32,19 +39,25 @@ public enum EventLoopError: Error, Equatable, CustomStringConvertible {
 /// All callbacks registered on a loop run on its thread, one at a time, so state touched
 /// only from callbacks needs no lock. Cross-thread submissions (``execute(_:)``) wake the
 /// loop through GLib's eventfd-based `GWakeup`; nothing polls in a busy loop.
+///
+/// Lifetime: a loop runs once. A dedicated thread keeps its loop alive until ``shutdown()``,
+/// which lets work already submitted with ``execute(_:)`` finish, stops the loop and joins
+/// the thread. Work submitted after ``shutdown()`` is discarded.
 public final class EventLoop: @unchecked Sendable {
     // SAFETY (@unchecked): `context` and `loop` are GLib objects whose API is thread-safe
-    // (g_main_context_invoke, g_source_attach/destroy, g_main_loop_quit); `thread` is
-    // written once under `state`.
+    // (g_source_attach/destroy, g_main_context_wakeup, g_main_loop_quit); everything
+    // mutable is in `state`, behind its mutex.
     let context: OpaquePointer
     private let loop: OpaquePointer
+    /// The loop's name (also its thread's name, truncated to 15 bytes).
     public let name: String
     private let state = Mutex<State>(State())
 
     private struct State {
         var threadID: pthread_t?
-        var running = false
-        var finished = false
+        /// False once ``shutdown()`` has queued the quit: later work is refused, so
+        /// everything accepted runs before the loop stops.
+        var accepting = true
     }
 
     /// Creates a loop with its own context. With `startThread` (the default) a dedicated
@@ -59,11 +72,6 @@ public final class EventLoop: @unchecked Sendable {
     deinit {
         g_main_loop_unref(loop)
         g_main_context_unref(context)
-    }
-
-    private final class ThreadStart {
-        let loop: EventLoop
-        init(_ loop: EventLoop) { self.loop = loop }
     }
 
     private func spawnThread() throws(EventLoopError) {
@@ -89,53 +97,91 @@ public final class EventLoop: @unchecked Sendable {
 
     private func run(signalling started: DispatchSemaphore?) {
         g_main_context_push_thread_default(context)
-        state.withLock { $0.running = true }
         if let started {
             // Signal from inside the loop so `execute` callers never race the first iteration.
             execute { started.signal() }
         }
         g_main_loop_run(loop)
         g_main_context_pop_thread_default(context)
-        state.withLock {
-            $0.running = false
-            $0.finished = true
-        }
     }
 
     /// True when called from the loop's own thread (inside a callback or ``run()``).
     public var isCurrent: Bool { g_main_context_is_owner(context) != 0 }
 
-    /// Stops the loop and joins its thread (if it has one). Idempotent; must not be called
-    /// from the loop's own thread if it has a dedicated one.
+    /// Stops the loop and joins its thread (if it has one). Idempotent.
+    ///
+    /// Work accepted by ``execute(_:)`` before this call still runs; fd watches and timers
+    /// stop. Called from the loop's own thread (inside a callback), it returns at once and
+    /// the thread exits (detached) when the callback returns.
     public func shutdown() {
-        g_main_loop_quit(loop)
-        g_main_context_wakeup(context)
-        let tid: pthread_t? = state.withLock {
-            let t = $0.threadID
-            $0.threadID = nil
+        let quit: @Sendable () -> Void = { [loop = UInt(bitPattern: loop)] in
+            g_main_loop_quit(OpaquePointer(bitPattern: loop))
+        }
+        let tid: pthread_t? = state.withLock { s in
+            if s.accepting {
+                // Queued behind all accepted work (same priority, FIFO), then refuse more.
+                attachIdle(quit)
+                s.accepting = false
+            }
+            let t = s.threadID
+            s.threadID = nil
             return t
         }
-        if let tid, pthread_equal(tid, pthread_self()) == 0 { pthread_join(tid, nil) }
+        guard let tid else { return }
+        if pthread_equal(tid, pthread_self()) != 0 {
+            pthread_detach(tid)
+        } else {
+            pthread_join(tid, nil)
+        }
     }
 
     /// Runs `work` on the loop's thread as soon as possible (immediately when already on it).
+    /// Submissions from one thread run in order. After ``shutdown()`` the work is discarded.
     public func execute(_ work: @escaping @Sendable () -> Void) {
+        if isCurrent {
+            work()
+            return
+        }
+        _ = enqueue(work)
+    }
+
+    /// Queues `work` as a one-shot idle source; false when the loop no longer accepts work.
+    private func enqueue(_ work: @escaping @Sendable () -> Void) -> Bool {
+        state.withLock { s in
+            guard s.accepting else { return false }
+            attachIdle(work)
+            return true
+        }
+    }
+
+    /// Attaches a one-shot source at default priority; attaching wakes the loop.
+    /// Never runs `work` itself, so it is safe under `state`'s lock.
+    private func attachIdle(_ work: @escaping @Sendable () -> Void) {
+        let source = g_idle_source_new()!
+        g_source_set_priority(source, G_PRIORITY_DEFAULT)
         let box = Unmanaged.passRetained(CallbackBox { _, _ in work(); return false }).toOpaque()
-        g_main_context_invoke_full(context, G_PRIORITY_DEFAULT, { data in
+        g_source_set_callback(source, { data in
             Unmanaged<CallbackBox>.fromOpaque(data!).takeUnretainedValue().fire(-1, 0) ? 1 : 0
-        }, box, { data in Unmanaged<CallbackBox>.fromOpaque(data!).release() })
+        }, box) { data in Unmanaged<CallbackBox>.fromOpaque(data!).release() }
+        g_source_attach(source, context)
+        // The context holds its own reference until the source has run.
+        g_source_unref(source)
     }
 
     /// Runs `work` on the loop's thread and waits for its result.
+    ///
+    /// Calling it after ``shutdown()`` (when nothing would ever run `work`) is a programming
+    /// error and traps, rather than blocking forever.
     public func sync<T: Sendable>(_ work: @escaping @Sendable () -> T) -> T {
         if isCurrent { return work() }
         let result = Mutex<T?>(nil)
         let done = DispatchSemaphore(value: 0)
-        execute {
+        let accepted = enqueue {
             let value = work()
             result.withLock { $0 = value }
             done.signal()
         }
+        precondition(accepted, "EventLoop \(name): sync() after shutdown()")
         done.wait()
         return result.withLock { $0! }
     }
@@ -196,7 +242,11 @@ final class CallbackBox {
 
 /// A registration on an ``EventLoop``: an fd watch or a timer. Cancel it to stop callbacks;
 /// after ``cancel()`` returns on the loop's thread no further callback runs. Cancelling from
-/// another thread stops callbacks from the loop's next iteration on.
+/// another thread stops callbacks from the loop's next iteration on (one already running
+/// finishes).
+///
+/// Dropping the last reference does *not* cancel: a registration whose result is discarded
+/// lasts as long as its loop. Cancel a watch before closing its fd.
 public final class EventSource: @unchecked Sendable {
     // SAFETY (@unchecked): g_source_destroy/g_source_unref are thread-safe.
     private let source: UnsafeMutablePointer<GSource>
@@ -211,7 +261,7 @@ public final class EventSource: @unchecked Sendable {
     }
 
     deinit {
-        cancel()
+        // Only our reference: the context keeps its own until the source is destroyed.
         g_source_unref(source)
     }
 }

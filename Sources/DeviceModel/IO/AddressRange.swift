@@ -1,6 +1,8 @@
 /// A non-empty half-open range of addresses `[base, base + length)`.
 public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
+    /// The first address.
     public let base: UInt64
+    /// Number of addresses (at least 1).
     public let length: UInt64
 
     /// Creates a range; `nil` when `length` is zero or `base + length` overflows past 2^64.
@@ -15,6 +17,7 @@ public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
     /// The last address in the range (inclusive); never overflows.
     public var last: UInt64 { base + (length - 1) }
 
+    /// True when `address` lies in the range.
     public func contains(_ address: UInt64) -> Bool { address >= base && address <= last }
 
     /// True when `[address, address + size)` lies entirely inside the range.
@@ -23,6 +26,7 @@ public struct AddressRange: Sendable, Hashable, CustomStringConvertible {
         return size - 1 <= last - address
     }
 
+    /// True when the two ranges share at least one address.
     public func overlaps(_ other: AddressRange) -> Bool { base <= other.last && other.base <= last }
 
     public var description: String {

@@ -2,8 +2,11 @@ import Synchronization
 
 /// Errors from registering handlers in an ``AddressSpace``.
 public enum AddressSpaceError: Error, Equatable, CustomStringConvertible {
+    /// `new` overlaps the already registered `existing`.
     case overlap(new: AddressRange, existing: AddressRange, space: IOSpace)
+    /// The range is empty or runs past 2^64.
     case invalidRange(base: UInt64, length: UInt64)
+    /// No range starts at `base`.
     case notRegistered(base: UInt64, space: IOSpace)
 
     public var description: String {
@@ -25,15 +28,20 @@ public enum AddressSpaceError: Error, Equatable, CustomStringConvertible {
 public final class AddressSpace: Sendable {
     /// One registration: a range and the handler that serves it.
     public struct Entry: Sendable {
+        /// The addresses served.
         public let range: AddressRange
+        /// Who serves them; offsets are relative to `range.base`.
         public let handler: any IOHandler
+        /// A label for logs.
         public let name: String
     }
 
+    /// Which kind of address this space holds.
     public let space: IOSpace
     // Sorted by base; replaced wholesale on every change (copy-on-write).
     private let table = Mutex<[Entry]>([])
 
+    /// Creates an empty address space.
     public init(space: IOSpace) { self.space = space }
 
     /// Maps `[base, base + length)` to `handler`. Fails if the range overlaps an existing one.

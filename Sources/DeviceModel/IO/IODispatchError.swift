@@ -1,6 +1,8 @@
 /// Why an ``IORequest`` could not be carried out (the guest still gets a defined result).
 public enum IODispatchError: Error, Equatable, CustomStringConvertible {
+    /// The access size is not 1, 2, 4 or 8.
     case invalidSize(Int)
+    /// The repeat count is 0.
     case invalidCount(UInt32)
     /// The request's data buffer (`data_is_ptr`) is not guest RAM.
     case badBuffer(GuestMemoryError)

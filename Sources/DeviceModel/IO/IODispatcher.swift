@@ -6,9 +6,12 @@ import Synchronization
 /// Defined results for accesses nobody claims: reads of unmapped addresses, or accesses
 /// that straddle the end of a range, return all ones; such writes are dropped. Both are
 /// counted (``unmappedAccesses``, ``straddlingAccesses``) and logged at debug level.
-/// Single writes are first offered to the software ioeventfd table.
+/// Every write (each element of a repeated one, as KVM does for string I/O) is first
+/// offered to the software ioeventfd table; a matched write does not reach the handler.
 public final class IODispatcher: Sendable {
+    /// x86 port I/O ranges.
     public let ports = AddressSpace(space: .port)
+    /// Guest-physical MMIO ranges.
     public let memory = AddressSpace(space: .memory)
     /// PCI configuration accesses by SBDF (`address = SBDF << 32 | register`).
     public let pciConfig = AddressSpace(space: .pciConfig)
@@ -20,6 +23,8 @@ public final class IODispatcher: Sendable {
     private let straddling = Atomic<UInt64>(0)
     private let logger: Logger
 
+    /// Creates a dispatcher with empty address spaces; unclaimed accesses are logged to
+    /// `logger` at debug level.
     public init(logger: Logger = Logger(label: "swiftdm.io")) {
         self.logger = logger
     }
@@ -42,7 +47,9 @@ public final class IODispatcher: Sendable {
     ///
     /// `guestMemory` resolves `.guestBuffer` data; it may be `nil` for backends that never
     /// produce such requests. Throws only when the request itself is malformed or its
-    /// buffer is not guest RAM; then elements already done stay done, as on hardware.
+    /// buffer is not guest RAM; both are detected before any element reaches a handler
+    /// (unless the buffer's mapping fails midway, e.g. a Xen foreign map: elements already
+    /// done then stay done, as on hardware).
     public func dispatch(_ request: inout IORequest, guestMemory: (any GuestMemory)? = nil) throws(IODispatchError) {
         let size = request.size
         guard size == 1 || size == 2 || size == 4 || size == 8 else { throw .invalidSize(size) }
@@ -64,6 +71,10 @@ public final class IODispatcher: Sendable {
 
         case .guestBuffer(let gpa):
             guard let guestMemory else { throw .noGuestMemory }
+            // Check the whole buffer before touching the device, so a bad buffer cannot
+            // consume reads with side effects (FIFOs, read-to-clear registers).
+            try Self.checkBuffer(gpa: gpa, size: size, count: request.count,
+                                 decrementing: request.decrementing, in: guestMemory)
             for i in 0..<Int64(request.count) {
                 let address = elementAddress(request, index: i, step: step)
                 let bufferAddress = gpa &+ UInt64(bitPattern: i &* step)
@@ -92,6 +103,32 @@ public final class IODispatcher: Sendable {
                     _ = access(space: request.space, address: address, size: size, write: Self.loadLE(size: size, from: p))
                 }
             }
+        }
+    }
+
+    /// Verifies that the `count` elements of `size` bytes at `gpa` (stepping down when
+    /// `decrementing`) are guest RAM, with overflow-checked arithmetic.
+    private static func checkBuffer(
+        gpa: UInt64, size: Int, count: UInt32, decrementing: Bool, in memory: any GuestMemory
+    ) throws(IODispatchError) {
+        // count <= 2^32 and size <= 8, so neither product overflows 64 bits.
+        let total = UInt64(count) * UInt64(size)
+        let span = UInt64(count - 1) * UInt64(size)
+        let low: UInt64
+        if decrementing {
+            let (l, underflow) = gpa.subtractingReportingOverflow(span)
+            guard !underflow else { throw .badBuffer(.overflow(gpa: gpa, length: Int(total))) }
+            low = l
+        } else {
+            low = gpa
+        }
+        guard AddressRange(base: low, length: total) != nil else {
+            throw .badBuffer(.overflow(gpa: low, length: Int(total)))
+        }
+        do {
+            try memory.withSlices(at: low, length: Int(total)) { _ in }
+        } catch {
+            throw .badBuffer(error)
         }
     }
 

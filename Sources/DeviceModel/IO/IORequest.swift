@@ -18,7 +18,9 @@ public enum IOSpace: UInt8, Sendable, Hashable, CustomStringConvertible {
 
 /// Whether the vCPU reads from or writes to the device.
 public enum IODirection: UInt8, Sendable, Hashable {
+    /// The vCPU reads: the device supplies the data (`in`, MMIO load).
     case read
+    /// The vCPU writes: the data comes from the guest (`out`, MMIO store).
     case write
 }
 
@@ -53,18 +55,23 @@ public enum IOData: @unchecked Sendable {
 /// the port `address` unchanged for `.port`, and `address ± i * size` for `.memory`; the buffer
 /// of `.guestBuffer`/`.hostBuffer` advances by `± i * size` (`-` when `decrementing`). A repeated
 /// `.value` access performs the same access `count` times; a read leaves the last value.
-public struct IORequest: @unchecked Sendable {
+public struct IORequest: Sendable {
+    /// Which address space the access targets.
     public var space: IOSpace
+    /// The (first) address accessed; for `.pciConfig`, `SBDF << 32 | register`.
     public var address: UInt64
     /// Access width in bytes: 1, 2, 4 or 8.
     public var size: Int
+    /// Read or write.
     public var direction: IODirection
+    /// The value, or where the `count * size` bytes of data live.
     public var data: IOData
     /// Number of repetitions; at least 1.
     public var count: UInt32
     /// Direction flag: elements step downwards in memory.
     public var decrementing: Bool
 
+    /// Creates a request; the defaults describe a single access with an inline value.
     public init(
         space: IOSpace, address: UInt64, size: Int, direction: IODirection,
         data: IOData = .value(0), count: UInt32 = 1, decrementing: Bool = false
@@ -102,9 +109,10 @@ public struct IORequest: @unchecked Sendable {
     /// Mask covering `size` bytes.
     public var sizeMask: UInt64 { IORequest.mask(forSize: size) }
 
-    /// Mask covering `size` bytes (all ones for 8 or more).
+    /// Mask covering `size` bytes (all ones for 8 or more, zero for 0 or less).
     public static func mask(forSize size: Int) -> UInt64 {
-        size >= 8 ? .max : (UInt64(1) << UInt64(size * 8)) &- 1
+        if size <= 0 { return 0 }
+        return size >= 8 ? .max : (UInt64(1) << UInt64(size * 8)) &- 1
     }
 }
 

@@ -1,8 +1,11 @@
 /// A message-signalled interrupt: the address/data pair a device writes (PCI MSI/MSI-X).
 public struct MSIMessage: Sendable, Hashable, CustomStringConvertible {
+    /// The address the device writes (x86: 0xFEExxxxx, destination APIC in bits 19:12).
     public var address: UInt64
+    /// The data the device writes (x86: vector in bits 7:0, delivery mode in 10:8).
     public var data: UInt32
 
+    /// A message with `address` and `data`.
     public init(address: UInt64, data: UInt32) {
         self.address = address
         self.data = data
@@ -16,7 +19,9 @@ public struct MSIMessage: Sendable, Hashable, CustomStringConvertible {
 
 /// Errors a backend reports when it cannot deliver an interrupt.
 public enum InterruptError: Error, Equatable, CustomStringConvertible {
+    /// The backend's injection call failed, with its errno.
     case deliveryFailed(what: String, errno: Int32)
+    /// No such GSI / line.
     case invalidLine(UInt32)
 
     public var description: String {

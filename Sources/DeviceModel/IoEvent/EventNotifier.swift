@@ -5,7 +5,9 @@ import Glibc
 
 /// Errors from eventfd-based notifiers.
 public enum EventNotifierError: Error, Equatable, CustomStringConvertible {
+    /// `eventfd()` failed.
     case createFailed(errno: Int32)
+    /// Writing the counter failed (other than EINTR/EAGAIN).
     case writeFailed(fd: Int32, errno: Int32)
 
     public var description: String {
@@ -61,13 +63,29 @@ public final class EventNotifier: Sendable {
         }
     }
 
-    /// Blocks until the notifier is signalled or `timeoutMs` passes; drains and returns the count.
+    /// Blocks until the notifier is signalled or `timeoutMs` passes (a negative timeout waits
+    /// forever); drains and returns the count, or 0 on timeout.
+    ///
+    /// When another thread drains the counter between the wake-up and the read, waiting
+    /// resumes for the rest of the timeout rather than returning early.
     public func wait(timeoutMs: Int32) -> UInt64 {
+        let clock = ContinuousClock()
+        let deadline = clock.now.advanced(by: .milliseconds(max(timeoutMs, 0)))
         var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
         while true {
-            let r = poll(&p, 1, timeoutMs)
+            var remaining: Int32 = -1
+            if timeoutMs >= 0 {
+                let left = clock.now.duration(to: deadline)
+                // Round up so a sub-millisecond remainder still waits instead of spinning.
+                let ms = left.components.seconds * 1000 + (left.components.attoseconds + 999_999_999_999_999) / 1_000_000_000_000_000
+                remaining = Int32(clamping: max(ms, 0))
+            }
+            let r = poll(&p, 1, remaining)
             if r < 0 && errno == EINTR { continue }
-            return r > 0 ? drain() : 0
+            if r <= 0 || p.revents & Int16(POLLIN) == 0 { return 0 }
+            let n = drain()
+            if n > 0 { return n }
+            if timeoutMs >= 0 && clock.now >= deadline { return 0 }
         }
     }
 }

@@ -1,13 +1,16 @@
 /// "A write of `size` bytes at `address` in `space` (optionally only of value `datamatch`)
 /// signals this notifier" — an ioeventfd.
 public struct IoEventMatch: Sendable, Hashable, CustomStringConvertible {
+    /// The address space written to.
     public var space: IOSpace
+    /// The exact address of the write.
     public var address: UInt64
     /// Access width in bytes the match requires (1, 2, 4 or 8).
     public var size: Int
     /// When set, only writes of exactly this value match (`KVM_IOEVENTFD_FLAG_DATAMATCH`).
     public var datamatch: UInt64?
 
+    /// A match for writes of `size` bytes at `address`; of value `datamatch` only, when given.
     public init(space: IOSpace, address: UInt64, size: Int, datamatch: UInt64? = nil) {
         self.space = space
         self.address = address
@@ -15,11 +18,22 @@ public struct IoEventMatch: Sendable, Hashable, CustomStringConvertible {
         self.datamatch = datamatch
     }
 
-    /// True when the write `request` (single, inline value) triggers this match.
+    /// True when a write of `value` (`size` bytes) at `address` in `space` triggers this match.
+    ///
+    /// As in KVM (`ioeventfd_in_range`), the written value is zero-extended from `size`
+    /// bytes and compared with the whole `datamatch`: a datamatch wider than `size` never matches.
     public func matches(space: IOSpace, address: UInt64, size: Int, value: UInt64) -> Bool {
         guard space == self.space, address == self.address, size == self.size else { return false }
-        if let datamatch { return value & IORequest.mask(forSize: size) == datamatch & IORequest.mask(forSize: size) }
+        if let datamatch { return value & IORequest.mask(forSize: size) == datamatch }
         return true
+    }
+
+    /// True when KVM would refuse to register both `self` and `other` (`EEXIST`): same space,
+    /// address and size, and either is a wildcard or both match the same value.
+    public func collides(with other: IoEventMatch) -> Bool {
+        guard space == other.space, address == other.address, size == other.size else { return false }
+        guard let a = datamatch, let b = other.datamatch else { return true }
+        return a == b
     }
 
     public var description: String {
@@ -31,9 +45,13 @@ public struct IoEventMatch: Sendable, Hashable, CustomStringConvertible {
 
 /// Errors from registering an ioeventfd.
 public enum IoEventError: Error, Equatable, CustomStringConvertible {
+    /// The new match collides with this registered one (KVM: `EEXIST`).
     case duplicate(IoEventMatch)
+    /// Nothing equal to this match is registered.
     case notRegistered(IoEventMatch)
+    /// The match's size is not 1, 2, 4 or 8.
     case invalidSize(Int)
+    /// The backend refused (e.g. the `KVM_IOEVENTFD` ioctl), with its errno.
     case backend(what: String, errno: Int32)
 
     public var description: String {
@@ -50,8 +68,13 @@ public enum IoEventError: Error, Equatable, CustomStringConvertible {
 /// ``SoftwareIoEvents`` (checked by ``IODispatcher`` before any handler) elsewhere.
 ///
 /// Transports register their queue-notify addresses here so a device's notify path is the
-/// same on every backend: the notifier fires, the device's event loop runs.
+/// same on every backend: the notifier fires, the device's event loop runs. Every
+/// implementation refuses what KVM refuses: a match that ``IoEventMatch/collides(with:)``
+/// a registered one throws ``IoEventError/duplicate(_:)``; so at most one registration
+/// answers any write.
 public protocol IoEventRegistrar: AnyObject, Sendable {
+    /// From now on, writes that satisfy `match` signal `notifier` instead of reaching a handler.
     func register(_ match: IoEventMatch, notifier: EventNotifier) throws(IoEventError)
+    /// Removes the registration equal to `match`.
     func unregister(_ match: IoEventMatch) throws(IoEventError)
 }

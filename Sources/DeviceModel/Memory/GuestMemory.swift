@@ -24,6 +24,14 @@ extension GuestMemory {
     /// Copies `buffer.count` bytes from guest RAM at `gpa` into `buffer`.
     public func read(into buffer: UnsafeMutableRawBufferPointer, from gpa: UInt64) throws(GuestMemoryError) {
         guard buffer.count > 0 else { return }
+        // Fast path without the slice array: almost every access lies in one mapping.
+        do {
+            return try withContiguousBytes(at: gpa, length: buffer.count) { source in
+                buffer.baseAddress!.copyMemory(from: source.baseAddress!, byteCount: source.count)
+            }
+        } catch .notContiguous {
+            // Spans adjacent mappings: copy piecewise below.
+        }
         try withSlices(at: gpa, length: buffer.count) { slices in
             var done = 0
             for s in slices {
@@ -36,6 +44,13 @@ extension GuestMemory {
     /// Copies `bytes` into guest RAM at `gpa`.
     public func write(_ bytes: UnsafeRawBufferPointer, to gpa: UInt64) throws(GuestMemoryError) {
         guard bytes.count > 0 else { return }
+        do {
+            return try withContiguousBytes(at: gpa, length: bytes.count) { target in
+                target.baseAddress!.copyMemory(from: bytes.baseAddress!, byteCount: bytes.count)
+            }
+        } catch .notContiguous {
+            // Spans adjacent mappings: copy piecewise below.
+        }
         try withSlices(at: gpa, length: bytes.count) { slices in
             var done = 0
             for s in slices {
@@ -46,15 +61,17 @@ extension GuestMemory {
     }
 
     /// Reads `count` bytes at `gpa` into a new array.
+    ///
+    /// The range is checked before anything is allocated, so a guest-supplied length cannot
+    /// make the device model allocate more than the guest's RAM.
     public func readBytes(at gpa: UInt64, count: Int) throws(GuestMemoryError) -> [UInt8] {
         guard count >= 0 else { throw .overflow(gpa: gpa, length: count) }
-        var out = [UInt8](repeating: 0, count: count)
-        // Array's closure APIs are untyped-rethrows; carry the typed error out in a Result.
-        let result = out.withUnsafeMutableBytes { p in
-            Result { () throws(GuestMemoryError) in try read(into: p, from: gpa) }
+        return try withSlices(at: gpa, length: count) { slices in
+            var out: [UInt8] = []
+            out.reserveCapacity(count)
+            for s in slices { out.append(contentsOf: s) }
+            return out
         }
-        try result.get()
-        return out
     }
 
     /// Writes `bytes` at `gpa`.
@@ -68,6 +85,7 @@ extension GuestMemory {
 
     /// Fills `[gpa, gpa + length)` with `byte`.
     public func fill(_ byte: UInt8, at gpa: UInt64, length: Int) throws(GuestMemoryError) {
+        guard length >= 0 else { throw .overflow(gpa: gpa, length: length) }
         guard length > 0 else { return }
         try withSlices(at: gpa, length: length) { slices in
             for s in slices { s.initializeMemory(as: UInt8.self, repeating: byte) }
@@ -97,6 +115,30 @@ extension GuestMemory {
     public func storeRelease(_ value: UInt16, at gpa: UInt64) throws(GuestMemoryError) {
         guard gpa % 2 == 0 else { throw .misaligned(gpa: gpa, size: 2) }
         try withContiguousBytes(at: gpa, length: 2) { swiftdm_store_release_u16($0.baseAddress!, value.littleEndian) }
+    }
+
+    /// Calls `body` with the host slices backing several guest ranges, concatenated in order
+    /// (a descriptor chain's buffers → one iovec array for `readv`/`writev`/`preadv`).
+    public func withSlices<R>(
+        covering ranges: [(gpa: UInt64, length: Int)], _ body: ([UnsafeMutableRawBufferPointer]) -> R
+    ) throws(GuestMemoryError) -> R {
+        var gathered: [UnsafeMutableRawBufferPointer] = []
+        gathered.reserveCapacity(ranges.count)
+        return try gatherSlices(ranges, from: 0, into: &gathered, body)
+    }
+
+    // Nests one `withSlices` scope per range so every pointer stays valid while `body` runs.
+    private func gatherSlices<R>(
+        _ ranges: [(gpa: UInt64, length: Int)], from index: Int, into gathered: inout [UnsafeMutableRawBufferPointer],
+        _ body: ([UnsafeMutableRawBufferPointer]) -> R
+    ) throws(GuestMemoryError) -> R {
+        guard index < ranges.count else { return body(gathered) }
+        var inner = gathered
+        let result: Result<R, GuestMemoryError> = try withSlices(at: ranges[index].gpa, length: ranges[index].length) { slices in
+            inner.append(contentsOf: slices)
+            return Result { () throws(GuestMemoryError) in try gatherSlices(ranges, from: index + 1, into: &inner, body) }
+        }
+        return try result.get()
     }
 
     /// True when all of `[gpa, gpa + length)` is guest RAM.

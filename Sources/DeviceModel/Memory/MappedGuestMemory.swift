@@ -4,18 +4,23 @@ import Glibc
 
 /// One contiguous piece of guest RAM and the host memory that backs it.
 public struct GuestMemoryRegion: @unchecked Sendable {
+    /// Guest-physical address of the first byte.
     public let guestBase: UInt64
+    /// Length in bytes.
     public let length: UInt64
     // SAFETY: points at `length` bytes that stay mapped as long as the owning
     // `MappedGuestMemory` lives; accessed only through its checked methods.
+    /// The host mapping of the first byte.
     public let host: UnsafeMutableRawPointer
 
+    /// Describes `length` bytes of guest RAM at `guestBase`, mapped at `host`.
     public init(guestBase: UInt64, length: UInt64, host: UnsafeMutableRawPointer) {
         self.guestBase = guestBase
         self.length = length
         self.host = host
     }
 
+    /// The guest-physical range, or `nil` when empty or running past 2^64.
     public var range: AddressRange? { AddressRange(base: guestBase, length: length) }
 }
 
@@ -26,37 +31,61 @@ public struct GuestMemoryRegion: @unchecked Sendable {
 public final class MappedGuestMemory: GuestMemory, @unchecked Sendable {
     // SAFETY (@unchecked): `regions` is immutable after init; the bytes behind it are
     // guest-shared memory whose concurrent access is the guest/device protocol's business.
+    /// The regions, sorted by guest address and disjoint.
     public let regions: [GuestMemoryRegion]
     private let release: (@Sendable () -> Void)?
 
     /// Wraps existing mappings. `release` runs on deinit (e.g. to munmap them).
-    /// Fails if regions overlap or overflow.
+    /// Fails if a region is empty, overflows 2^64, or overlaps another.
     public init(regions: [GuestMemoryRegion], release: (@Sendable () -> Void)? = nil) throws(GuestMemoryError) {
         let sorted = regions.sorted { $0.guestBase < $1.guestBase }
-        var previous: AddressRange?
-        for r in sorted {
-            guard let range = r.range else { throw .overflow(gpa: r.guestBase, length: Int(clamping: r.length)) }
-            if let p = previous, p.overlaps(range) { throw .outOfRange(gpa: r.guestBase, length: Int(clamping: r.length)) }
-            previous = range
-        }
+        try Self.checkLayout(sorted.map { ($0.guestBase, $0.length) })
         self.regions = sorted
         self.release = release
     }
 
     /// Allocates anonymous, zeroed RAM for each `(guestBase, length)` with `mmap`.
     public static func anonymous(_ layout: [(guestBase: UInt64, length: UInt64)]) throws -> MappedGuestMemory {
+        // Refuse a bad layout before mapping anything, so a failed init leaks no mapping.
+        try checkLayout(layout.sorted { $0.guestBase < $1.guestBase }.map { ($0.guestBase, $0.length) })
         var regions: [GuestMemoryRegion] = []
         for (base, length) in layout {
+            guard length <= UInt64(Int.max) else {
+                for r in regions { munmap(r.host, Int(r.length)) }
+                throw GuestMemoryError.overflow(gpa: base, length: Int.max)
+            }
             let p = mmap(nil, Int(length), PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0)
             guard let p, p != MAP_FAILED else {
+                let error = errno
                 for r in regions { munmap(r.host, Int(r.length)) }
-                throw GuestMemoryError.mappingFailed(gpa: base, errno: errno)
+                throw GuestMemoryError.mappingFailed(gpa: base, errno: error)
             }
             regions.append(GuestMemoryRegion(guestBase: base, length: length, host: p))
         }
         let toUnmap = regions.map { (UInt(bitPattern: $0.host), Int($0.length)) }
         return try MappedGuestMemory(regions: regions) {
             for (addr, len) in toUnmap { munmap(UnsafeMutableRawPointer(bitPattern: addr), len) }
+        }
+    }
+
+    /// Checks `(guestBase, length)` pairs sorted by base: non-empty, inside 2^64, disjoint.
+    private static func checkLayout(_ sorted: [(UInt64, UInt64)]) throws(GuestMemoryError) {
+        var previous: AddressRange?
+        for (base, length) in sorted {
+            guard length > 0 else { throw .outOfRange(gpa: base, length: 0) }
+            guard let range = AddressRange(base: base, length: length) else {
+                throw .overflow(gpa: base, length: Int(clamping: length))
+            }
+            if let p = previous, p.overlaps(range) { throw .outOfRange(gpa: base, length: Int(clamping: length)) }
+            previous = range
+        }
+    }
+
+    /// Rejects negative lengths and ranges that run past 2^64 (a range may end exactly there).
+    private static func checkBounds(gpa: UInt64, length: Int) throws(GuestMemoryError) {
+        guard length >= 0 else { throw .overflow(gpa: gpa, length: length) }
+        guard length == 0 || !gpa.addingReportingOverflow(UInt64(length - 1)).overflow else {
+            throw .overflow(gpa: gpa, length: length)
         }
     }
 
@@ -74,12 +103,12 @@ public final class MappedGuestMemory: GuestMemory, @unchecked Sendable {
         return gpa - r.guestBase < r.length ? lo - 1 : nil
     }
 
+    /// A zero-length range is always valid and yields an empty buffer.
     public func withContiguousBytes<R>(
         at gpa: UInt64, length: Int, _ body: (UnsafeMutableRawBufferPointer) -> R
     ) throws(GuestMemoryError) -> R {
-        guard length >= 0, gpa.addingReportingOverflow(UInt64(length)).overflow == false else {
-            throw .overflow(gpa: gpa, length: length)
-        }
+        try Self.checkBounds(gpa: gpa, length: length)
+        if length == 0 { return body(UnsafeMutableRawBufferPointer(start: nil, count: 0)) }
         guard let i = regionIndex(containing: gpa) else { throw .outOfRange(gpa: gpa, length: length) }
         let r = regions[i]
         let offset = gpa - r.guestBase
@@ -93,28 +122,30 @@ public final class MappedGuestMemory: GuestMemory, @unchecked Sendable {
         return body(UnsafeMutableRawBufferPointer(start: r.host + Int(offset), count: length))
     }
 
+    /// A zero-length range is always valid and yields no slices.
     public func withSlices<R>(
         at gpa: UInt64, length: Int, _ body: ([UnsafeMutableRawBufferPointer]) -> R
     ) throws(GuestMemoryError) -> R {
-        guard length >= 0, gpa.addingReportingOverflow(UInt64(length)).overflow == false else {
-            throw .overflow(gpa: gpa, length: length)
-        }
+        try Self.checkBounds(gpa: gpa, length: length)
         if length == 0 { return body([]) }
         guard var i = regionIndex(containing: gpa) else { throw .outOfRange(gpa: gpa, length: length) }
         var slices: [UnsafeMutableRawBufferPointer] = []
-        var cursor = gpa
+        var offset = gpa - regions[i].guestBase
         var remaining = UInt64(length)
-        while remaining > 0 {
-            guard i < regions.count, regions[i].guestBase == cursor || (cursor > regions[i].guestBase && cursor - regions[i].guestBase < regions[i].length) else {
-                throw .outOfRange(gpa: gpa, length: length)
-            }
+        while true {
             let r = regions[i]
-            let offset = cursor - r.guestBase
             let n = min(remaining, r.length - offset)
             slices.append(UnsafeMutableRawBufferPointer(start: r.host + Int(offset), count: Int(n)))
-            cursor += n
             remaining -= n
+            if remaining == 0 { break }
+            // The range runs past this region (which therefore ends below 2^64, as the range
+            // does): RAM must continue in the next region without a hole.
+            let end = r.guestBase &+ r.length
+            guard i + 1 < regions.count, regions[i + 1].guestBase == end else {
+                throw .outOfRange(gpa: gpa, length: length)
+            }
             i += 1
+            offset = 0
         }
         return body(slices)
     }

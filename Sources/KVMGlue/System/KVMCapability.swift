@@ -1,0 +1,40 @@
+import CKVM
+
+/// A `KVM_CAP_*` extension, checked with `KVM_CHECK_EXTENSION`.
+public struct KVMCapability: Sendable, Hashable, CustomStringConvertible {
+    /// The `KVM_CAP_*` number.
+    public let rawValue: Int32
+    /// The constant's name without the `KVM_CAP_` prefix.
+    public let name: String
+
+    public init(rawValue: Int32, name: String) {
+        self.rawValue = rawValue
+        self.name = name
+    }
+
+    public var description: String { "KVM_CAP_\(name)" }
+
+    public static let irqchip = KVMCapability(rawValue: KVM_CAP_IRQCHIP, name: "IRQCHIP")
+    public static let userMemory = KVMCapability(rawValue: KVM_CAP_USER_MEMORY, name: "USER_MEMORY")
+    public static let setTSSAddress = KVMCapability(rawValue: KVM_CAP_SET_TSS_ADDR, name: "SET_TSS_ADDR")
+    public static let extendedCPUID = KVMCapability(rawValue: KVM_CAP_EXT_CPUID, name: "EXT_CPUID")
+    public static let recommendedVCPUs = KVMCapability(rawValue: KVM_CAP_NR_VCPUS, name: "NR_VCPUS")
+    public static let memorySlots = KVMCapability(rawValue: KVM_CAP_NR_MEMSLOTS, name: "NR_MEMSLOTS")
+    public static let mpState = KVMCapability(rawValue: KVM_CAP_MP_STATE, name: "MP_STATE")
+    public static let irqRouting = KVMCapability(rawValue: KVM_CAP_IRQ_ROUTING, name: "IRQ_ROUTING")
+    public static let irqfd = KVMCapability(rawValue: KVM_CAP_IRQFD, name: "IRQFD")
+    public static let pit2 = KVMCapability(rawValue: KVM_CAP_PIT2, name: "PIT2")
+    public static let ioeventfd = KVMCapability(rawValue: KVM_CAP_IOEVENTFD, name: "IOEVENTFD")
+    public static let setIdentityMapAddress = KVMCapability(rawValue: KVM_CAP_SET_IDENTITY_MAP_ADDR, name: "SET_IDENTITY_MAP_ADDR")
+    public static let internalErrorData = KVMCapability(rawValue: KVM_CAP_INTERNAL_ERROR_DATA, name: "INTERNAL_ERROR_DATA")
+    public static let maxVCPUs = KVMCapability(rawValue: KVM_CAP_MAX_VCPUS, name: "MAX_VCPUS")
+    public static let signalMSI = KVMCapability(rawValue: KVM_CAP_SIGNAL_MSI, name: "SIGNAL_MSI")
+    public static let readonlyMemory = KVMCapability(rawValue: KVM_CAP_READONLY_MEM, name: "READONLY_MEM")
+    public static let immediateExit = KVMCapability(rawValue: KVM_CAP_IMMEDIATE_EXIT, name: "IMMEDIATE_EXIT")
+
+    /// What swiftdm's x86 machine needs from every KVM it runs on.
+    public static let required: [KVMCapability] = [
+        .irqchip, .userMemory, .setTSSAddress, .extendedCPUID, .irqRouting, .irqfd, .pit2,
+        .ioeventfd, .setIdentityMapAddress, .signalMSI, .immediateExit,
+    ]
+}
