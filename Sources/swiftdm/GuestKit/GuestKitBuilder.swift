@@ -39,7 +39,7 @@ struct GuestKitBuilder {
         var description: String { message }
     }
 
-    static let formatVersion = 2
+    static let formatVersion = 3
     /// Virtio drivers for QEMU's PCI and MMIO transports (dependencies follow automatically).
     static let guestModules = ["virtio_pci", "virtio_mmio", "virtio_blk", "virtio_net", "virtio_console", "virtio_rng"]
     /// UML reaches vhost-user devices through its built-in virtio_uml transport.
@@ -117,9 +117,12 @@ struct GuestKitBuilder {
             let combined = work + "/initrd-tools.img"
             _ = FileManager.default.createFile(atPath: combined, contents: nil)
             let out = try FileHandle(forWritingTo: URL(fileURLWithPath: combined))
-            for part in [outputDirectory + "/initrd.img", work + "/tools.cpio"] {
-                out.write(try Data(contentsOf: URL(fileURLWithPath: part)))
-            }
+            let base = try Data(contentsOf: URL(fileURLWithPath: outputDirectory + "/initrd.img"))
+            out.write(base)
+            // The kernel looks for the next archive's header at a 4-byte boundary and skips
+            // zeros in between (init/initramfs.c); pad the gzip stream to 512 bytes.
+            out.write(Data(count: (512 - base.count % 512) % 512))
+            out.write(try Data(contentsOf: URL(fileURLWithPath: work + "/tools.cpio")))
             try out.close()
             try replace(outputDirectory + "/initrd-tools.img", with: combined)
             hasTools = true
