@@ -149,4 +149,48 @@ struct ProtocolTests {
         #expect(g.waitForClose())
         #expect(f.sync())
     }
+
+    @Test("a device runs only once the rings it needs are ready; more rings restart it with all of them")
+    func multipleRings() throws {
+        let h = try BackendHarness(queues: 2)
+        let f = h.connect()
+        f.negotiate()
+        #expect(f.getU64(.getQueueNum) == 2)
+        // Ring 1 alone: the echo device needs ring 0, so it waits.
+        let kick1 = try EventNotifier()
+        f.send(.setVringNum, payload: FakeFrontend.state(1, 8))
+        f.send(.setVringAddr, payload: FakeFrontend.vringAddr(1, desc: FakeFrontend.userBase + 0x4000,
+                                                               used: FakeFrontend.userBase + 0x6000,
+                                                               avail: FakeFrontend.userBase + 0x5000))
+        f.send(.setVringKick, payload: FakeFrontend.le64(1), fds: [kick1.fd])
+        f.send(.setVringEnable, payload: FakeFrontend.state(1, 1))
+        #expect(f.sync())
+        #expect(!h.backend.isDeviceActive)
+        #expect(h.device.stats.withLock { $0.activations } == 0)
+        f.setUpRing()
+        f.submit([7, 7], outputLength: 2)
+        #expect(f.waitForUsed(1))
+        #expect(h.backend.isDeviceActive)
+    }
+
+    @Test("a new memory table while running: the device stops, and resumes on the new mapping where it was")
+    func memoryTableReplaced() throws {
+        let h = try BackendHarness()
+        let f = h.connect()
+        f.negotiate()
+        f.setUpRing()
+        f.submit([1], outputLength: 1)
+        #expect(f.waitForUsed(1))
+        let activations = h.device.stats.withLock { $0.activations }
+        // The same RAM, announced at a different frontend address.
+        let newBase: UInt64 = 0x5500_0000_0000
+        f.send(.setMemTable, payload: FakeFrontend.memTable([(0, UInt64(FakeFrontend.ramSize), newBase, 0)]), fds: [f.memoryFD])
+        f.send(.setVringAddr, payload: FakeFrontend.vringAddr(0, desc: newBase + FakeFrontend.descGPA, used: newBase + FakeFrontend.usedGPA,
+                                                               avail: newBase + FakeFrontend.availGPA))
+        #expect(f.sync())
+        f.submit([2], outputLength: 1)
+        #expect(f.waitForUsed(2))
+        #expect(h.device.stats.withLock { $0.activations } == activations + 1)
+        #expect(f.usedElement(1).id == 2)
+    }
 }

@@ -387,7 +387,15 @@ final class VhostUserSession {
             guard let size = ring.size else { throw .ringNotConfigured(index: i, missing: "SET_VRING_NUM") }
             guard let address = ring.address else { throw .ringNotConfigured(index: i, missing: "SET_VRING_ADDR") }
             guard let kick = ring.kick else { throw .ringNotConfigured(index: i, missing: "SET_VRING_KICK") }
-            let layout = try translate(address, size: size, ring: i, memory: memory)
+            let layout: VirtqueueLayout
+            do {
+                layout = try translate(address, size: size, ring: i, memory: memory)
+            } catch {
+                // Checked when SET_VRING_ADDR arrived, so the memory table changed since: the
+                // frontend re-sends the ring's addresses next (or never starts the ring).
+                logger.debug("vhost-user: not starting: \(error) under the current memory table")
+                return
+            }
             let usedIndex: UInt16
             if let u = ring.usedBase {
                 usedIndex = u
