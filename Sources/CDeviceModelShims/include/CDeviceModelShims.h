@@ -43,5 +43,9 @@ int swiftdm_tap_open(const char *name, int flags, char *name_out);
 int swiftdm_if_index(const char *name);
 /// Sets IFF_UP on interface `name`. Returns 0 or -errno.
 int swiftdm_if_set_up(const char *name);
+/// getrandom(2) (glibc's <sys/random.h> is not part of Swift's Glibc module).
+ssize_t swiftdm_getrandom(void *buf, size_t len, unsigned int flags);
+/// fallocate(2) (needs _GNU_SOURCE, which Swift's Glibc module does not define).
+int swiftdm_fallocate(int fd, int mode, int64_t offset, int64_t len);
 
 #endif
