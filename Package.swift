@@ -42,7 +42,14 @@ let package = Package(
         .target(
             name: "KVMGlue",
             dependencies: ["DeviceModel", "CKVM", "CDeviceModelShims", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "XenGlue", dependencies: ["DeviceModel", "CXen", "CDeviceModelShims"]),
+        .target(
+            name: "XenGlue",
+            dependencies: ["DeviceModel", "CXen", "CDeviceModelShims", .product(name: "Logging", package: "swift-log")]),
+        // A simulated Xen hypervisor (ioreq pages, event channels, foreign memory) that
+        // drives XenGlue without Xen: used by its tests and by `swiftdm run --ioreq xen-sim`.
+        .target(
+            name: "XenSimulation",
+            dependencies: ["XenGlue", "DeviceModel", "CXen", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "VhostUserGlue",
             dependencies: [
@@ -69,7 +76,7 @@ let package = Package(
         .testTarget(name: "DeviceModelTests", dependencies: ["DeviceModel", "DeviceModelTesting"]),
         .testTarget(name: "VirtioDevicesTests", dependencies: ["VirtioDevices", "DeviceModelTesting"]),
         .testTarget(name: "KVMGlueTests", dependencies: ["KVMGlue", "DeviceModelTesting"]),
-        .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "DeviceModelTesting"]),
+        .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "XenSimulation", "DeviceModelTesting"]),
         .testTarget(name: "VhostUserGlueTests", dependencies: ["VhostUserGlue", "DeviceModelTesting"]),
         .testTarget(name: "X86MachineTests", dependencies: ["X86Machine", "DeviceModelTesting"]),
         .testTarget(name: "GuestKitTests", dependencies: ["GuestKit"]),

@@ -21,6 +21,12 @@ public enum AddressSpaceError: Error, Equatable, CustomStringConvertible {
     }
 }
 
+/// A registration appearing in or leaving an ``AddressSpace``.
+public enum AddressSpaceChange: Sendable, Equatable {
+    case added(AddressRange, name: String)
+    case removed(AddressRange, name: String)
+}
+
 /// Non-overlapping address ranges mapped to handlers, with O(log n) lookup.
 ///
 /// Lookups take a lock only to copy a reference to the current immutable table, so
@@ -40,6 +46,8 @@ public final class AddressSpace: Sendable {
     public let space: IOSpace
     // Sorted by base; replaced wholesale on every change (copy-on-write).
     private let table = Mutex<[Entry]>([])
+    // Change observers by token; locked inside `table` (lock order: table, then observers).
+    private let observers = Mutex<(next: UInt64, byToken: [UInt64: @Sendable (AddressSpaceChange) -> Void])>((0, [:]))
 
     /// Creates an empty address space.
     public init(space: IOSpace) { self.space = space }
@@ -58,6 +66,7 @@ public final class AddressSpace: Sendable {
                 throw .overlap(new: range, existing: entries[i].range, space: space)
             }
             entries.insert(Entry(range: range, handler: handler, name: name), at: i)
+            notify(.added(range, name: name))
         }
     }
 
@@ -68,8 +77,37 @@ public final class AddressSpace: Sendable {
             guard i < entries.count, entries[i].range.base == base else {
                 throw .notRegistered(base: base, space: space)
             }
-            entries.remove(at: i)
+            let removed = entries.remove(at: i)
+            notify(.removed(removed.range, name: removed.name))
         }
+    }
+
+    /// Calls `observer` for every registration now (as `.added`) and then for every later
+    /// change, in order — for backends that mirror the layout elsewhere (a Xen ioreq server
+    /// claiming its ranges from the hypervisor, like QEMU's `MemoryListener`).
+    ///
+    /// Observers run on the registering thread with the space locked: they must not call
+    /// back into this address space. Returns a token for ``removeObserver(_:)``.
+    @discardableResult
+    public func addObserver(_ observer: @escaping @Sendable (AddressSpaceChange) -> Void) -> UInt64 {
+        table.withLock { entries in
+            for e in entries { observer(.added(e.range, name: e.name)) }
+            return observers.withLock { o in
+                o.next += 1
+                o.byToken[o.next] = observer
+                return o.next
+            }
+        }
+    }
+
+    /// Stops calling the observer registered under `token`.
+    public func removeObserver(_ token: UInt64) {
+        table.withLock { _ in _ = observers.withLock { $0.byToken.removeValue(forKey: token) } }
+    }
+
+    /// Called with `table` locked.
+    private func notify(_ change: AddressSpaceChange) {
+        for observer in observers.withLock({ Array($0.byToken.values) }) { observer(change) }
     }
 
     /// The entry whose range contains `address`, if any.

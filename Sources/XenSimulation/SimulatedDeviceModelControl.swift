@@ -1,0 +1,137 @@
+import DeviceModel
+import XenGlue
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// Device-model control on a ``SimulatedXen``, with Xen's checks and error codes
+/// (`xen/common/ioreq.c`, `xen/arch/x86/hvm/dm.c`). Any call can be made to fail with
+/// ``SimulatedXen/failCall(_:errno:)`` by its libxen name.
+public final class SimulatedDeviceModelControl: XenDeviceModelControl, @unchecked Sendable {
+    // SAFETY (@unchecked): stateless apart from the (thread-safe) simulation.
+    let xen: SimulatedXen
+
+    init(xen: SimulatedXen) { self.xen = xen }
+
+    private func enter(_ function: String, _ domid: XenDomainID) throws(XenError) {
+        guard domid == xen.domid else { throw .callFailed(function: function, domid: domid, errno: ESRCH) }
+        if let e = xen.injectedFailure(function) { throw .callFailed(function: function, domid: domid, errno: e) }
+    }
+
+    private func withServer<R>(_ function: String, _ domid: XenDomainID, _ id: IoreqServerID,
+                               _ body: (inout SimulatedXen.State, SimulatedIoreqServer) -> Result<R, XenError>) throws(XenError) -> R {
+        try enter(function, domid)
+        return try xen.state.withLock { (s: inout SimulatedXen.State) -> Result<R, XenError> in
+            guard let server = s.servers[id] else { return .failure(.callFailed(function: function, domid: domid, errno: ENOENT)) }
+            return body(&s, server)
+        }.get()
+    }
+
+    public func vcpuCount(domid: XenDomainID) throws(XenError) -> Int {
+        try enter("xendevicemodel_nr_vcpus", domid)
+        return xen.vcpuCount
+    }
+
+    public func createIoreqServer(domid: XenDomainID, buffered: BufferedIoreqHandling) throws(XenError) -> IoreqServerID {
+        let function = "xendevicemodel_create_ioreq_server"
+        try enter(function, domid)
+        return try xen.state.withLock { (s: inout SimulatedXen.State) throws(XenError) -> IoreqServerID in
+            guard let id = (0..<IoreqServerID(SimulatedXen.maxServers)).first(where: { s.servers[$0] == nil }) else {
+                throw .callFailed(function: function, domid: domid, errno: ENOSPC)
+            }
+            var ports: [XenEventChannelPort] = []
+            for _ in 0..<xen.vcpuCount { ports.append(try xen.allocatePort(in: &s)) }
+            let bufferedPort = buffered == .off ? 0 : try xen.allocatePort(in: &s)
+            s.servers[id] = try SimulatedIoreqServer(id: id, handling: buffered, vcpuPorts: ports, bufferedPort: bufferedPort)
+            return id
+        }
+    }
+
+    public func destroyIoreqServer(domid: XenDomainID, server: IoreqServerID) throws(XenError) {
+        try withServer("xendevicemodel_destroy_ioreq_server", domid, server) { s, srv in
+            srv.enabled = false
+            for port in srv.vcpuPorts + [srv.bufferedPort] {
+                s.ports.removeValue(forKey: port)
+                s.failingNotifies.removeValue(forKey: port)
+            }
+            s.servers.removeValue(forKey: server)
+            return .success(())
+        }
+    }
+
+    public func bufferedIoreqPort(domid: XenDomainID, server: IoreqServerID) throws(XenError) -> XenEventChannelPort {
+        try withServer("xendevicemodel_get_ioreq_server_info", domid, server) { _, srv in
+            // Xen leaves the port untouched without buffered handling; report that as absent.
+            srv.handling == .off ? .failure(.noBufferedIoreq(server: server)) : .success(srv.bufferedPort)
+        }
+    }
+
+    public func mapIORange(domid: XenDomainID, server: IoreqServerID, kind: XenIORangeKind, first: UInt64, last: UInt64) throws(XenError) {
+        let function = "xendevicemodel_map_io_range_to_ioreq_server"
+        try withServer(function, domid, server) { _, srv in
+            let rc = srv.add(kind, first: first, last: last)
+            return rc == 0 ? .success(()) : .failure(.callFailed(function: function, domid: domid, errno: rc))
+        }
+    }
+
+    public func unmapIORange(domid: XenDomainID, server: IoreqServerID, kind: XenIORangeKind, first: UInt64, last: UInt64) throws(XenError) {
+        let function = "xendevicemodel_unmap_io_range_from_ioreq_server"
+        try withServer(function, domid, server) { _, srv in
+            let rc = srv.remove(kind, first: first, last: last)
+            return rc == 0 ? .success(()) : .failure(.callFailed(function: function, domid: domid, errno: rc))
+        }
+    }
+
+    public func mapPCIDevice(domid: XenDomainID, server: IoreqServerID, function f: PCIAddress) throws(XenError) {
+        let function = "xendevicemodel_map_pcidev_to_ioreq_server"
+        try withServer(function, domid, server) { _, srv in
+            let rc = srv.add(.pci, first: UInt64(f.sbdf), last: UInt64(f.sbdf))
+            return rc == 0 ? .success(()) : .failure(.callFailed(function: function, domid: domid, errno: rc))
+        }
+    }
+
+    public func unmapPCIDevice(domid: XenDomainID, server: IoreqServerID, function f: PCIAddress) throws(XenError) {
+        let function = "xendevicemodel_unmap_pcidev_from_ioreq_server"
+        try withServer(function, domid, server) { _, srv in
+            let rc = srv.remove(.pci, first: UInt64(f.sbdf), last: UInt64(f.sbdf))
+            return rc == 0 ? .success(()) : .failure(.callFailed(function: function, domid: domid, errno: rc))
+        }
+    }
+
+    public func setIoreqServerState(domid: XenDomainID, server: IoreqServerID, enabled: Bool) throws(XenError) {
+        try withServer("xendevicemodel_set_ioreq_server_state", domid, server) { _, srv in
+            if enabled, !srv.enabled { srv.publishEventPorts() }
+            srv.enabled = enabled
+            return .success(())
+        }
+    }
+
+    public func injectMSI(domid: XenDomainID, address: UInt64, data: UInt32) throws(XenError) {
+        try enter("xendevicemodel_inject_msi", domid)
+        xen.record(.msi(MSIMessage(address: address, data: data)))
+    }
+
+    public func setPCIIntxLevel(domid: XenDomainID, segment: UInt16, bus: UInt8, device: UInt8, pin: UInt8, asserted: Bool) throws(XenError) {
+        let function = "xendevicemodel_set_pci_intx_level"
+        try enter(function, domid)
+        // dm.c: segment and bus must be 0, device < 32, intx < 4.
+        guard segment == 0, bus == 0, device < 32, pin < 4 else { throw .callFailed(function: function, domid: domid, errno: EINVAL) }
+        xen.record(.pciINTx(segment: segment, bus: bus, device: device, pin: pin, asserted: asserted))
+    }
+
+    public func setISAIRQLevel(domid: XenDomainID, irq: UInt8, asserted: Bool) throws(XenError) {
+        let function = "xendevicemodel_set_isa_irq_level"
+        try enter(function, domid)
+        guard irq < 16 else { throw .callFailed(function: function, domid: domid, errno: EINVAL) }
+        xen.record(.isaIRQ(irq: irq, asserted: asserted))
+    }
+
+    public func modifiedMemory(domid: XenDomainID, firstFrame: XenGuestFrame, count: UInt32) throws(XenError) {
+        let function = "xendevicemodel_modified_memory"
+        try enter(function, domid)
+        for i in 0..<UInt64(count) where xen.ram.fileOffset(ofFrame: firstFrame &+ i) == nil {
+            throw .callFailed(function: function, domid: domid, errno: EINVAL)
+        }
+        xen.state.withLock { $0.modifiedFrames.append((firstFrame, count)) }
+    }
+}

@@ -1,0 +1,66 @@
+import CDeviceModelShims
+import DeviceModel
+import Synchronization
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The terminal side of the guest's console: guest output to stdout, stdin to the guest.
+///
+/// When stdin is a terminal it is switched to raw mode (no echo, no line buffering, but signals
+/// still work so Ctrl-C stops the VM) and restored by ``restore()``.
+final class HostConsole: Sendable {
+    private let savedTerminal: Mutex<termios?>
+    private let watch = Mutex<EventSource?>(nil)
+
+    init() {
+        var saved: termios?
+        if isatty(STDIN_FILENO) == 1 {
+            var t = termios()
+            if tcgetattr(STDIN_FILENO, &t) == 0 {
+                saved = t
+                var raw = t
+                raw.c_iflag &= ~tcflag_t(IGNBRK | BRKINT | PARMRK | ISTRIP | INLCR | IGNCR | ICRNL | IXON)
+                raw.c_oflag |= tcflag_t(OPOST | ONLCR)
+                raw.c_lflag &= ~tcflag_t(ECHO | ECHONL | ICANON | IEXTEN)
+                raw.c_cflag &= ~tcflag_t(CSIZE | PARENB)
+                raw.c_cflag |= tcflag_t(CS8)
+                tcsetattr(STDIN_FILENO, TCSANOW, &raw)
+            }
+        }
+        savedTerminal = Mutex(saved)
+    }
+
+    /// Writes guest output to stdout, unbuffered (the guest pays an exit per byte anyway).
+    @Sendable static func write(_ byte: UInt8) {
+        var b = byte
+        while Glibc.write(STDOUT_FILENO, &b, 1) < 0 && errno == EINTR {}
+    }
+
+    /// Starts forwarding stdin to `deliver`, which takes as many bytes as the guest device has
+    /// room for and returns how many it took (the rest are dropped, as a UART drops overruns).
+    func forwardInput(on loop: EventLoop, to deliver: @escaping @Sendable ([UInt8]) -> Int) {
+        _ = swiftdm_set_nonblocking(STDIN_FILENO, 1)
+        let source = loop.watch(fd: STDIN_FILENO, for: [.readable, .hangup]) { [weak self] _ in
+            var buffer = [UInt8](repeating: 0, count: 4096)
+            let n = buffer.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            if n > 0 {
+                _ = deliver(Array(buffer.prefix(n)))
+            } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
+                // End of input: stop watching, the guest keeps running.
+                self?.watch.withLock { $0?.cancel(); $0 = nil }
+            }
+        }
+        watch.withLock { $0 = source }
+    }
+
+    /// Stops forwarding and puts the terminal back as it was.
+    func restore() {
+        watch.withLock { $0?.cancel(); $0 = nil }
+        _ = swiftdm_set_nonblocking(STDIN_FILENO, 0)
+        savedTerminal.withLock { saved in
+            if var t = saved { tcsetattr(STDIN_FILENO, TCSANOW, &t) }
+            saved = nil
+        }
+    }
+}
