@@ -52,7 +52,7 @@ final class ConsoleFixture {
     let guest: TestGuest
     let irq = RecordingInterrupts()
     let device: VirtioConsoleDevice
-    var queues: [DriverQueue] = []
+    var queues: [TestVirtqueue] = []
 
     init(backend: any ConsoleBackend, multiport: Bool = false, size: ConsoleSize? = nil, name: String? = nil,
          acceptMultiport: Bool = true) throws {
@@ -67,10 +67,10 @@ final class ConsoleFixture {
 
     deinit { device.reset() }
 
-    var rx: DriverQueue { queues[0] }
-    var tx: DriverQueue { queues[1] }
-    var controlRx: DriverQueue { queues[2] }
-    var controlTx: DriverQueue { queues[3] }
+    var rx: TestVirtqueue { queues[0] }
+    var tx: TestVirtqueue { queues[1] }
+    var controlRx: TestVirtqueue { queues[2] }
+    var controlTx: TestVirtqueue { queues[3] }
 
     /// Sends `bytes` from the guest and waits until the device consumed the chain.
     func transmit(_ bytes: [UInt8]) throws {
@@ -81,7 +81,7 @@ final class ConsoleFixture {
     }
 
     /// Waits for one filled receive buffer and returns its bytes.
-    func receive(_ chain: PostedChain, on q: DriverQueue? = nil) throws -> [UInt8] {
+    func receive(_ chain: PostedChain, on q: TestVirtqueue? = nil) throws -> [UInt8] {
         let used = try (q ?? rx).waitUsed(1)
         #expect(UInt16(used[0].id) == chain.head)
         var out: [UInt8] = []
