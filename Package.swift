@@ -63,7 +63,7 @@ let package = Package(
         .executableTarget(
             name: "swiftdm",
             dependencies: [
-                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "VhostUserGlue", "X86Machine", "GuestKit",
+                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "XenSimulation", "VhostUserGlue", "X86Machine", "GuestKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
