@@ -73,4 +73,17 @@ import Glibc
         #expect(status != 0)
         #expect(err.contains("--domid must name a guest domain"))
     }
+
+    static let ldd: String? = ["/usr/bin/ldd", "/bin/ldd"].first { access($0, X_OK) == 0 }
+
+    /// The launcher links the real libxen libraries (through XenGlue's CXen module).
+    @Test(.enabled(if: binary != nil, "SKIP: .build/debug/swiftdm is not built (run swift build first)"),
+          .enabled(if: ldd != nil, "SKIP: ldd is not installed"))
+    func swiftdmLinksLibxen() throws {
+        let (status, out, _) = try Self.run([try #require(Self.ldd), try #require(Self.binary)])
+        #expect(status == 0)
+        for library in ["libxendevicemodel", "libxenforeignmemory", "libxenevtchn", "libxenstore"] {
+            #expect(out.contains(library + ".so"), "\(library) missing from ldd output")
+        }
+    }
 }
