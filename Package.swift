@@ -50,7 +50,12 @@ let package = Package(
         .target(
             name: "XenSimulation",
             dependencies: ["XenGlue", "DeviceModel", "CXen", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "VhostUserGlue", dependencies: ["DeviceModel", "VirtioDevices", "CDeviceModelShims"]),
+        .target(
+            name: "VhostUserGlue",
+            dependencies: [
+                "DeviceModel", "VirtioDevices", "CDeviceModelShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
 
         // The x86 machine model (UART, CMOS, i8042, ACPI PM, e820, boot params, ACPI tables):
         // backend-independent, assembled by the launcher.
@@ -63,7 +68,7 @@ let package = Package(
         .executableTarget(
             name: "swiftdm",
             dependencies: [
-                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "VhostUserGlue", "X86Machine", "GuestKit",
+                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "XenSimulation", "VhostUserGlue", "X86Machine", "GuestKit",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -71,7 +76,7 @@ let package = Package(
         .testTarget(name: "DeviceModelTests", dependencies: ["DeviceModel", "DeviceModelTesting"]),
         .testTarget(name: "VirtioDevicesTests", dependencies: ["VirtioDevices", "DeviceModelTesting"]),
         .testTarget(name: "KVMGlueTests", dependencies: ["KVMGlue", "DeviceModelTesting"]),
-        .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "XenSimulation", "DeviceModelTesting"]),
+        .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "XenSimulation", "VirtioDevices", "DeviceModelTesting"]),
         .testTarget(name: "VhostUserGlueTests", dependencies: ["VhostUserGlue", "DeviceModelTesting"]),
         .testTarget(name: "X86MachineTests", dependencies: ["X86Machine", "DeviceModelTesting"]),
         .testTarget(name: "GuestKitTests", dependencies: ["GuestKit"]),

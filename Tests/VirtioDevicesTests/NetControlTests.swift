@@ -36,7 +36,7 @@ import Testing
 
     /// A started device with promiscuous mode turned off (and all-multicast too, unless
     /// `allMulticast`), and its own address.
-    static func filtering(_ transport: TransportFixture.Kind, features: UInt64 = NetTestbed.linuxFeatures,
+    static func filtering(_ transport: NetTransport, features: UInt64 = NetTestbed.linuxFeatures,
                           allMulticast: Bool = true) throws -> (NetTestbed, [UInt8]) {
         let bed = try NetTestbed(transport)
         try bed.start(features: features)
@@ -46,8 +46,8 @@ import Testing
     }
 
     @Test("RX_PROMISC off: frames for other unicast addresses are dropped; own, broadcast, multicast pass",
-          arguments: TransportFixture.Kind.modern)
-    func promiscuousOff(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func promiscuousOff(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start()
         let own = bed.device.configuration.mac.bytes
@@ -60,8 +60,8 @@ import Testing
     }
 
     @Test("MAC_TABLE_SET: unicast and multicast tables admit their addresses; overflow admits the class",
-          arguments: TransportFixture.Kind.modern)
-    func macTable(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func macTable(transport: NetTransport) throws {
         let (bed, own) = try Self.filtering(transport, allMulticast: false)
         #expect(try bed.control(C.classMAC, C.macTableSet, [Self.macTable([Self.other]), Self.macTable([Self.group])]) == C.ok)
         let stranger: [UInt8] = [0x02, 9, 9, 9, 9, 9]
@@ -75,8 +75,8 @@ import Testing
         #expect(try bed.control(C.classMAC, C.macTableSet, [[3, 0, 0, 0] + Self.other]) == C.error)
     }
 
-    @Test("RX_EXTRA: NOBCAST, NOUNI and ALLUNI", arguments: TransportFixture.Kind.modern)
-    func receiveExtra(transport: TransportFixture.Kind) throws {
+    @Test("RX_EXTRA: NOBCAST, NOUNI and ALLUNI", arguments: NetTransport.modern)
+    func receiveExtra(transport: NetTransport) throws {
         let (bed, own) = try Self.filtering(transport, features: NetTestbed.linuxFeatures | F.ctrlRxExtra)
         #expect(try bed.control(C.classRx, C.rxNoBroadcast, [[1]]) == C.ok)
         #expect(try Self.delivered(bed, to: [Self.broadcast, own]) == [1])
@@ -87,8 +87,8 @@ import Testing
     }
 
     @Test("MAC_ADDR_SET: config space shows the new address, the filter follows it, reset restores the original",
-          arguments: TransportFixture.Kind.modern)
-    func macAddressSet(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func macAddressSet(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start()
         let original = bed.device.configuration.mac.bytes
@@ -107,8 +107,8 @@ import Testing
         #expect(try Self.delivered(bed, to: [Self.other, original]) == [0, 1], "filter back to promiscuous")
     }
 
-    @Test("commands that were not negotiated or do not exist answer VIRTIO_NET_ERR", arguments: TransportFixture.Kind.modern)
-    func refusedCommands(transport: TransportFixture.Kind) throws {
+    @Test("commands that were not negotiated or do not exist answer VIRTIO_NET_ERR", arguments: NetTransport.modern)
+    func refusedCommands(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start(features: NetTestbed.linuxFeatures & ~F.ctrlMACAddr)
         #expect(try bed.control(C.classMAC, C.macAddrSet, [Self.other]) == C.error, "CTRL_MAC_ADDR not negotiated")
@@ -121,8 +121,8 @@ import Testing
     }
 
     @Test("negotiated offloads become TUNSETOFFLOAD bits, re-set on every negotiation and on reset",
-          arguments: TransportFixture.Kind.modern)
-    func offloadsFollowNegotiation(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func offloadsFollowNegotiation(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         let v1 = VirtioTestSpec.Feature.version1
         try bed.start()
@@ -149,8 +149,8 @@ import Testing
         #expect(bed.driver.status & VirtioTestSpec.Status.deviceNeedsReset == 0)
     }
 
-    @Test("GUEST_OFFLOADS_SET re-sets TUNSETOFFLOAD; bits not negotiated are refused", arguments: TransportFixture.Kind.modern)
-    func guestOffloadsSet(transport: TransportFixture.Kind) throws {
+    @Test("GUEST_OFFLOADS_SET re-sets TUNSETOFFLOAD; bits not negotiated are refused", arguments: NetTransport.modern)
+    func guestOffloadsSet(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start(features: NetTestbed.linuxFeatures & ~(F.guestUSO4 | F.guestUSO6))
         func le64(_ v: UInt64) -> [UInt8] { (0..<8).map { UInt8(truncatingIfNeeded: v >> UInt64(8 * $0)) } }

@@ -63,11 +63,11 @@ import Testing
         }
     }
 
-    static let cases: [(TransportFixture.Kind, Fault)] = TransportFixture.Kind.modern.flatMap { t in Fault.allCases.map { (t, $0) } }
+    static let cases: [(NetTransport, Fault)] = NetTransport.modern.flatMap { t in Fault.allCases.map { (t, $0) } }
 
     @Test("a malformed chain sets DEVICE_NEEDS_RESET and a configuration interrupt; reset recovers",
           arguments: cases)
-    func needsReset(transport: TransportFixture.Kind, fault: Fault) throws {
+    func needsReset(transport: NetTransport, fault: Fault) throws {
         let bed = try NetTestbed(transport)
         try bed.start()
         try fault.inflict(on: bed)

@@ -72,24 +72,25 @@ final class SocketPairBackend: PacketBackend, @unchecked Sendable {
 }
 
 /// The transports the net tests drive the device through, as a guest's driver would.
-extension TransportFixture.Kind {
+typealias NetTransport = DeviceOnTransport<VirtioNetDevice>.Kind
+
+extension DeviceOnTransport.Kind where Device == VirtioNetDevice {
     /// virtio-mmio version 2 (wired interrupt) and modern virtio-pci with MSI-X.
-    static let modern: [Self] = [.mmio, .pci]
+    static let modern: [Self] = [.mmio, .pciMSIX]
     /// Legacy drivers (no VERSION_1): virtio-mmio version 1, and the legacy I/O BAR of a
     /// transitional virtio-pci device with INTx.
     static let legacy: [Self] = [.mmioLegacy, .pciLegacy]
 }
 
-/// A ``SimulatedMachine`` with a ``VirtioNetDevice`` over a ``SocketPairBackend`` behind one
-/// transport, and a ``VirtioTestDriver`` talking to it through registers only, set up and
-/// used as Linux's virtio_net does.
+/// A ``VirtioNetDevice`` over a ``SocketPairBackend`` on a ``DeviceOnTransport`` (a
+/// simulated machine with one transport and a ``VirtioTestDriver`` using its registers),
+/// set up and used as Linux's virtio_net does.
 final class NetTestbed {
-    let transport: TransportFixture.Kind
-    let machine: SimulatedMachine
+    let transport: NetTransport
     let backend: SocketPairBackend
     let device: VirtioNetDevice
     let driver: VirtioTestDriver
-    private let attachment: SimulatedTransportAttachment<VirtioNetDevice>
+    private let attachment: DeviceOnTransport<VirtioNetDevice>
 
     private(set) var rx: VirtioTestQueue!
     private(set) var tx: VirtioTestQueue!
@@ -98,22 +99,15 @@ final class NetTestbed {
     private var rxBacklog: [VirtioTestCompletion] = []
 
     /// The device runs over `backend`, or over `tap` when given (then `backend` is idle).
-    init(_ transport: TransportFixture.Kind, configuration: VirtioNetConfiguration = VirtioNetConfiguration(queueSize: 16),
+    init(_ transport: NetTransport, configuration: VirtioNetConfiguration = VirtioNetConfiguration(queueSize: 16),
          backend: SocketPairBackend = SocketPairBackend(), tap: TapDevice? = nil) throws {
         self.transport = transport
         self.backend = backend
-        machine = try SimulatedMachine(ram: [(0, 32 << 20)])
         var logger = Logger(label: "test.virtio-net")
         logger.logLevel = .warning
         device = try VirtioNetDevice(configuration: configuration, backend: tap ?? backend, logger: logger)
-        attachment = try SimulatedTransportAttachment(device, on: machine, as: transport)
-        driver = try VirtioTestDriver(machine: machine, transport: attachment.registers, line: attachment.line,
-                                      arenaSize: 16 << 20)
-    }
-
-    deinit {
-        attachment.detach()
-        device.reset()
+        attachment = try DeviceOnTransport(transport, device: device)
+        driver = attachment.driver
     }
 
     /// Why the transport set DEVICE_NEEDS_RESET (host side).

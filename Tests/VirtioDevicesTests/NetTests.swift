@@ -10,8 +10,8 @@ import Testing
     typealias F = VirtioNetFeature
     typealias H = VirtioNetHeader
 
-    @Test("Linux-style probe: features negotiated, config space readable, offloads set", arguments: TransportFixture.Kind.modern)
-    func probe(transport: TransportFixture.Kind) throws {
+    @Test("Linux-style probe: features negotiated, config space readable, offloads set", arguments: NetTransport.modern)
+    func probe(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         let features = try bed.start()
         for f in [F.csum, F.guestCsum, F.hostTSO4, F.hostTSO6, F.guestTSO4, F.guestTSO6, F.mergeableRxBuffers,
@@ -29,8 +29,8 @@ import Testing
     }
 
     @Test("tx: header and frame reach the backend untouched, gathered from direct and indirect chains",
-          arguments: TransportFixture.Kind.modern)
-    func transmit(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func transmit(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start()
         let header = netHeader(flags: H.flagNeedsCsum, csumStart: 34, csumOffset: 16)
@@ -50,8 +50,8 @@ import Testing
         #expect(try bed.driver.waitForInterrupt().usedBuffers)
     }
 
-    @Test("rx without MRG_RXBUF: 12-byte header passed through, num_buffers = 1", arguments: TransportFixture.Kind.modern)
-    func receiveSingleBuffer(transport: TransportFixture.Kind) throws {
+    @Test("rx without MRG_RXBUF: 12-byte header passed through, num_buffers = 1", arguments: NetTransport.modern)
+    func receiveSingleBuffer(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start(features: NetTestbed.linuxFeatures & ~F.mergeableRxBuffers)
         try bed.postReceiveBuffers(2, size: H.size + 1518)
@@ -67,8 +67,8 @@ import Testing
     }
 
     @Test("rx without GUEST_CSUM: flags cleared, partially checksummed frames not delivered",
-          arguments: TransportFixture.Kind.modern)
-    func receiveWithoutGuestChecksum(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func receiveWithoutGuestChecksum(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start(features: VirtioTestSpec.Feature.version1 | F.mac)
         #expect(bed.backend.lastOffloads == [])
@@ -82,8 +82,8 @@ import Testing
     }
 
     @Test("rx with MRG_RXBUF: a packet larger than one buffer spans several, all published together",
-          arguments: TransportFixture.Kind.modern)
-    func receiveMergeable(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func receiveMergeable(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start()
         try bed.postReceiveBuffers(4, size: 1536)
@@ -102,8 +102,8 @@ import Testing
     }
 
     @Test("rx big packets (GUEST_TSO4, no MRG_RXBUF): a GSO frame fills one chain of page-sized descriptors",
-          arguments: TransportFixture.Kind.modern)
-    func receiveBigPacket(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func receiveBigPacket(transport: NetTransport) throws {
         let bed = try NetTestbed(transport, configuration: VirtioNetConfiguration(queueSize: 256))
         try bed.start(features: NetTestbed.linuxFeatures & ~F.mergeableRxBuffers)
         // add_recvbuf_big: the header in its own descriptor, then pages, through an indirect table.
@@ -120,8 +120,8 @@ import Testing
     }
 
     @Test("rx without MRG_RXBUF: a frame larger than the buffer is dropped and the buffer kept for the next",
-          arguments: TransportFixture.Kind.modern)
-    func receiveTooLargeForBuffer(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func receiveTooLargeForBuffer(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start(features: VirtioTestSpec.Feature.version1 | F.mac)
         let buffer = try bed.rx.submit(writable: [H.size + 1518])
@@ -135,8 +135,8 @@ import Testing
     }
 
     @Test("rx with MRG_RXBUF: a frame larger than the whole ring is dropped instead of stalling it",
-          arguments: TransportFixture.Kind.modern)
-    func receiveLargerThanRing(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func receiveLargerThanRing(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start(features: NetTestbed.linuxFeatures & ~F.mtu)
         try bed.postReceiveBuffers(16, size: 256)   // 4 KiB in all
@@ -147,8 +147,8 @@ import Testing
         #expect(bed.device.statistics.rxDroppedTooLarge == 1)
     }
 
-    @Test("rx with VIRTIO_NET_F_MTU: unsegmented frames above the MTU are not delivered", arguments: TransportFixture.Kind.modern)
-    func receiveAboveMTU(transport: TransportFixture.Kind) throws {
+    @Test("rx with VIRTIO_NET_F_MTU: unsegmented frames above the MTU are not delivered", arguments: NetTransport.modern)
+    func receiveAboveMTU(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start()
         try bed.postReceiveBuffers(8, size: 1536)
@@ -160,8 +160,8 @@ import Testing
     }
 
     @Test("legacy driver without MRG_RXBUF: 10-byte header on rx and tx; the backend still sees 12",
-          arguments: TransportFixture.Kind.legacy)
-    func legacyHeader(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.legacy)
+    func legacyHeader(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start(features: F.mac | F.csum | F.guestCsum | F.ctrlVQ | F.ctrlRx)
         #expect(bed.headerLength == H.legacySize)
@@ -181,8 +181,8 @@ import Testing
         #expect(onWire == Array(sent[0..<10]) + [0, 0] + Array(sent[10...]))
     }
 
-    @Test("legacy driver with MRG_RXBUF: the 12-byte header", arguments: TransportFixture.Kind.legacy)
-    func legacyMergeableHeader(transport: TransportFixture.Kind) throws {
+    @Test("legacy driver with MRG_RXBUF: the 12-byte header", arguments: NetTransport.legacy)
+    func legacyMergeableHeader(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start(features: F.mac | F.mergeableRxBuffers)
         #expect(bed.headerLength == H.size)
@@ -193,8 +193,8 @@ import Testing
     }
 
     @Test("rx back-pressure: without buffers the backend is not read; buffers and a kick resume it, nothing lost",
-          arguments: TransportFixture.Kind.modern)
-    func backPressure(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func backPressure(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start(features: NetTestbed.linuxFeatures & ~VirtioTestSpec.Feature.eventIndex)
         for tag in 1...6 { bed.backend.inject(netHeader() + ethernetFrame(payload: 64, tag: UInt8(tag))) }
@@ -215,8 +215,8 @@ import Testing
     }
 
     @Test("tx back-pressure: a full backend parks the chain until it drains; order kept, nothing lost",
-          arguments: TransportFixture.Kind.modern)
-    func transmitBackPressure(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func transmitBackPressure(transport: NetTransport) throws {
         let bed = try NetTestbed(transport, backend: SocketPairBackend(sendBuffer: 4096))
         try bed.start()
         let packets = (0..<12).map { netHeader() + ethernetFrame(payload: 1400, tag: UInt8($0)) }
@@ -232,8 +232,8 @@ import Testing
         #expect(bed.device.statistics.txFrames == 12)
     }
 
-    @Test("EVENT_IDX: used_event suppresses interrupts, avail_event asks for the next kick", arguments: TransportFixture.Kind.modern)
-    func eventIndex(transport: TransportFixture.Kind) throws {
+    @Test("EVENT_IDX: used_event suppresses interrupts, avail_event asks for the next kick", arguments: NetTransport.modern)
+    func eventIndex(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start()
         #expect(bed.tx.eventIndex)
@@ -257,8 +257,8 @@ import Testing
     }
 
     @Test("reset mid-traffic: the device stops at once, the driver starts over, frames keep flowing",
-          arguments: TransportFixture.Kind.modern)
-    func resetMidTraffic(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func resetMidTraffic(transport: NetTransport) throws {
         let bed = try NetTestbed(transport)
         try bed.start()
         for tag in 0..<30 { bed.backend.inject(netHeader() + ethernetFrame(payload: 64, tag: UInt8(tag))) }

@@ -125,8 +125,8 @@ private final class PacketSocket {
 
     @Test("virtio-net over a real tap: a guest frame reaches the host's packet socket and one comes back",
           .enabled(if: canCreateTaps, "SKIP: needs root and /dev/net/tun"),
-          arguments: TransportFixture.Kind.modern)
-    func throughRealTap(transport: TransportFixture.Kind) throws {
+          arguments: NetTransport.modern)
+    func throughRealTap(transport: NetTransport) throws {
         let tap = try TapDevice(name: tapName(transport == .mmio ? "m" : "p"))
         let bed = try NetTestbed(transport, tap: tap)
         try bed.start()

@@ -41,30 +41,58 @@ final class TransportFixture {
     let line: RecordingInterruptLine
     let device: LoopbackDevice
     let driver: VirtioTestDriver
-    let attachment: SimulatedTransportAttachment<LoopbackDevice>
-    var mmio: VirtioMMIOTransport<LoopbackDevice>? { attachment.mmio }
-    var pci: VirtioPCITransport<LoopbackDevice>? { attachment.pci }
-    var bus: PCIBus? { attachment.bus }
+    let mmio: VirtioMMIOTransport<LoopbackDevice>?
+    let pci: VirtioPCITransport<LoopbackDevice>?
+    let bus: PCIBus?
+    private let statusReader: () -> VirtioDeviceStatus
+    private let reasonReader: () -> VirtioTransportError?
 
     init(_ kind: Kind, device: LoopbackDevice? = nil) throws {
         self.kind = kind
         machine = try SimulatedMachine(ram: [(0, Self.ramSize)])
+        line = try machine.interruptLine(gsi: kind.isPCI ? Self.pciGSI : Self.gsi)
         let device = try device ?? LoopbackDevice()
         self.device = device
-        attachment = try SimulatedTransportAttachment(device, on: machine, as: kind)
-        line = attachment.line
-        driver = try VirtioTestDriver(machine: machine, transport: attachment.registers, line: line)
+        let transport: any VirtioTestTransport
+        switch kind {
+        case .mmio, .mmioLegacy:
+            let t = try VirtioMMIOTransport(device: device, memory: machine.memory, interrupt: line,
+                                            options: .init(version: kind == .mmio ? .modern : .legacy))
+            try t.register(in: machine.dispatcher.memory, at: Self.mmioBase, ioEvents: machine.ioEvents)
+            mmio = t
+            pci = nil
+            bus = nil
+            statusReader = { t.status }
+            reasonReader = { t.needsResetReason }
+            transport = try VirtioMMIOTestTransport(machine: machine, base: Self.mmioBase)
+        case .pci, .pciINTx, .pciTransitional, .pciLegacy, .pciLegacyMSIX:
+            let modernDevice = kind == .pci || kind == .pciINTx
+            let t = try VirtioPCITransport(device: device, memory: machine.memory, msi: machine.msi,
+                                           ioEvents: machine.ioEvents,
+                                           options: .init(mode: modernDevice ? .modern : .transitional))
+            let bus = try PCIBus(dispatcher: machine.dispatcher, interruptLines: machine.interruptLines)
+            try bus.attach(t, device: Self.pciSlot)
+            mmio = nil
+            pci = t
+            self.bus = bus
+            statusReader = { t.status }
+            reasonReader = { t.needsResetReason }
+            transport = try VirtioPCITestTransport(machine: machine, device: Self.pciSlot,
+                                                   interface: kind.isLegacyDriver ? .legacy : .modern,
+                                                   interruptMode: kind.usesMSIX ? .msix : .intx)
+        }
+        driver = try VirtioTestDriver(machine: machine, transport: transport, line: line)
     }
 
     deinit {
         // Break the activation's reference cycle and stop the device's thread.
-        attachment.detach()
+        mmio?.unregister()
         device.reset()
     }
 
     /// Host-side view of the device status.
-    var status: VirtioDeviceStatus { attachment.status }
-    var needsResetReason: VirtioTransportError? { attachment.needsResetReason }
+    var status: VirtioDeviceStatus { statusReader() }
+    var needsResetReason: VirtioTransportError? { reasonReader() }
 
     /// Features a test driver asks for: everything the loopback device offers.
     var allFeatures: UInt64 {

@@ -14,14 +14,22 @@ struct MachineIOBackend {
     var msi: any MSIController
     /// How devices drive wired interrupts (GSIs).
     var lines: any InterruptLineProvider
+    /// How the PCI bus names its INTx lines to `lines` (the PC's PIRQ swizzle onto GSIs 16–19,
+    /// or Xen's per device/pin lines).
+    var intxRouting: PCIINTxRouting = .swizzled((16, 17, 18, 19))
+    /// Guest RAM as devices reach it (KVM: the mapped RAM; Xen: mapped on demand).
+    var guestMemory: any GuestMemory
+    /// Keeps the backend's own machinery (e.g. a simulated hypervisor) alive with the machine.
+    var owner: AnyObject? = nil
 
     /// Everything through KVM: exits to the dispatcher, `KVM_IOEVENTFD` (PCI-config matches in
     /// the dispatcher's software table), `KVM_SIGNAL_MSI`, `KVM_IRQ_LINE`.
-    static func kvm(vm: KVMVirtualMachine, dispatcher: IODispatcher) -> MachineIOBackend {
+    static func kvm(vm: KVMVirtualMachine, dispatcher: IODispatcher, ram: MappedGuestMemory) -> MachineIOBackend {
         MachineIOBackend(
             sink: dispatcher,
             ioEvents: KVMIoEventRegistrar(vm: vm, fallback: dispatcher.softwareIoEvents),
             msi: KVMMSIController(vm: vm),
-            lines: KVMInterruptLines(vm: vm))
+            lines: KVMInterruptLines(vm: vm),
+            guestMemory: ram)
     }
 }

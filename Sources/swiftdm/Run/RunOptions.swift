@@ -36,4 +36,9 @@ struct RunOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("A virtio-net device on a tap interface; repeatable.", valueName: "tap=name[,mac=mac]"))
     var net: [String] = []
+
+    @Option(help: ArgumentHelp(
+        "Where I/O exits go: kvm, or xen-sim (through a simulated Xen's ioreq pages and event channels to swiftdm's Xen ioreq server).",
+        valueName: "kvm|xen-sim"))
+    var ioreq: String = "kvm"
 }
