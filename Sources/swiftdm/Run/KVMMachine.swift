@@ -31,7 +31,7 @@ final class KVMMachine {
     init(
         configuration: RunConfiguration, kvm: KVMSystem, serialOutput: @escaping SerialOutput, debugOutput: SerialOutput?,
         events: @escaping MachineEventHandler,
-        backend: (KVMVirtualMachine, IODispatcher, MappedGuestMemory) -> MachineIOBackend = { vm, d, _ in .kvm(vm: vm, dispatcher: d) }
+        backend: (MachineIOContext) -> MachineIOBackend = MachineIOBackend.kvm
     ) throws(RunError) {
         self.configuration = configuration
         // The virtio devices join the machine with the virtio transports; until then refuse
@@ -54,7 +54,7 @@ final class KVMMachine {
         } catch {
             throw .setupFailed("\(error)")
         }
-        io = backend(vm, dispatcher, ram)
+        io = backend(MachineIOContext(vm: vm, routing: routing, dispatcher: dispatcher, ram: ram, cpuCount: configuration.cpus))
 
         do {
             platform = try X86LegacyDevices(
