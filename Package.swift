@@ -50,7 +50,12 @@ let package = Package(
         .target(
             name: "XenSimulation",
             dependencies: ["XenGlue", "DeviceModel", "CXen", .product(name: "Logging", package: "swift-log")]),
-        .target(name: "VhostUserGlue", dependencies: ["DeviceModel", "VirtioDevices", "CDeviceModelShims"]),
+        .target(
+            name: "VhostUserGlue",
+            dependencies: [
+                "DeviceModel", "VirtioDevices", "CDeviceModelShims",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
 
         // The x86 machine model (UART, CMOS, i8042, ACPI PM, e820, boot params, ACPI tables):
         // backend-independent, assembled by the launcher.

@@ -83,7 +83,7 @@ extension EventNotifier {
 }
 
 /// A driver-side split queue laid out in guest RAM the way Linux's virtio_ring does.
-struct DriverQueue {
+struct NetDriverQueue {
     let memory: MappedGuestMemory
     let layout: VirtqueueLayout
     var nextDescriptor: UInt16 = 0
@@ -136,19 +136,19 @@ struct NetFixture {
     let backend = SocketPairBackend()
     let sink = RecordingSink()
     let device: VirtioNetDevice
-    var rx: DriverQueue
-    var tx: DriverQueue
-    var ctrl: DriverQueue
+    var rx: NetDriverQueue
+    var tx: NetDriverQueue
+    var ctrl: NetDriverQueue
     let kicks = (EventNotifier.testInstance(), EventNotifier.testInstance(), EventNotifier.testInstance())
 
     init(features extra: UInt64) throws {
         memory = try MappedGuestMemory.anonymous([(guestBase: 0, length: 16 << 20)])
         device = try VirtioNetDevice(configuration: VirtioNetConfiguration(queueSize: 16), backend: backend)
-        rx = DriverQueue(memory: memory, base: 0x1000, size: 16)
-        tx = DriverQueue(memory: memory, base: 0x3000, size: 16)
-        ctrl = DriverQueue(memory: memory, base: 0x5000, size: 16)
+        rx = NetDriverQueue(memory: memory, base: 0x1000, size: 16)
+        tx = NetDriverQueue(memory: memory, base: 0x3000, size: 16)
+        ctrl = NetDriverQueue(memory: memory, base: 0x5000, size: 16)
         let features = VirtioFeature.version1 | VirtioNetFeature.ctrlVQ | VirtioNetFeature.ctrlRx | extra
-        func binding(_ i: Int, _ q: DriverQueue, _ kick: EventNotifier) throws -> VirtioQueueBinding {
+        func binding(_ i: Int, _ q: NetDriverQueue, _ kick: EventNotifier) throws -> VirtioQueueBinding {
             VirtioQueueBinding(index: i, queue: try SplitVirtqueue(memory: memory, layout: q.layout, eventIndex: false,
                                                                     indirectDescriptors: false), kick: kick)
         }
@@ -159,7 +159,7 @@ struct NetFixture {
     }
 
     /// Waits until `queue` returns at least `count` used entries.
-    mutating func waitUsed(_ queue: WritableKeyPath<NetFixture, DriverQueue>, count: Int) throws -> [(id: UInt32, len: UInt32)] {
+    mutating func waitUsed(_ queue: WritableKeyPath<NetFixture, NetDriverQueue>, count: Int) throws -> [(id: UInt32, len: UInt32)] {
         var got: [(id: UInt32, len: UInt32)] = []
         for _ in 0..<100 where got.count < count {
             got += try self[keyPath: queue].takeUsed()

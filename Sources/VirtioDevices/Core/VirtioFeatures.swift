@@ -34,17 +34,29 @@ public struct VirtioDeviceStatus: OptionSet, Sendable, Hashable {
     public static let failed = VirtioDeviceStatus(rawValue: 128)
 }
 
-/// Virtio device IDs (virtio 1.2 §5).
-public enum VirtioDeviceType: UInt32, Sendable {
-    case network = 1
-    case block = 2
-    case console = 3
-    case entropy = 4
-    case balloon = 5
-    case scsi = 8
-    case nineP = 9
-    case gpu = 16
-    case input = 18
-    case vsock = 19
-    case fs = 26
+/// A virtio device ID (virtio 1.2 §5).
+///
+/// A struct rather than an enum so that devices outside this package can use IDs this file
+/// does not list, such as the experimental range 0xB0...0xBF (PCI device IDs 0x10F0...0x10FF,
+/// "available for experimental usage without registration" in QEMU's `docs/specs/pci-ids`).
+public struct VirtioDeviceType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let network = VirtioDeviceType(rawValue: 1)
+    public static let block = VirtioDeviceType(rawValue: 2)
+    public static let console = VirtioDeviceType(rawValue: 3)
+    public static let entropy = VirtioDeviceType(rawValue: 4)
+    public static let balloon = VirtioDeviceType(rawValue: 5)
+    public static let scsi = VirtioDeviceType(rawValue: 8)
+    public static let nineP = VirtioDeviceType(rawValue: 9)
+    public static let gpu = VirtioDeviceType(rawValue: 16)
+    public static let input = VirtioDeviceType(rawValue: 18)
+    public static let vsock = VirtioDeviceType(rawValue: 19)
+    public static let fs = VirtioDeviceType(rawValue: 26)
+
+    /// The IDs free for experiments without registration (0xB0...0xBF).
+    public static let experimentalRange: ClosedRange<UInt32> = 0xB0...0xBF
+
+    public var description: String { "virtio device type \(rawValue)" }
 }

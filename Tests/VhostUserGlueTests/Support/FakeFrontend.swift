@@ -1,0 +1,216 @@
+import DeviceModel
+@testable import VhostUserGlue
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// The frontend side of a vhost-user connection, driven by tests: a socketpair end, a
+/// file-backed "guest RAM" it shares with the backend, and a hand-built split ring.
+final class FakeFrontend {
+    static let ramSize = 1 << 20
+    /// Where the frontend pretends to have mapped guest RAM (what SET_VRING_ADDR uses).
+    static let userBase: UInt64 = 0x7f00_0000_0000
+    static let ringSize: UInt16 = 8
+    static let descGPA: UInt64 = 0x1000
+    static let availGPA: UInt64 = 0x2000
+    static let usedGPA: UInt64 = 0x3000
+    static let dataGPA: UInt64 = 0x10000
+
+    let fd: Int32
+    /// The end the backend serves; hand it to `VhostUserBackend.serve(connectedSocket:)`.
+    let backendFD: Int32
+    let memoryFD: Int32
+    let ram: UnsafeMutableRawPointer
+    let kick = try! EventNotifier()
+    let call = try! EventNotifier()
+    let err = try! EventNotifier()
+    private var availIndex: UInt16 = 0
+    private var nextDescriptor: UInt16 = 0
+
+    init() {
+        var sv: [Int32] = [-1, -1]
+        precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sv) == 0)
+        fd = sv[0]
+        backendFD = sv[1]
+        var template = Array("/tmp/swiftdm-vu-ram-XXXXXX".utf8CString)
+        memoryFD = mkstemp(&template)
+        precondition(memoryFD >= 0)
+        template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
+        precondition(ftruncate(memoryFD, off_t(Self.ramSize)) == 0)
+        ram = mmap(nil, Self.ramSize, PROT_READ | PROT_WRITE, MAP_SHARED, memoryFD, 0)!
+        // Read receives never hang a failing test for long.
+        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    deinit {
+        munmap(ram, Self.ramSize)
+        close(memoryFD)
+        close(fd)
+    }
+
+    // MARK: Messages
+
+    func sendRaw(_ bytes: [UInt8], fds: [Int32] = []) {
+        let controlSize = fds.isEmpty ? 0 : 16 + ((4 * fds.count + 7) & ~7)
+        let control = UnsafeMutableRawPointer.allocate(byteCount: max(controlSize, 8), alignment: 8)
+        defer { control.deallocate() }
+        if !fds.isEmpty {
+            control.initializeMemory(as: UInt8.self, repeating: 0, count: controlSize)
+            control.storeBytes(of: 16 + 4 * fds.count, as: Int.self)
+            control.storeBytes(of: SOL_SOCKET, toByteOffset: 8, as: Int32.self)
+            control.storeBytes(of: Int32(SCM_RIGHTS), toByteOffset: 12, as: Int32.self)
+            for (i, f) in fds.enumerated() { control.storeBytes(of: f, toByteOffset: 16 + 4 * i, as: Int32.self) }
+        }
+        var copy = bytes
+        let n = copy.withUnsafeMutableBytes { buf -> Int in
+            var iov = iovec(iov_base: buf.baseAddress, iov_len: buf.count)
+            return withUnsafeMutablePointer(to: &iov) { iovp in
+                var msg = msghdr()
+                msg.msg_iov = iovp
+                msg.msg_iovlen = 1
+                if controlSize > 0 {
+                    msg.msg_control = control
+                    msg.msg_controllen = controlSize
+                }
+                return sendmsg(fd, &msg, Int32(MSG_NOSIGNAL))
+            }
+        }
+        precondition(n == bytes.count || n < 0)
+    }
+
+    func send(_ request: VhostUserRequest, flags: UInt32 = VhostUserHeader.version, payload: [UInt8] = [], fds: [Int32] = []) {
+        sendRaw(VhostUserHeader(request: request.rawValue, flags: flags, size: UInt32(payload.count)).encoded + payload, fds: fds)
+    }
+
+    /// Reads one message; `nil` on EOF or timeout.
+    func receive() -> (header: VhostUserHeader, payload: [UInt8])? {
+        var header = [UInt8](repeating: 0, count: 12)
+        guard recv(fd, &header, 12, Int32(MSG_WAITALL)) == 12 else { return nil }
+        let h = VhostUserHeader(decoding: header)
+        var payload = [UInt8](repeating: 0, count: Int(h.size))
+        if h.size > 0 { guard recv(fd, &payload, Int(h.size), Int32(MSG_WAITALL)) == Int(h.size) else { return nil } }
+        return (h, payload)
+    }
+
+    /// Sends a request and returns its reply payload.
+    func call(_ request: VhostUserRequest, payload: [UInt8] = []) -> [UInt8]? {
+        send(request, payload: payload)
+        guard let r = receive(), r.header.request == request.rawValue,
+              r.header.flags == VhostUserHeader.version | VhostUserHeader.replyFlag else { return nil }
+        return r.payload
+    }
+
+    func getU64(_ request: VhostUserRequest) -> UInt64? {
+        call(request).map { Self.u64($0) }
+    }
+
+    /// A round trip that proves every earlier message was handled.
+    func sync() -> Bool { getU64(.getFeatures) != nil }
+
+    /// True once the backend closed its end (reads EOF), within the receive timeout.
+    func waitForClose() -> Bool {
+        var byte: UInt8 = 0
+        while true {
+            let n = recv(fd, &byte, 1, 0)
+            if n == 0 { return true }
+            if n < 0 && errno == EINTR { continue }
+            if n < 0 { return errno == ECONNRESET }
+        }
+    }
+
+    // MARK: Payloads
+
+    static func u64(_ b: [UInt8]) -> UInt64 { b.prefix(8).enumerated().reduce(0) { $0 | UInt64($1.1) << (8 * UInt64($1.0)) } }
+    static func le(_ v: UInt64, _ width: Int) -> [UInt8] { (0..<width).map { UInt8(truncatingIfNeeded: v >> (8 * UInt64($0))) } }
+    static func le64(_ v: UInt64) -> [UInt8] { le(v, 8) }
+    static func state(_ index: UInt32, _ num: UInt32) -> [UInt8] { le(UInt64(index), 4) + le(UInt64(num), 4) }
+
+    static func memTable(_ regions: [(gpa: UInt64, size: UInt64, ua: UInt64, offset: UInt64)]) -> [UInt8] {
+        var out = le(UInt64(regions.count), 4) + le(0, 4)
+        for r in regions { out += le64(r.gpa) + le64(r.size) + le64(r.ua) + le64(r.offset) }
+        return out
+    }
+
+    static func vringAddr(_ index: UInt32, desc: UInt64, used: UInt64, avail: UInt64, flags: UInt32 = 0) -> [UInt8] {
+        le(UInt64(index), 4) + le(UInt64(flags), 4) + le64(desc) + le64(used) + le64(avail) + le64(0)
+    }
+
+    // MARK: Set-up sequences
+
+    /// Features, protocol features (all offered), owner and the whole-RAM memory table.
+    func negotiate(features extra: UInt64 = 0, protocolFeatures: VhostUserProtocolFeatures = .supported) {
+        let offered = getU64(.getFeatures) ?? 0
+        send(.setProtocolFeatures, payload: Self.le64(protocolFeatures.rawValue))
+        send(.setOwner)
+        send(.setFeatures, payload: Self.le64((offered & (VirtioFeatureBits.version1 | VhostUserFeature.protocolFeatures)) | extra))
+        send(.setMemTable, payload: Self.memTable([(0, UInt64(Self.ramSize), Self.userBase, 0)]), fds: [memoryFD])
+    }
+
+    /// Sets up ring 0 (size, base, addresses, kick, call, err) and optionally enables it.
+    func setUpRing(base: UInt16 = 0, enable: Bool = true) {
+        send(.setVringNum, payload: Self.state(0, UInt32(Self.ringSize)))
+        send(.setVringBase, payload: Self.state(0, UInt32(base)))
+        send(.setVringAddr, payload: Self.vringAddr(0, desc: Self.userBase + Self.descGPA, used: Self.userBase + Self.usedGPA,
+                                                    avail: Self.userBase + Self.availGPA))
+        send(.setVringKick, payload: Self.le64(0), fds: [kick.fd])
+        send(.setVringCall, payload: Self.le64(0), fds: [call.fd])
+        send(.setVringErr, payload: Self.le64(0), fds: [err.fd])
+        if enable { send(.setVringEnable, payload: Self.state(0, 1)) }
+    }
+
+    // MARK: Guest RAM and the ring
+
+    func write(_ bytes: [UInt8], at gpa: UInt64) {
+        for (i, b) in bytes.enumerated() { ram.storeBytes(of: b, toByteOffset: Int(gpa) + i, as: UInt8.self) }
+    }
+
+    func read(at gpa: UInt64, count: Int) -> [UInt8] {
+        (0..<count).map { ram.load(fromByteOffset: Int(gpa) + $0, as: UInt8.self) }
+    }
+
+    func read16(at gpa: UInt64) -> UInt16 { ram.loadUnaligned(fromByteOffset: Int(gpa), as: UInt16.self) }
+    func read32(at gpa: UInt64) -> UInt32 { ram.loadUnaligned(fromByteOffset: Int(gpa), as: UInt32.self) }
+
+    func writeDescriptor(_ index: UInt16, address: UInt64, length: UInt32, flags: UInt16, next: UInt16) {
+        let at = Self.descGPA + 16 * UInt64(index)
+        write(Self.le64(address) + Self.le(UInt64(length), 4) + Self.le(UInt64(flags), 2) + Self.le(UInt64(next), 2), at: at)
+    }
+
+    /// Makes a chain available: `input` readable, then `outputLength` writable bytes; returns
+    /// the GPA of the writable buffer. `nextOverride` corrupts the chain's link for error tests.
+    @discardableResult
+    func submit(_ input: [UInt8], outputLength: Int, nextOverride: UInt16? = nil, kickNow: Bool = true) -> UInt64 {
+        let head = nextDescriptor % Self.ringSize
+        let second = (head + 1) % Self.ringSize
+        nextDescriptor &+= 2
+        let inGPA = Self.dataGPA + UInt64(head) * 0x1000
+        let outGPA = inGPA + 0x800
+        write(input, at: inGPA)
+        writeDescriptor(head, address: inGPA, length: UInt32(input.count), flags: 1, next: nextOverride ?? second)
+        writeDescriptor(second, address: outGPA, length: UInt32(outputLength), flags: 2, next: 0)
+        write(Self.le(UInt64(head), 2), at: Self.availGPA + 4 + 2 * UInt64(availIndex % Self.ringSize))
+        availIndex &+= 1
+        write(Self.le(UInt64(availIndex), 2), at: Self.availGPA + 2)
+        if kickNow { try? kick.signal() }
+        return outGPA
+    }
+
+    var usedIndex: UInt16 { read16(at: Self.usedGPA + 2) }
+    func usedElement(_ slot: UInt16) -> (id: UInt32, length: UInt32) {
+        let at = Self.usedGPA + 4 + 8 * UInt64(slot % Self.ringSize)
+        return (read32(at: at), read32(at: at + 4))
+    }
+
+    /// Waits (bounded) until the used index reaches `target`, re-checking on each call notification.
+    func waitForUsed(_ target: UInt16) -> Bool {
+        for _ in 0..<100 where usedIndex != target { _ = call.wait(timeoutMs: 100) }
+        return usedIndex == target
+    }
+}
+
+/// Feature bits the fake frontend acks.
+enum VirtioFeatureBits {
+    static let version1: UInt64 = 1 << 32
+    static let eventIndex: UInt64 = 1 << 29
+}
