@@ -18,6 +18,7 @@ final class KVMMachine {
     let platform: X86LegacyDevices
     let pciBus: PCIBus
     let hostBridge: PCIHostBridge
+    let virtio: MachineVirtioDevices
     let vcpus: [KVMVCPU]
     /// Objects that must live as long as the VM runs (ROM mappings, fw_cfg).
     private var keepAlive: [AnyObject] = []
@@ -34,11 +35,6 @@ final class KVMMachine {
         backend: (MachineIOContext) -> MachineIOBackend = MachineIOBackend.kvm
     ) throws(RunError) {
         self.configuration = configuration
-        // The virtio devices join the machine with the virtio transports; until then refuse
-        // rather than boot without a device the user asked for.
-        if let missing = Self.unavailableDevice(in: configuration) {
-            throw .setupFailed("\(missing) needs the virtio transports, which this build of swiftdm does not include")
-        }
         do {
             layout = try X86MemoryLayout(ramSize: configuration.memory.bytes)
         } catch {
@@ -69,6 +65,9 @@ final class KVMMachine {
             throw .setupFailed("platform devices: \(error)")
         }
 
+        virtio = try MachineVirtioDevices(
+            configuration: configuration, layout: layout, ram: ram, bus: pciBus, dispatcher: dispatcher, io: io)
+
         do {
             let cpuid = try kvm.supportedCPUID()
             var vcpus: [KVMVCPU] = []
@@ -88,15 +87,6 @@ final class KVMMachine {
         case .kernel(let path, let initrd, let commandLine):
             try loadKernel(path: path, initrd: initrd, commandLine: commandLine)
         }
-    }
-
-    /// The first requested virtio device, as the user spelled it.
-    private static func unavailableDevice(in c: RunConfiguration) -> String? {
-        if let d = c.disks.first { return "--disk \(d.path)" }
-        if c.rng { return "--rng" }
-        if c.console == .virtio { return "--console virtio" }
-        if let n = c.nets.first { return "--net tap=\(n.tap)" }
-        return nil
     }
 
     /// Maps the BIOS below 4 GiB and at 0xE0000, gives it fw_cfg, and starts vCPU 0 at the
@@ -145,7 +135,8 @@ final class KVMMachine {
             throw .fileUnusable(option: "--initrd", path: initrd ?? "", reason: "\(error)")
         }
         do {
-            let description = try X86PlatformDescription(layout: layout, cpuCount: configuration.cpus)
+            let description = try X86PlatformDescription(
+                layout: layout, cpuCount: configuration.cpus, virtioMMIODevices: virtio.mmioSlots)
             let tables = try FirmwareTables(platform: description)
             try tables.write(to: ram)
             let info = try LinuxLoader.load(
