@@ -78,6 +78,8 @@ let package = Package(
         .testTarget(name: "KVMGlueTests", dependencies: ["KVMGlue", "DeviceModelTesting"]),
         .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "XenSimulation", "VirtioDevices", "DeviceModelTesting"]),
         .testTarget(name: "VhostUserGlueTests", dependencies: ["VhostUserGlue", "DeviceModelTesting"]),
+        // Real Linux virtio drivers (QEMU TCG, user-mode Linux) on `swiftdm vhost-user`.
+        .testTarget(name: "LinuxGuestTests", dependencies: ["swiftdm"]),
         .testTarget(name: "X86MachineTests", dependencies: ["X86Machine", "DeviceModelTesting"]),
         .testTarget(name: "GuestKitTests", dependencies: ["GuestKit"]),
     ],
