@@ -7,5 +7,5 @@ struct Swiftdm: ParsableCommand {
         commandName: "swiftdm",
         abstract: "A virtual-machine device model: virtio devices on KVM, Xen or vhost-user.",
         version: DeviceModelInfo.version,
-        subcommands: [Run.self, XenCommand.self, GuestKitBuildCommand.self])
+        subcommands: [Run.self, XenCommand.self, VhostUserCommand.self, GuestKitBuildCommand.self, DemoCommand.self])
 }

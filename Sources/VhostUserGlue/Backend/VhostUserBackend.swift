@@ -106,7 +106,7 @@ private final class ConnectionThreadState: @unchecked Sendable {
         } catch {
             return .failure(error)
         }
-        logger.info("vhost-user: listening on \(path) for a \(device.deviceType) frontend")
+        logger.info("vhost-user: listening on \(path)")
         watchListener()
         return .success(())
     }

@@ -14,6 +14,9 @@ struct GuestRun: Sendable {
     let wallSeconds: Double
 
     init(console: String, wallSeconds: Double) {
+        // Serial consoles end lines with "\r\n", a single Character in Swift: drop the "\r"s
+        // so line handling sees plain "\n".
+        let console = String(String.UnicodeScalarView(console.unicodeScalars.filter { $0 != "\r" }))
         self.console = console
         self.wallSeconds = wallSeconds
         readyUptime = Self.value(after: "\(GuestInit.readyMarker) uptime=", in: console).flatMap(Double.init)
@@ -29,7 +32,7 @@ struct GuestRun: Sendable {
         let rest = console[start.upperBound...]
         let afterReady = rest.firstIndex(of: "\n").map { rest[rest.index(after: $0)...] } ?? rest
         let end = afterReady.range(of: GuestInit.exitMarker)?.lowerBound ?? afterReady.endIndex
-        return String(afterReady[..<end]).replacingOccurrences(of: "\r", with: "")
+        return String(afterReady[..<end])
     }
 
     /// The value of `key=value` printed by the command (first occurrence), e.g. `sha256=…`.

@@ -52,25 +52,31 @@ struct QemuGuest {
         for (i, d) in devices.enumerated() {
             switch d {
             case .blk(let socket, let queues):
+                // queue-size matches the ring size swiftdm's virtio-blk bases `seg_max` on
+                // (QEMU's vhost-user-blk defaults to 128, and the config is read before the
+                // ring size is known, so Linux could build chains longer than the ring).
                 a += ["-chardev", "socket,id=vu\(i),path=\(socket)",
-                      "-device", "vhost-user-blk\(bus),chardev=vu\(i),num-queues=\(queues)"]
+                      "-device", "vhost-user-blk\(bus),chardev=vu\(i),num-queues=\(queues),queue-size=256"]
             case .rng(let socket):
                 a += ["-chardev", "socket,id=vu\(i),path=\(socket)", "-device", "vhost-user-rng\(bus),chardev=vu\(i)"]
             }
         }
-        let append = ["console=ttyS0", "quiet", "panic=-1"] + extraKernelArguments + [GuestInit.commandArgument(command)]
+        // microvm has no HPET or ACPI PM timer and TCG's PIT fails Linux's TSC calibration,
+        // after which the kernel hangs calibrating the APIC timer: give it the TSC rate.
+        let clock = machine == .microvm && accel == "tcg" ? ["tsc_early_khz=2000000"] : []
+        let append = ["console=ttyS0", "quiet", "panic=-1"] + clock + extraKernelArguments + [GuestInit.commandArgument(command)]
         a += ["-kernel", kit.kernel, "-initrd", useToolsInitrd ? (kit.toolsInitrd ?? kit.initrd) : kit.initrd,
               "-append", append.joined(separator: " ")]
         return a
     }
 
     /// Starts QEMU; the caller waits on or kills the returned process.
-    func start(echo: ((String) -> Void)? = nil) throws -> ConsoleProcess {
+    func start(echo: (@Sendable (String) -> Void)? = nil) throws -> ConsoleProcess {
         try ConsoleProcess(arguments, echo: echo)
     }
 
     /// Boots, runs the command, and returns what the guest printed (QEMU killed at `timeout`).
-    func run(timeout: Duration = .seconds(300), echo: ((String) -> Void)? = nil) throws -> GuestRun {
+    func run(timeout: Duration = .seconds(300), echo: (@Sendable (String) -> Void)? = nil) throws -> GuestRun {
         let started = ContinuousClock.now
         let p = try start(echo: echo)
         if !p.waitForExit(timeout: timeout) { p.kill() }

@@ -16,7 +16,7 @@ struct UmlGuest {
             + [GuestInit.commandArgument(command)]
     }
 
-    func run(timeout: Duration = .seconds(120), echo: ((String) -> Void)? = nil) throws -> GuestRun? {
+    func run(timeout: Duration = .seconds(120), echo: (@Sendable (String) -> Void)? = nil) throws -> GuestRun? {
         guard let arguments else { return nil }
         let started = ContinuousClock.now
         // UML backs its RAM with a file in TMPDIR; keep it on tmpfs-like /tmp.

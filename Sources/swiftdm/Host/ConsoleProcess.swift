@@ -15,7 +15,7 @@ final class ConsoleProcess: @unchecked Sendable {
     private let input = Pipe()
     private let state = Mutex(State())
     private let changed = DispatchSemaphore(value: 0)
-    private let echo: ((String) -> Void)?
+    private let echo: (@Sendable (String) -> Void)?
 
     private struct State {
         var output = ""
@@ -25,7 +25,7 @@ final class ConsoleProcess: @unchecked Sendable {
 
     /// Starts `arguments[0]` (looked up in `PATH`). `echo` receives each chunk of output
     /// as it arrives (for `--verbose` runs).
-    init(_ arguments: [String], environment: [String: String]? = nil, echo: ((String) -> Void)? = nil) throws {
+    init(_ arguments: [String], environment: [String: String]? = nil, echo: (@Sendable (String) -> Void)? = nil) throws {
         self.arguments = arguments
         self.echo = echo
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")

@@ -19,6 +19,7 @@ final class KVMMachine {
     let platform: X86LegacyDevices
     let pciBus: PCIBus
     let hostBridge: PCIHostBridge
+    let virtio: MachineVirtioDevices
     let vcpus: [KVMVCPU]
     /// The PC's INTx wiring (PIRQ A–D on GSIs 16–19), which the firmware tables describe.
     static let intxRouting = PCIINTxRouting.swizzled((16, 17, 18, 19))
@@ -35,15 +36,10 @@ final class KVMMachine {
     init(
         configuration: RunConfiguration, kvm: KVMSystem, serialOutput: @escaping SerialOutput, debugOutput: SerialOutput?,
         events: @escaping MachineEventHandler,
-        backend: ((KVMVirtualMachine, IODispatcher, MappedGuestMemory) -> MachineIOBackend)? = nil
+        backend: ((MachineIOContext) -> MachineIOBackend)? = nil
     ) throws(RunError) {
         self.configuration = configuration
         var simulatedRAM: SimulatedGuestRAM?
-        // The virtio devices join the machine with the virtio transports; until then refuse
-        // rather than boot without a device the user asked for.
-        if let missing = Self.unavailableDevice(in: configuration) {
-            throw .setupFailed("\(missing) needs the virtio transports, which this build of swiftdm does not include")
-        }
         do {
             layout = try X86MemoryLayout(ramSize: configuration.memory.bytes)
         } catch {
@@ -78,7 +74,8 @@ final class KVMMachine {
                 throw .setupFailed("--ioreq xen-sim: \(error)")
             }
         } else {
-            io = backend?(vm, dispatcher, ram) ?? .kvm(vm: vm, dispatcher: dispatcher, ram: ram)
+            io = (backend ?? MachineIOBackend.kvm)(
+                MachineIOContext(vm: vm, routing: routing, dispatcher: dispatcher, ram: ram, cpuCount: configuration.cpus))
         }
 
         do {
@@ -93,6 +90,9 @@ final class KVMMachine {
         } catch {
             throw .setupFailed("platform devices: \(error)")
         }
+
+        virtio = try MachineVirtioDevices(
+            configuration: configuration, layout: layout, ram: io.guestMemory, bus: pciBus, dispatcher: dispatcher, io: io)
 
         do {
             let cpuid = try kvm.supportedCPUID()
@@ -113,15 +113,6 @@ final class KVMMachine {
         case .kernel(let path, let initrd, let commandLine):
             try loadKernel(path: path, initrd: initrd, commandLine: commandLine)
         }
-    }
-
-    /// The first requested virtio device, as the user spelled it.
-    private static func unavailableDevice(in c: RunConfiguration) -> String? {
-        if let d = c.disks.first { return "--disk \(d.path)" }
-        if c.rng { return "--rng" }
-        if c.console == .virtio { return "--console virtio" }
-        if let n = c.nets.first { return "--net tap=\(n.tap)" }
-        return nil
     }
 
     /// Maps the BIOS below 4 GiB and at 0xE0000, gives it fw_cfg, and starts vCPU 0 at the
@@ -170,7 +161,8 @@ final class KVMMachine {
             throw .fileUnusable(option: "--initrd", path: initrd ?? "", reason: "\(error)")
         }
         do {
-            let description = try X86PlatformDescription(layout: layout, cpuCount: configuration.cpus)
+            let description = try X86PlatformDescription(
+                layout: layout, cpuCount: configuration.cpus, virtioMMIODevices: virtio.mmioSlots)
             let tables = try FirmwareTables(platform: description)
             try tables.write(to: ram)
             let info = try LinuxLoader.load(

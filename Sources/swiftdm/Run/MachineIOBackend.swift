@@ -23,13 +23,24 @@ struct MachineIOBackend {
     var owner: AnyObject? = nil
 
     /// Everything through KVM: exits to the dispatcher, `KVM_IOEVENTFD` (PCI-config matches in
-    /// the dispatcher's software table), `KVM_SIGNAL_MSI`, `KVM_IRQ_LINE`.
-    static func kvm(vm: KVMVirtualMachine, dispatcher: IODispatcher, ram: MappedGuestMemory) -> MachineIOBackend {
+    /// the dispatcher's software table), MSIs through irqfd routes (``KVMIrqfdMSIController``),
+    /// wired lines with `KVM_IRQ_LINE`.
+    static func kvm(_ machine: MachineIOContext) -> MachineIOBackend {
         MachineIOBackend(
-            sink: dispatcher,
-            ioEvents: KVMIoEventRegistrar(vm: vm, fallback: dispatcher.softwareIoEvents),
-            msi: KVMMSIController(vm: vm),
-            lines: KVMInterruptLines(vm: vm),
-            guestMemory: ram)
+            sink: machine.dispatcher,
+            ioEvents: KVMIoEventRegistrar(vm: machine.vm, fallback: machine.dispatcher.softwareIoEvents),
+            msi: KVMIrqfdMSIController(routing: machine.routing),
+            lines: KVMInterruptLines(vm: machine.vm),
+            guestMemory: machine.ram)
     }
+}
+
+/// What an I/O backend is built from: the VM and the parts of the machine it may route through.
+struct MachineIOContext {
+    let vm: KVMVirtualMachine
+    /// The VM's GSI routing table (irqchip routes installed; MSI routes may be added).
+    let routing: KVMGSIRouting
+    let dispatcher: IODispatcher
+    let ram: MappedGuestMemory
+    let cpuCount: Int
 }

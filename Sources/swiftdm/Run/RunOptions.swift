@@ -22,7 +22,9 @@ struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Number of vCPUs.", valueName: "n"))
     var cpus: String = "1"
 
-    @Option(help: ArgumentHelp("How virtio devices attach: pci or mmio.", valueName: "pci|mmio"))
+    @Option(help: ArgumentHelp(
+        "How virtio devices attach: pci (modern virtio-pci), pci-transitional (with the legacy interface) or mmio.",
+        valueName: "pci|mmio"))
     var transport: String = "pci"
 
     @Option(help: ArgumentHelp("A virtio-blk disk; repeatable.", valueName: "path[,readonly=on][,serial=id][,transport=pci|mmio]"))
