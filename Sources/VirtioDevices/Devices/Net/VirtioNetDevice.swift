@@ -116,7 +116,11 @@ public final class VirtioNetDevice: VirtioDevice {
             defer { p = nil }
             return p
         }) else { return }
-        loop.sync { path.stop() }
+        let s = loop.sync { () -> Statistics in
+            path.stop()
+            return path.statistics
+        }
+        logger.info("virtio-net stopped: tx \(s.txFrames) frames (\(s.txDropped) dropped, \(s.txStalls) stalls), rx \(s.rxFrames) frames (dropped: \(s.rxDroppedByFilter) filtered, \(s.rxDroppedTooLarge) too large, \(s.rxDroppedMalformed) malformed; \(s.rxPauses) pauses for buffers)")
     }
 
     private static func errno(of error: PacketBackendError) -> Int32 {
