@@ -58,38 +58,13 @@ main:
         call puthex
         call putnl
 
-        mov dword [ebp + REG_STATUS], 0
-        mov dword [ebp + REG_STATUS], 1
-        mov dword [ebp + REG_STATUS], 3
-        mov dword [ebp + REG_DEV_FEAT_SEL], 1
-        test dword [ebp + REG_DEV_FEAT], 1              ; VIRTIO_F_VERSION_1 (bit 32)
-        jz .fail
-        mov dword [ebp + REG_DEV_FEAT_SEL], 0
-        test dword [ebp + REG_DEV_FEAT], 0x20           ; VIRTIO_NET_F_MAC (bit 5)
-        jz .fail
-        mov dword [ebp + REG_DRV_FEAT_SEL], 1
-        mov dword [ebp + REG_DRV_FEAT], 1
-        mov dword [ebp + REG_DRV_FEAT_SEL], 0
-        mov dword [ebp + REG_DRV_FEAT], 0x20
-        mov dword [ebp + REG_STATUS], 11
-        test dword [ebp + REG_STATUS], 8
-        jz .fail
-
-        call net_rings_clear
-        xor eax, eax
-        mov ebx, RXQ_DESC
-        call setup_queue
-        jc .fail
-        mov eax, 1
-        mov ebx, TXQ_DESC
-        call setup_queue
+        NET_NEGOTIATE REG_STATUS, REG_DEV_FEAT_SEL, REG_DEV_FEAT, REG_DRV_FEAT_SEL, REG_DRV_FEAT, dword
+        call net_queues
         jc .fail
         mov dword [ebp + REG_STATUS], 15
 
-        mov eax, [ebp + REG_CONFIG]                     ; mac[0..3]
-        mov [NET_MAC], eax
-        mov ax, [ebp + REG_CONFIG + 4]                  ; mac[4..5]
-        mov [NET_MAC + 4], ax
+        lea esi, [ebp + REG_CONFIG]
+        call net_read_mac
 
         call net_exercise
         mov al, 0
@@ -103,8 +78,7 @@ main:
         mov al, 2
         ret
 
-; setup_queue: queue eax with its descriptor table at ebx, the avail ring 0x80 and the used
-; ring 0x100 after it (virtio-net.inc's layout). Carry set if the queue is too small.
+; setup_queue (for virtio-net.inc): queue eax, rings at ebx (+0x80, +0x100).
 setup_queue:
         mov [ebp + REG_QUEUE_SEL], eax
         cmp dword [ebp + REG_QUEUE_MAX], NETQ_SIZE

@@ -79,41 +79,14 @@ main:
 
         ; --- §3.1.1 through the common configuration
         mov ebp, [COMMON]
-        mov byte [ebp + CC_STATUS], 0
-.reset: cmp byte [ebp + CC_STATUS], 0
-        jne .reset
-        mov byte [ebp + CC_STATUS], 1
-        mov byte [ebp + CC_STATUS], 3
-        mov dword [ebp + CC_DFSELECT], 1
-        test dword [ebp + CC_DF], 1             ; VIRTIO_F_VERSION_1
-        jz .fail
-        mov dword [ebp + CC_DFSELECT], 0
-        test dword [ebp + CC_DF], 0x20          ; VIRTIO_NET_F_MAC
-        jz .fail
-        mov dword [ebp + CC_GFSELECT], 1
-        mov dword [ebp + CC_GF], 1
-        mov dword [ebp + CC_GFSELECT], 0
-        mov dword [ebp + CC_GF], 0x20
-        mov byte [ebp + CC_STATUS], 11
-        test byte [ebp + CC_STATUS], 8
-        jz .fail
+        NET_NEGOTIATE CC_STATUS, CC_DFSELECT, CC_DF, CC_GFSELECT, CC_GF, byte
         mov word [ebp + CC_MSIX], 0xFFFF        ; VIRTIO_MSI_NO_VECTOR: polled
-        call net_rings_clear
-        xor eax, eax
-        mov ebx, RXQ_DESC
-        call setup_queue
-        jc .fail
-        mov eax, 1
-        mov ebx, TXQ_DESC
-        call setup_queue
+        call net_queues
         jc .fail
         mov byte [ebp + CC_STATUS], 15
 
         mov esi, [DEVICE_CFG]
-        mov eax, [esi]                          ; mac[0..3]
-        mov [NET_MAC], eax
-        mov ax, [esi + 4]                       ; mac[4..5]
-        mov [NET_MAC + 4], ax
+        call net_read_mac
 
         call net_exercise
         mov al, 0
@@ -131,8 +104,8 @@ main:
         mov al, 2
         ret
 
-; setup_queue: queue eax (ebp = common configuration) with its descriptor table at ebx, the
-; avail ring 0x80 and the used ring 0x100 after it. Carry set if the queue is too small.
+; setup_queue (for virtio-net.inc): queue eax, rings at ebx (+0x80, +0x100); ebp = common
+; configuration. Records the queue's notify address.
 setup_queue:
         mov [ebp + CC_Q_SELECT], ax
         cmp word [ebp + CC_Q_SIZE], NETQ_SIZE
