@@ -26,41 +26,6 @@ enum KVMLinuxHost {
     }()
 }
 
-/// A guest-kit guest under `swiftdm run`.
-struct SwiftdmRunGuest {
-    var kit: BuiltGuestKit
-    var command: String
-    var transport = "pci"
-    var disks: [String] = []
-    var rng = false
-    var virtioConsole = false
-    var cpus = 2
-    var memory = "512M"
-
-    var arguments: [String] {
-        // panic=-1 reboot=t: a panic restarts through a triple fault, which ends the run non-zero;
-        // /init's `poweroff -f` is ACPI S5, which ends it with status 0.
-        let append = ["console=ttyS0", "quiet", "panic=-1", "reboot=t", GuestInit.commandArgument(command)]
-        var a = [LinuxGuestHost.swiftdm!, "run", "--kernel", kit.kernel, "--initrd", kit.initrd,
-                 "--append", append.joined(separator: " "), "--memory", memory, "--cpus", "\(cpus)", "--transport", transport]
-        for d in disks { a += ["--disk", d] }
-        if rng { a.append("--rng") }
-        if virtioConsole { a += ["--console", "virtio"] }
-        return a
-    }
-
-    /// Boots, runs the command, and returns what the guest printed and swiftdm's exit status.
-    func run(timeout: Duration = .seconds(240)) throws -> (run: GuestRun, status: Int32?) {
-        let started = ContinuousClock.now
-        let p = try ConsoleProcess(arguments, echo: LinuxGuestHost.echo)
-        let finished = p.waitForExit(timeout: timeout)
-        if !finished { p.kill() }
-        let wall = ContinuousClock.now - started
-        let run = GuestRun(console: p.output, wallSeconds: Double(wall.components.seconds) + Double(wall.components.attoseconds) / 1e18)
-        return (run, finished && !p.terminatedBySignal ? p.terminationStatus : nil)
-    }
-}
-
 @Suite(.enabled(if: KVMLinuxHost.available, "needs a hardware-virtualization KVM host and the guest kit (see the SKIP line)"), .serialized)
 struct KVMRunLinuxTests {
     /// Disk checksum, a pattern the host verifies, virtio-rng, /dev/hvc0 and 2 vCPUs, on each transport.
@@ -79,11 +44,11 @@ struct KVMRunLinuxTests {
             echo "rng=$(head -c 32 /dev/hwrng | wc -c)"
             [ -c /dev/hvc0 ] && echo "hvc=present" && echo swiftdm-hvc-line > /dev/hvc0
             """
-        var guest = SwiftdmRunGuest(kit: kit, command: command, transport: transport)
+        var guest = SwiftdmRunGuest(kit: kit, command: command, transport: transport, swiftdm: LinuxGuestHost.swiftdm!)
         guest.disks = [source.path, target.path]
         guest.rng = true
         guest.virtioConsole = true
-        let (run, status) = try guest.run()
+        let (run, status) = try guest.run(echo: LinuxGuestHost.echo)
         #expect(status == 0, "swiftdm run status \(String(describing: status)):\n\(run.console.suffix(3000))")
         #expect(run.exitStatus == 0, "\(run.console.suffix(3000))")
         #expect(run.reported("cpus") == "2")
@@ -99,8 +64,8 @@ struct KVMRunLinuxTests {
     /// A kernel panic ends the run with a non-zero status and one line saying why.
     @Test func panicEndsTheRunNonZero() throws {
         let kit = try LinuxGuestHost.requireKit()
-        let guest = SwiftdmRunGuest(kit: kit, command: "echo c > /proc/sysrq-trigger")
-        let (run, status) = try guest.run()
+        let guest = SwiftdmRunGuest(kit: kit, command: "echo c > /proc/sysrq-trigger", swiftdm: LinuxGuestHost.swiftdm!)
+        let (run, status) = try guest.run(echo: LinuxGuestHost.echo)
         #expect(status != nil && status != 0, "\(run.console.suffix(2000))")
         #expect(run.console.contains("Kernel panic"))
         #expect(run.console.contains("swiftdm run: vCPU"), "the triple fault is reported")
