@@ -61,14 +61,11 @@ let package = Package(
         // backend-independent, assembled by the launcher.
         .target(name: "X86Machine", dependencies: ["DeviceModel", "VirtioDevices"]),
 
-        // Test guests assembled from Debian packages, and QEMU/UML runners for real-Linux tests.
-        .target(name: "GuestKit", dependencies: [.product(name: "Logging", package: "swift-log")]),
-
         // The launcher.
         .executableTarget(
             name: "swiftdm",
             dependencies: [
-                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "VhostUserGlue", "X86Machine", "GuestKit",
+                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "XenSimulation", "VhostUserGlue", "X86Machine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -76,12 +73,11 @@ let package = Package(
         .testTarget(name: "DeviceModelTests", dependencies: ["DeviceModel", "DeviceModelTesting"]),
         .testTarget(name: "VirtioDevicesTests", dependencies: ["VirtioDevices", "DeviceModelTesting"]),
         .testTarget(name: "KVMGlueTests", dependencies: ["KVMGlue", "DeviceModelTesting"]),
-        .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "XenSimulation", "DeviceModelTesting"]),
+        .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "XenSimulation", "VirtioDevices", "DeviceModelTesting"]),
         .testTarget(name: "VhostUserGlueTests", dependencies: ["VhostUserGlue", "DeviceModelTesting"]),
         // Real Linux virtio drivers (QEMU TCG, user-mode Linux) on `swiftdm vhost-user`.
         .testTarget(name: "LinuxGuestTests", dependencies: ["swiftdm"]),
         .testTarget(name: "X86MachineTests", dependencies: ["X86Machine", "DeviceModelTesting"]),
-        .testTarget(name: "GuestKitTests", dependencies: ["GuestKit"]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -27,14 +27,14 @@ public final class SimulatedXenDomain: Sendable {
 
     private let intx = WiredOr()
 
-    /// Creates RAM for `ramLayout`, the simulated hypervisor and the ioreq server on
-    /// `dispatcher`, which claims everything the dispatcher serves (now and later), and
-    /// starts serving.
-    public init(domid: XenDomainID = 1, vcpuCount: Int, ramLayout: [(guestBase: UInt64, length: UInt64)],
-                dispatcher: IODispatcher, logger: Logger = Logger(label: "swiftdm.xen-sim"),
+    /// Creates the simulated hypervisor over `ram` and the ioreq server on `dispatcher`,
+    /// which claims everything the dispatcher serves (now and later), and starts serving.
+    public init(domid: XenDomainID = 1, vcpuCount: Int, ram: SimulatedGuestRAM,
+                dispatcher: IODispatcher, responseTimeout: Duration = .seconds(10),
+                logger: Logger = Logger(label: "swiftdm.xen-sim"),
                 faultHandler: @escaping @Sendable (XenIoreqError) -> Void = { _ in }) throws {
-        ram = try SimulatedGuestRAM(layout: ramLayout)
-        xen = try SimulatedXen(domid: domid, vcpuCount: vcpuCount, ram: ram)
+        self.ram = ram
+        xen = try SimulatedXen(domid: domid, vcpuCount: vcpuCount, ram: ram, responseTimeout: responseTimeout)
         server = try XenIoreqServer(domid: domid, hypervisor: try xen.openHypervisor(), dispatcher: dispatcher,
                                     logger: logger, faultHandler: faultHandler)
         // The only device model of the domain: claim every port, MMIO range and PCI function

@@ -44,7 +44,7 @@ final class BlockFixture {
     let guest: TestGuest
     let irq = RecordingInterrupts()
     let device: VirtioBlockDevice
-    var queues: [DriverQueue] = []
+    var queues: [TestVirtqueue] = []
     static let imageSize = 1 << 20
 
     init(_ configure: (inout VirtioBlockConfiguration) -> Void = { _ in },
@@ -64,7 +64,7 @@ final class BlockFixture {
 
     deinit { device.reset() }
 
-    var q: DriverQueue { queues[0] }
+    var q: TestVirtqueue { queues[0] }
 
     /// Posts one request, kicks, waits for it and returns (status, used length, chain).
     @discardableResult
@@ -198,7 +198,12 @@ struct BlockDeviceTests {
     func outOfRange() throws {
         let f = try BlockFixture()
         let last = UInt64(BlockFixture.imageSize / 512)
-        #expect(try f.request([.readable(blkHeader(0, sector: last)), .writable(512), .writable(1)]).status == 1)
+        let refused = try f.request([.readable(blkHeader(0, sector: last)), .writable(512), .writable(1)])
+        #expect(refused.status == 1)
+        // len counts from the start of the writable part and the status byte is its last
+        // byte: the unfilled data is zeroed, not left as it was (§2.7.8.2).
+        #expect(refused.length == 513)
+        #expect(try f.guest.bytes(at: refused.chain.writable[0].address, count: 512) == Array(repeating: 0, count: 512))
         #expect(try f.request([.readable(blkHeader(0, sector: last - 1)), .writable(1024), .writable(1)]).status == 1)
         #expect(try f.request([.readable(blkHeader(0, sector: UInt64.max / 256)), .writable(512), .writable(1)]).status == 1)
         #expect(try f.request([.readable(blkHeader(1, sector: UInt64.max)), .readable(Array(repeating: 1, count: 512)), .writable(1)]).status == 1)

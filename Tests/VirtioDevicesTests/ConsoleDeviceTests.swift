@@ -52,7 +52,7 @@ final class ConsoleFixture {
     let guest: TestGuest
     let irq = RecordingInterrupts()
     let device: VirtioConsoleDevice
-    var queues: [DriverQueue] = []
+    var queues: [TestVirtqueue] = []
 
     init(backend: any ConsoleBackend, multiport: Bool = false, size: ConsoleSize? = nil, name: String? = nil,
          acceptMultiport: Bool = true) throws {
@@ -67,10 +67,10 @@ final class ConsoleFixture {
 
     deinit { device.reset() }
 
-    var rx: DriverQueue { queues[0] }
-    var tx: DriverQueue { queues[1] }
-    var controlRx: DriverQueue { queues[2] }
-    var controlTx: DriverQueue { queues[3] }
+    var rx: TestVirtqueue { queues[0] }
+    var tx: TestVirtqueue { queues[1] }
+    var controlRx: TestVirtqueue { queues[2] }
+    var controlTx: TestVirtqueue { queues[3] }
 
     /// Sends `bytes` from the guest and waits until the device consumed the chain.
     func transmit(_ bytes: [UInt8]) throws {
@@ -81,7 +81,7 @@ final class ConsoleFixture {
     }
 
     /// Waits for one filled receive buffer and returns its bytes.
-    func receive(_ chain: PostedChain, on q: DriverQueue? = nil) throws -> [UInt8] {
+    func receive(_ chain: PostedChain, on q: TestVirtqueue? = nil) throws -> [UInt8] {
         let used = try (q ?? rx).waitUsed(1)
         #expect(UInt16(used[0].id) == chain.head)
         var out: [UInt8] = []
@@ -253,24 +253,34 @@ struct ConsoleDeviceTests {
         #expect(try f.tx.usedIndex() == index)
     }
 
-    @Test("unix socket backend: one client at a time, and a new client after the first leaves")
+    @Test("unix socket backend: one client at a time; the next waits in the backlog until the first leaves")
     func unixSocket() throws {
         let dir = try TemporaryDirectory()
         let path = dir.file("console.sock")
         let backend = try UnixSocketConsoleBackend(path: path)
         let f = try ConsoleFixture(backend: backend)
-        for round in 0..<2 {
-            let client = try connectUnix(path)
-            let rxChain = try f.rx.post([.writable(32)])
-            try f.rx.notify()
-            try writeAll(client, Array("round \(round)".utf8))
-            #expect(try f.receive(rxChain) == Array("round \(round)".utf8))
-            try f.transmit(Array("ack \(round)".utf8))
-            #expect(try readExactly(client, 5) == Array("ack \(round)".utf8))
-            close(client)
-        }
-        withExtendedLifetime(f) {}
-        _ = backend
+        let first = try connectUnix(path)
+        let rx1 = try f.rx.post([.writable(32)])
+        try f.rx.notify()
+        try writeAll(first, Array("first".utf8))
+        #expect(try f.receive(rx1) == Array("first".utf8))
+        try f.transmit(Array("ack 1".utf8))
+        #expect(try readExactly(first, 5) == Array("ack 1".utf8))
+
+        // A second client connects and types while the first is still there: it waits.
+        let second = try connectUnix(path)
+        defer { close(second) }
+        try writeAll(second, Array("second".utf8))
+        let rx2 = try f.rx.post([.writable(32)])
+        try f.rx.notify()
+        f.device.service.loop.sync {}
+        #expect(try f.rx.usedIndex() == 1)
+
+        close(first)
+        #expect(try f.receive(rx2) == Array("second".utf8))
+        try f.transmit(Array("ack 2".utf8))
+        #expect(try readExactly(second, 5) == Array("ack 2".utf8))
+        #expect(f.irq.needsReset.isEmpty)
     }
 
     @Test("pty backend: a terminal program on the slave talks to the guest", .enabled(if: FileManager.default.fileExists(atPath: "/dev/ptmx")))

@@ -30,7 +30,7 @@ final class TestGuest: @unchecked Sendable {
         return address
     }
 
-    func makeQueue(size: UInt16) throws -> DriverQueue { try DriverQueue(guest: self, size: size) }
+    func makeQueue(size: UInt16) throws -> TestVirtqueue { try TestVirtqueue(guest: self, size: size) }
 
     func bytes(at address: UInt64, count: Int) throws -> [UInt8] { try memory.readBytes(at: address, count: count) }
 }
@@ -51,7 +51,7 @@ struct PostedChain {
 }
 
 /// A split virtqueue from the driver's side (virtio 1.2 §2.7), like Linux's virtio_ring.
-final class DriverQueue: @unchecked Sendable {
+final class TestVirtqueue: @unchecked Sendable {
     // SAFETY (@unchecked): driven from the test thread only.
     let guest: TestGuest
     let size: UInt16
@@ -241,7 +241,7 @@ final class RecordingInterrupts: VirtioInterruptSink {
 
 extension TestGuest {
     /// The activation a transport would hand the device after DRIVER_OK.
-    func activation(features: UInt64, queues: [DriverQueue?], interrupts: RecordingInterrupts) throws -> VirtioActivation {
+    func activation(features: UInt64, queues: [TestVirtqueue?], interrupts: RecordingInterrupts) throws -> VirtioActivation {
         var bindings: [VirtioQueueBinding] = []
         for (i, q) in queues.enumerated() {
             if let q { bindings.append(try q.binding(index: i, features: features)) }

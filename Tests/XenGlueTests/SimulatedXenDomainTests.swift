@@ -8,7 +8,7 @@ import XenSimulation
 @Suite struct SimulatedXenDomainTests {
     @Test func pciBusAndInterruptsThroughTheSimulatedDomain() throws {
         let dispatcher = IODispatcher()
-        let domain = try SimulatedXenDomain(vcpuCount: 1, ramLayout: [(0, 2 << 20)], dispatcher: dispatcher)
+        let domain = try SimulatedXenDomain(vcpuCount: 1, ram: try SimulatedGuestRAM(layout: [(0, 2 << 20)]), dispatcher: dispatcher)
         defer { domain.stop() }
         let lines = Mutex<[String]>([])
         domain.deliverInterrupts(

@@ -70,7 +70,23 @@ import Glibc
     @Test(.enabled(if: binary != nil, "SKIP: .build/debug/swiftdm is not built (run swift build first)"))
     func domainZeroIsRefused() throws {
         let (status, _, err) = try Self.run([try #require(Self.binary), "xen", "--domid", "0"])
-        #expect(status != 0)
-        #expect(err.contains("--domid must name a guest domain"))
+        #expect(status == 2)
+        #expect(err == "swiftdm xen: --domid must name a guest domain (1…32751), not 0\n")
+        let (status2, _, err2) = try Self.run([try #require(Self.binary), "xen", "--domid", "1", "--disk", "/nonexistent/disk.img"])
+        #expect(status2 == 2)
+        #expect(err2 == "swiftdm xen: --disk /nonexistent/disk.img: No such file or directory\n")
+    }
+
+    static let ldd: String? = ["/usr/bin/ldd", "/bin/ldd"].first { access($0, X_OK) == 0 }
+
+    /// The launcher links the real libxen libraries (through XenGlue's CXen module).
+    @Test(.enabled(if: binary != nil, "SKIP: .build/debug/swiftdm is not built (run swift build first)"),
+          .enabled(if: ldd != nil, "SKIP: ldd is not installed"))
+    func swiftdmLinksLibxen() throws {
+        let (status, out, _) = try Self.run([try #require(Self.ldd), try #require(Self.binary)])
+        #expect(status == 0)
+        for library in ["libxendevicemodel", "libxenforeignmemory", "libxenevtchn", "libxenstore"] {
+            #expect(out.contains(library + ".so"), "\(library) missing from ldd output")
+        }
     }
 }

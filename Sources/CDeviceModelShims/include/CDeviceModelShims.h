@@ -35,6 +35,11 @@ int swiftdm_open(const char *path, int flags, unsigned int mode);
 /// Names the calling thread (pthread_setname_np; at most 15 characters are kept).
 void swiftdm_set_thread_name(const char *name);
 
+/// getrandom(2) (glibc's <sys/random.h> is not part of Swift's Glibc module).
+ssize_t swiftdm_getrandom(void *buf, size_t len, unsigned int flags);
+/// fallocate(2) (needs _GNU_SOURCE, which Swift's Glibc module does not define).
+int swiftdm_fallocate(int fd, int mode, int64_t offset, int64_t len);
+
 /// Opens /dev/net/tun and attaches to (or creates) tap interface `name` with `flags`
 /// (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR ...). Writes the kernel's interface name (IFNAMSIZ
 /// bytes) to `name_out`. Returns the fd, or -errno.
@@ -43,9 +48,5 @@ int swiftdm_tap_open(const char *name, int flags, char *name_out);
 int swiftdm_if_index(const char *name);
 /// Sets IFF_UP on interface `name`. Returns 0 or -errno.
 int swiftdm_if_set_up(const char *name);
-/// getrandom(2) (glibc's <sys/random.h> is not part of Swift's Glibc module).
-ssize_t swiftdm_getrandom(void *buf, size_t len, unsigned int flags);
-/// fallocate(2) (needs _GNU_SOURCE, which Swift's Glibc module does not define).
-int swiftdm_fallocate(int fd, int mode, int64_t offset, int64_t len);
 
 #endif

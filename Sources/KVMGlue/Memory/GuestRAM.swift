@@ -27,6 +27,15 @@ extension KVMVirtualMachine {
         return memory
     }
 
+    /// Registers RAM allocated elsewhere as memory slots, one per region — e.g. memfd-backed
+    /// RAM that a simulated Xen maps a second time for its foreign mappings. `memory` must
+    /// outlive the VM's use of it.
+    public func mapRAM(_ memory: MappedGuestMemory) throws(KVMError) {
+        for region in memory.regions {
+            try setMemorySlot(try allocateSlot(), guestBase: region.guestBase, length: region.length, host: region.host)
+        }
+    }
+
     /// Maps `bytes` read-only at `guestBase` (a ROM) in a slot of its own, padded at the front to
     /// whole pages so that the image ends exactly at `guestBase + bytes.count`.
     ///

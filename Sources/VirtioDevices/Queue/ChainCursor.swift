@@ -14,23 +14,64 @@ public enum ChainAccessError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Reads a chain's device-readable buffers front to back as one byte stream.
-public struct ChainReader {
-    public let memory: any GuestMemory
-    private let buffers: [GuestBuffer]
+/// A position in a list of guest buffers treated as one byte stream; shared by
+/// ``ChainReader`` and ``ChainWriter``.
+struct GuestBufferStream {
+    let buffers: [GuestBuffer]
     private var index = 0
     private var offset: UInt32 = 0
-    /// Bytes not yet consumed.
-    public private(set) var remaining: Int
+    /// Bytes after the current position.
+    private(set) var remaining: Int
 
-    public init(memory: any GuestMemory, buffers: [GuestBuffer]) {
-        self.memory = memory
+    init(_ buffers: [GuestBuffer]) {
         self.buffers = buffers
         self.remaining = buffers.reduce(0) { $0 + Int($1.length) }
     }
 
+    /// Walks the next `count` bytes piece by piece (one piece per buffer touched), calling
+    /// `body(guestAddress, bytesDone, pieceLength)`, then moves past them.
+    mutating func consume(
+        _ count: Int, _ body: (UInt64, Int, Int) throws(ChainAccessError) -> Void
+    ) throws(ChainAccessError) {
+        guard count <= remaining else { throw .shortChain(needed: count, available: remaining) }
+        var done = 0
+        while done < count {
+            let b = buffers[index]
+            let n = min(Int(b.length - offset), count - done)
+            try body(b.address + UInt64(offset), done, n)
+            offset += UInt32(n)
+            remaining -= n
+            done += n
+            while index < buffers.count && offset == buffers[index].length {
+                index += 1
+                offset = 0
+            }
+        }
+    }
+
+    /// The next `count` bytes as guest buffers (for zero-copy iovecs), moving past them.
+    mutating func take(_ count: Int) throws(ChainAccessError) -> [GuestBuffer] {
+        var out: [GuestBuffer] = []
+        try consume(count) { address, _, n in out.append(GuestBuffer(address: address, length: UInt32(n))) }
+        return out
+    }
+}
+
+/// Reads a chain's device-readable buffers front to back as one byte stream.
+public struct ChainReader {
+    public let memory: any GuestMemory
+    private var stream: GuestBufferStream
+    /// Bytes not yet consumed.
+    public var remaining: Int { stream.remaining }
+
+    public init(memory: any GuestMemory, buffers: [GuestBuffer]) {
+        self.memory = memory
+        self.stream = GuestBufferStream(buffers)
+    }
+
     /// Reads exactly `count` bytes.
     public mutating func read(count: Int) throws(ChainAccessError) -> [UInt8] {
+        guard count <= remaining else { throw .shortChain(needed: count, available: remaining) }
         var out = [UInt8](repeating: 0, count: count)
         var this = self
         let result = out.withUnsafeMutableBytes { p in
@@ -43,17 +84,11 @@ public struct ChainReader {
 
     /// Fills `buffer` from the stream.
     public mutating func read(into buffer: UnsafeMutableRawBufferPointer) throws(ChainAccessError) {
-        guard buffer.count <= remaining else { throw .shortChain(needed: buffer.count, available: remaining) }
-        var done = 0
-        while done < buffer.count {
-            let b = buffers[index]
-            let n = min(Int(b.length - offset), buffer.count - done)
-            do {
-                try memory.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done..<done + n]),
-                                from: b.address + UInt64(offset))
+        let memory = self.memory
+        try stream.consume(buffer.count) { (address, done, n) throws(ChainAccessError) in
+            do throws(GuestMemoryError) {
+                try memory.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[done..<done + n]), from: address)
             } catch { throw .memory(error) }
-            advance(n)
-            done += n
         }
     }
 
@@ -66,37 +101,12 @@ public struct ChainReader {
 
     /// Skips `count` bytes.
     public mutating func skip(_ count: Int) throws(ChainAccessError) {
-        guard count <= remaining else { throw .shortChain(needed: count, available: remaining) }
-        var left = count
-        while left > 0 {
-            let n = min(Int(buffers[index].length - offset), left)
-            advance(n)
-            left -= n
-        }
+        try stream.consume(count) { _, _, _ in }
     }
 
     /// The unread part of the stream as guest buffers (for zero-copy `pwritev`), consuming it.
     public mutating func takeBuffers(count: Int) throws(ChainAccessError) -> [GuestBuffer] {
-        guard count <= remaining else { throw .shortChain(needed: count, available: remaining) }
-        var out: [GuestBuffer] = []
-        var left = count
-        while left > 0 {
-            let b = buffers[index]
-            let n = min(Int(b.length - offset), left)
-            out.append(GuestBuffer(address: b.address + UInt64(offset), length: UInt32(n)))
-            advance(n)
-            left -= n
-        }
-        return out
-    }
-
-    private mutating func advance(_ n: Int) {
-        offset += UInt32(n)
-        remaining -= n
-        while index < buffers.count && offset == buffers[index].length {
-            index += 1
-            offset = 0
-        }
+        try stream.take(count)
     }
 }
 
@@ -104,33 +114,26 @@ public struct ChainReader {
 /// the bytes written for the used ring's `len`.
 public struct ChainWriter {
     public let memory: any GuestMemory
-    private let buffers: [GuestBuffer]
-    private var index = 0
-    private var offset: UInt32 = 0
+    private var stream: GuestBufferStream
     /// Bytes still writable.
-    public private(set) var remaining: Int
+    public var remaining: Int { stream.remaining }
     /// Bytes written so far (the used element's `len`).
     public private(set) var bytesWritten: Int = 0
 
     public init(memory: any GuestMemory, buffers: [GuestBuffer]) {
         self.memory = memory
-        self.buffers = buffers
-        self.remaining = buffers.reduce(0) { $0 + Int($1.length) }
+        self.stream = GuestBufferStream(buffers)
     }
 
     /// Writes all of `bytes`.
     public mutating func write(_ bytes: UnsafeRawBufferPointer) throws(ChainAccessError) {
-        guard bytes.count <= remaining else { throw .shortChain(needed: bytes.count, available: remaining) }
-        var done = 0
-        while done < bytes.count {
-            let b = buffers[index]
-            let n = min(Int(b.length - offset), bytes.count - done)
-            do {
-                try memory.write(UnsafeRawBufferPointer(rebasing: bytes[done..<done + n]), to: b.address + UInt64(offset))
+        let memory = self.memory
+        try stream.consume(bytes.count) { (address, done, n) throws(ChainAccessError) in
+            do throws(GuestMemoryError) {
+                try memory.write(UnsafeRawBufferPointer(rebasing: bytes[done..<done + n]), to: address)
             } catch { throw .memory(error) }
-            advance(n)
-            done += n
         }
+        bytesWritten += bytes.count
     }
 
     /// Writes `bytes`.
@@ -151,26 +154,8 @@ public struct ChainWriter {
 
     /// The unwritten part as guest buffers (for zero-copy `preadv`), counting them as written.
     public mutating func takeBuffers(count: Int) throws(ChainAccessError) -> [GuestBuffer] {
-        guard count <= remaining else { throw .shortChain(needed: count, available: remaining) }
-        var out: [GuestBuffer] = []
-        var left = count
-        while left > 0 {
-            let b = buffers[index]
-            let n = min(Int(b.length - offset), left)
-            out.append(GuestBuffer(address: b.address + UInt64(offset), length: UInt32(n)))
-            advance(n)
-            left -= n
-        }
-        return out
-    }
-
-    private mutating func advance(_ n: Int) {
-        offset += UInt32(n)
-        remaining -= n
-        bytesWritten += n
-        while index < buffers.count && offset == buffers[index].length {
-            index += 1
-            offset = 0
-        }
+        let taken = try stream.take(count)
+        bytesWritten += count
+        return taken
     }
 }

@@ -11,7 +11,7 @@ import Glibc
 /// still work so Ctrl-C stops the VM) and restored by ``restore()``.
 final class HostConsole: Sendable {
     private let savedTerminal: Mutex<termios?>
-    private let watch = Mutex<EventSource?>(nil)
+    private let watch = Mutex<(source: EventSource, fd: Int32)?>(nil)
 
     init() {
         var saved: termios?
@@ -39,25 +39,37 @@ final class HostConsole: Sendable {
 
     /// Starts forwarding stdin to `deliver`, which takes as many bytes as the guest device has
     /// room for and returns how many it took (the rest are dropped, as a UART drops overruns).
+    ///
+    /// stdin is reopened through `/proc/self/fd/0` so that its non-blocking mode belongs to a
+    /// private open file description, never to the one the shell shares.
     func forwardInput(on loop: EventLoop, to deliver: @escaping @Sendable ([UInt8]) -> Int) {
-        _ = swiftdm_set_nonblocking(STDIN_FILENO, 1)
-        let source = loop.watch(fd: STDIN_FILENO, for: [.readable, .hangup]) { [weak self] _ in
+        let fd = swiftdm_open("/proc/self/fd/0", O_RDONLY | O_NONBLOCK | O_CLOEXEC, 0)
+        guard fd >= 0 else { return }  // no readable stdin: the guest gets no input
+        let source = loop.watch(fd: fd, for: [.readable, .hangup]) { [weak self] _ in
             var buffer = [UInt8](repeating: 0, count: 4096)
-            let n = buffer.withUnsafeMutableBytes { read(STDIN_FILENO, $0.baseAddress, $0.count) }
+            let n = buffer.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
             if n > 0 {
                 _ = deliver(Array(buffer.prefix(n)))
             } else if n == 0 || (errno != EAGAIN && errno != EINTR) {
                 // End of input: stop watching, the guest keeps running.
-                self?.watch.withLock { $0?.cancel(); $0 = nil }
+                self?.stopInput()
             }
         }
-        watch.withLock { $0 = source }
+        watch.withLock { $0 = (source, fd) }
+    }
+
+    private func stopInput() {
+        watch.withLock { w in
+            guard let (source, fd) = w else { return }
+            source.cancel()
+            close(fd)
+            w = nil
+        }
     }
 
     /// Stops forwarding and puts the terminal back as it was.
     func restore() {
-        watch.withLock { $0?.cancel(); $0 = nil }
-        _ = swiftdm_set_nonblocking(STDIN_FILENO, 0)
+        stopInput()
         savedTerminal.withLock { saved in
             if var t = saved { tcsetattr(STDIN_FILENO, TCSANOW, &t) }
             saved = nil

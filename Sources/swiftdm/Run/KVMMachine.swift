@@ -1,6 +1,7 @@
 import DeviceModel
 import KVMGlue
 import X86Machine
+import XenSimulation
 
 /// swiftdm's x86 machine on KVM: one VM, its RAM, the PC platform devices, the PCI host bridge
 /// and the vCPUs, assembled from a checked ``RunConfiguration``.
@@ -18,7 +19,10 @@ final class KVMMachine {
     let platform: X86LegacyDevices
     let pciBus: PCIBus
     let hostBridge: PCIHostBridge
+    let virtio: MachineVirtioDevices
     let vcpus: [KVMVCPU]
+    /// The PC's INTx wiring (PIRQ A–D on GSIs 16–19), which the firmware tables describe.
+    static let intxRouting = PCIINTxRouting.swizzled((16, 17, 18, 19))
     /// Objects that must live as long as the VM runs (ROM mappings, fw_cfg).
     private var keepAlive: [AnyObject] = []
 
@@ -27,18 +31,15 @@ final class KVMMachine {
     ///   - serialOutput: where COM1's bytes go.
     ///   - debugOutput: where the firmware debug port 0x402 goes; `nil` leaves the port absent.
     ///   - events: power-off and reset requests from the platform devices.
-    ///   - backend: the I/O backend; KVM end to end unless another is given.
+    ///   - backend: the I/O backend; by default KVM end to end, or the simulated Xen for
+    ///     `--ioreq xen-sim`.
     init(
         configuration: RunConfiguration, kvm: KVMSystem, serialOutput: @escaping SerialOutput, debugOutput: SerialOutput?,
         events: @escaping MachineEventHandler,
-        backend: (KVMVirtualMachine, IODispatcher, MappedGuestMemory) -> MachineIOBackend = { vm, d, _ in .kvm(vm: vm, dispatcher: d) }
+        backend: ((MachineIOContext) -> MachineIOBackend)? = nil
     ) throws(RunError) {
         self.configuration = configuration
-        // The virtio devices join the machine with the virtio transports; until then refuse
-        // rather than boot without a device the user asked for.
-        if let missing = Self.unavailableDevice(in: configuration) {
-            throw .setupFailed("\(missing) needs the virtio transports, which this build of swiftdm does not include")
-        }
+        var simulatedRAM: SimulatedGuestRAM?
         do {
             layout = try X86MemoryLayout(ramSize: configuration.memory.bytes)
         } catch {
@@ -47,27 +48,51 @@ final class KVMMachine {
         do {
             vm = try kvm.createVM()
             try vm.setupX86Platform()
-            ram = try vm.mapRAM(try GuestRAMLayout(size: layout.ramSize, lowMemoryLimit: layout.pciHoleStart))
+            let ramLayout = try GuestRAMLayout(size: layout.ramSize, lowMemoryLimit: layout.pciHoleStart)
+            switch configuration.ioreq {
+            case .kvm:
+                ram = try vm.mapRAM(ramLayout)
+            case .xenSim:
+                // One memfd, so the simulated Xen can foreign-map the frames KVM runs on.
+                let shared = try SimulatedGuestRAM(layout: ramLayout.ranges.map { (guestBase: $0.base, length: $0.length) })
+                try vm.mapRAM(shared.memory)
+                ram = shared.memory
+                simulatedRAM = shared
+            }
             // The MADT and MP tables announce ISA IRQ 0 on GSI 2: route the PIT's GSI 0 to pin 2.
             routing = KVMGSIRouting(vm: vm, irqchipRoutes: KVMGSIRouting.pcCompatibleRoutes)
             try routing.install()
         } catch {
             throw .setupFailed("\(error)")
         }
-        io = backend(vm, dispatcher, ram)
+        if let simulatedRAM {
+            do {
+                io = try XenSimulatedBackend.make(
+                    vm: vm, dispatcher: dispatcher, ram: simulatedRAM, vcpuCount: configuration.cpus,
+                    machineINTxRouting: Self.intxRouting)
+            } catch {
+                throw .setupFailed("--ioreq xen-sim: \(error)")
+            }
+        } else {
+            io = (backend ?? MachineIOBackend.kvm)(
+                MachineIOContext(vm: vm, routing: routing, dispatcher: dispatcher, ram: ram, cpuCount: configuration.cpus))
+        }
 
         do {
             platform = try X86LegacyDevices(
                 layout: layout, cpuCount: configuration.cpus, interrupts: io.lines, serialOutput: serialOutput,
                 debugOutput: debugOutput, events: events)
             try platform.register(in: dispatcher)
-            pciBus = try PCIBus(dispatcher: dispatcher, interruptLines: io.lines)
+            pciBus = try PCIBus(dispatcher: dispatcher, interruptLines: io.lines, intxRouting: io.intxRouting)
             hostBridge = try PCIHostBridge(
                 bus: pciBus, model: .i440fx, ecam: try PCIECAMWindow(base: layout.ecam.base, busCount: Int(X86MemoryLayout.ecamBusCount)),
                 resetControl: platform.resetControl)
         } catch {
             throw .setupFailed("platform devices: \(error)")
         }
+
+        virtio = try MachineVirtioDevices(
+            configuration: configuration, layout: layout, ram: io.guestMemory, bus: pciBus, dispatcher: dispatcher, io: io)
 
         do {
             let cpuid = try kvm.supportedCPUID()
@@ -88,15 +113,6 @@ final class KVMMachine {
         case .kernel(let path, let initrd, let commandLine):
             try loadKernel(path: path, initrd: initrd, commandLine: commandLine)
         }
-    }
-
-    /// The first requested virtio device, as the user spelled it.
-    private static func unavailableDevice(in c: RunConfiguration) -> String? {
-        if let d = c.disks.first { return "--disk \(d.path)" }
-        if c.rng { return "--rng" }
-        if c.console == .virtio { return "--console virtio" }
-        if let n = c.nets.first { return "--net tap=\(n.tap)" }
-        return nil
     }
 
     /// Maps the BIOS below 4 GiB and at 0xE0000, gives it fw_cfg, and starts vCPU 0 at the
@@ -145,7 +161,8 @@ final class KVMMachine {
             throw .fileUnusable(option: "--initrd", path: initrd ?? "", reason: "\(error)")
         }
         do {
-            let description = try X86PlatformDescription(layout: layout, cpuCount: configuration.cpus)
+            let description = try X86PlatformDescription(
+                layout: layout, cpuCount: configuration.cpus, virtioMMIODevices: virtio.mmioSlots)
             let tables = try FirmwareTables(platform: description)
             try tables.write(to: ram)
             let info = try LinuxLoader.load(

@@ -23,6 +23,7 @@ struct RunConfiguration: Hashable {
     var rng: Bool
     var console: ConsoleChoice
     var nets: [NetSpec]
+    var ioreq: IoreqChoice
 
     /// Checks `options`; `checkFile` decides whether a path is usable (the default opens it).
     init(_ options: RunOptions, checkFile: (String, _ writable: Bool) -> String? = RunConfiguration.fileProblem) throws(RunError) {
@@ -70,6 +71,7 @@ struct RunConfiguration: Hashable {
             nets.append(n)
         }
         self.nets = nets
+        ioreq = try IoreqChoice(parsing: options.ioreq)
     }
 
     /// Why `path` cannot be used (opened read-only, or read-write when `writable`), or nil.

@@ -22,7 +22,9 @@ struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Number of vCPUs.", valueName: "n"))
     var cpus: String = "1"
 
-    @Option(help: ArgumentHelp("How virtio devices attach: pci or mmio.", valueName: "pci|mmio"))
+    @Option(help: ArgumentHelp(
+        "How virtio devices attach: pci (modern virtio-pci), pci-transitional (with the legacy interface) or mmio.",
+        valueName: "pci|mmio"))
     var transport: String = "pci"
 
     @Option(help: ArgumentHelp("A virtio-blk disk; repeatable.", valueName: "path[,readonly=on][,serial=id][,transport=pci|mmio]"))
@@ -36,4 +38,9 @@ struct RunOptions: ParsableArguments {
 
     @Option(help: ArgumentHelp("A virtio-net device on a tap interface; repeatable.", valueName: "tap=name[,mac=mac]"))
     var net: [String] = []
+
+    @Option(help: ArgumentHelp(
+        "Where I/O exits go: kvm, or xen-sim (through a simulated Xen's ioreq pages and event channels to swiftdm's Xen ioreq server).",
+        valueName: "kvm|xen-sim"))
+    var ioreq: String = "kvm"
 }

@@ -63,8 +63,9 @@ struct RunSession {
             Run.fail(error)
         }
 
-        let console = HostConsole()
-        defer { console.restore() }
+        // With a virtio console, its own backend owns stdin and the terminal.
+        let console: HostConsole? = configuration.console == .serial ? HostConsole() : nil
+        defer { console?.restore() }
         let inputLoop: EventLoop
         let runner: VCPURunner
         do {
@@ -73,7 +74,7 @@ struct RunSession {
         } catch {
             Run.fail(.setupFailed("\(error)"))
         }
-        if configuration.console == .serial {
+        if let console {
             let uart = machine.platform.uart
             console.forwardInput(on: inputLoop) { bytes in uart.enqueueInput(bytes) }
         }
@@ -84,7 +85,7 @@ struct RunSession {
             Run.fail(.setupFailed("\(error)"))
         }
         let result = runner.wait() ?? .stopped(.host)
-        console.restore()
+        console?.restore()
         inputLoop.shutdown()
         withExtendedLifetime(machine) {}
 

@@ -62,14 +62,7 @@ final class BlockQueueHandler: VirtqueueHandler, @unchecked Sendable {
                 let result = Self.withHostSlices(request.memory, data) { slices throws(VirtioBlockError) in
                     try backend.read(into: slices, at: offset)
                 }
-                if result == .ok {
-                    Self.complete(request, status, .ok, bytesWritten: dataIn + 1)
-                } else {
-                    // The driver ignores the data of a failed read, but the used length must
-                    // not claim bytes that were never written (§2.7.8.2): zero them.
-                    for b in data { try? request.memory.fill(0, at: b.address, length: Int(b.length)) }
-                    Self.complete(request, status, result, bytesWritten: dataIn + 1)
-                }
+                Self.complete(request, status, result, filled: result == .ok ? dataIn : 0)
             }
 
         case .write?:
@@ -87,12 +80,12 @@ final class BlockQueueHandler: VirtqueueHandler, @unchecked Sendable {
                     try backend.write(from: slices, at: offset)
                 }
                 if result == .ok && writethrough { result = Self.status { () throws(VirtioBlockError) in try backend.flush() } }
-                Self.complete(request, status, result, bytesWritten: 1)
+                Self.complete(request, status, result)
             }
 
         case .flush?:
             request.offload { [backend] request in
-                Self.complete(request, status, Self.status { () throws(VirtioBlockError) in try backend.flush() }, bytesWritten: 1)
+                Self.complete(request, status, Self.status { () throws(VirtioBlockError) in try backend.flush() })
             }
 
         case .getID?:
@@ -102,7 +95,7 @@ final class BlockQueueHandler: VirtqueueHandler, @unchecked Sendable {
             id += Array(repeating: 0, count: n - id.count)
             var writer = request.makeWriter()
             do { try writer.write(id) } catch { throw malformed(request, "GET_ID buffer: \(error)") }
-            finish(request, status, .ok, bytesWritten: n + 1)
+            finish(request, status, .ok, filled: n)
 
         case .discard?, .writeZeroes?:
             let isDiscard = type == BlockRequestType.discard.rawValue
@@ -124,7 +117,7 @@ final class BlockQueueHandler: VirtqueueHandler, @unchecked Sendable {
                     }
                 }
                 if result == .ok && writethrough && !isDiscard { result = Self.status { () throws(VirtioBlockError) in try backend.flush() } }
-                Self.complete(request, status, result, bytesWritten: 1)
+                Self.complete(request, status, result)
             }
 
         default:
@@ -185,14 +178,27 @@ final class BlockQueueHandler: VirtqueueHandler, @unchecked Sendable {
         return last.address + UInt64(last.length) - 1
     }
 
-    private func finish(_ request: VirtqueueRequest, _ status: UInt64, _ value: BlockStatus, bytesWritten: Int = 1) {
-        Self.complete(request, status, value, bytesWritten: bytesWritten)
+    private func finish(_ request: VirtqueueRequest, _ status: UInt64, _ value: BlockStatus, filled: Int = 0) {
+        Self.complete(request, status, value, filled: filled)
     }
 
-    static func complete(_ request: VirtqueueRequest, _ status: UInt64, _ value: BlockStatus, bytesWritten: Int) {
+    /// Writes the status byte and completes. The used length covers the whole writable
+    /// part: `len` counts bytes from the start of the writable buffers (§2.7.8.2), and the
+    /// status byte is the last of them, so data bytes the device did not fill (a failed or
+    /// refused read, a short GET_ID) are zeroed rather than claimed unwritten.
+    static func complete(_ request: VirtqueueRequest, _ status: UInt64, _ value: BlockStatus, filled: Int = 0) {
+        let total = request.chain.writableLength
         do {
+            var writer = request.makeWriter()
+            let unfilled = max(0, total - 1 - filled)
+            if unfilled > 0 {
+                _ = try writer.takeBuffers(count: filled)
+                for b in try writer.takeBuffers(count: unfilled) {
+                    try request.memory.fill(0, at: b.address, length: Int(b.length))
+                }
+            }
             try request.memory.write(value.rawValue, at: status)
-            request.complete(bytesWritten: bytesWritten)
+            request.complete(bytesWritten: total)
         } catch {
             request.fail("virtio-blk status byte: \(error)")
         }

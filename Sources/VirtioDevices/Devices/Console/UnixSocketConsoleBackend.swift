@@ -5,8 +5,9 @@ import Glibc
 #endif
 
 /// A listening UNIX stream socket serving one client at a time (`socat -,raw UNIX:PATH`).
-/// Further clients are turned away while one is connected; when it leaves, the next is
-/// accepted. The socket file is removed on ``stop()``.
+/// While a client is connected the listener is not watched, so further clients wait in
+/// the listen backlog; when the client leaves, the next one is accepted. The socket file
+/// is removed on ``stop()``.
 public final class UnixSocketConsoleBackend: ConsoleBackend {
     public let path: String
     private let listener: Int32
@@ -53,36 +54,43 @@ public final class UnixSocketConsoleBackend: ConsoleBackend {
     }
 
     public func start(on loop: EventLoop, connected: @escaping @Sendable (ConsoleStream) -> Void) throws(VirtioConsoleError) {
-        let watch = loop.watch(fd: listener, for: .readable) { [weak self] _ in self?.acceptClient() }
         state.withLock {
             $0.loop = loop
             $0.connected = connected
-            $0.acceptWatch = watch
+        }
+        listenForClient()
+    }
+
+    /// Watches the listener (only while no client is connected: a level-triggered watch on
+    /// a backlog we do not accept from would spin).
+    private func listenForClient() {
+        state.withLock { s in
+            guard !s.stopped, s.client < 0, s.acceptWatch == nil, let loop = s.loop else { return }
+            s.acceptWatch = loop.watch(fd: listener, for: .readable) { [weak self] _ in self?.acceptClient() }
         }
     }
 
-    /// `accept(2)`: the first client becomes the stream; others are closed at once.
+    /// `accept(2)`: the client becomes the stream and the listener is no longer watched.
     private func acceptClient() {
-        while true {
-            let fd = accept(listener, nil, nil)
-            if fd < 0 {
-                if errno == EINTR { continue }
-                return   // EAGAIN: nothing pending (or a transient error; the watch retries)
-            }
-            _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
-            let action = state.withLock { s -> (@Sendable (ConsoleStream) -> Void, ConsoleStream)? in
-                guard !s.stopped, s.client < 0, let connected = s.connected else { return nil }
-                s.client = fd
-                let stream = ConsoleStream(input: fd, output: fd)
-                s.stream = stream
-                return (connected, stream)
-            }
-            guard let (connected, stream) = action else {
-                close(fd)
-                continue
-            }
-            connected(stream)
+        var fd: Int32
+        repeat { fd = accept(listener, nil, nil) } while fd < 0 && errno == EINTR
+        guard fd >= 0 else { return }   // EAGAIN: the client gave up; keep watching
+        _ = fcntl(fd, F_SETFD, FD_CLOEXEC)
+        let action = state.withLock { s -> (@Sendable (ConsoleStream) -> Void, ConsoleStream, EventSource?)? in
+            guard !s.stopped, s.client < 0, let connected = s.connected else { return nil }
+            s.client = fd
+            let stream = ConsoleStream(input: fd, output: fd)
+            s.stream = stream
+            let watch = s.acceptWatch
+            s.acceptWatch = nil
+            return (connected, stream, watch)
         }
+        guard let (connected, stream, watch) = action else {
+            close(fd)
+            return
+        }
+        watch?.cancel()
+        connected(stream)
     }
 
     public func disconnected(_ stream: ConsoleStream) {
@@ -94,8 +102,8 @@ public final class UnixSocketConsoleBackend: ConsoleBackend {
             return fd
         }
         if fd >= 0 { close(fd) }
-        // A client may already be waiting in the backlog.
-        acceptClient()
+        // A client waiting in the backlog makes the listener readable at once.
+        listenForClient()
     }
 
     public func stop() {

@@ -1,11 +1,15 @@
 /// How virtio devices attach to the machine (`--transport`, and per disk `transport=`).
 enum VirtioTransportChoice: String, CaseIterable, Hashable {
+    /// Modern virtio-pci (virtio 1.x only, device IDs 0x1040 + type).
     case pci
+    /// Transitional virtio-pci: modern plus the legacy I/O BAR, for pre-1.0 drivers.
+    case pciTransitional = "pci-transitional"
+    /// virtio-mmio (version 2) in the machine's virtio-mmio window.
     case mmio
 
     init(parsing text: String, option: String) throws(RunError) {
         guard let t = VirtioTransportChoice(rawValue: text) else {
-            throw .badValue(option: option, value: text, expected: "expected pci or mmio")
+            throw .badValue(option: option, value: text, expected: "expected pci, pci-transitional or mmio")
         }
         self = t
     }
@@ -53,7 +57,7 @@ func splitKeyValue(_ field: String) -> (key: String, value: String) {
     return (key: String(field[..<eq]), value: String(field[field.index(after: eq)...]))
 }
 
-/// One `--disk PATH[,readonly=on][,serial=ID][,transport=pci|mmio]`.
+/// One `--disk PATH[,readonly=on][,serial=ID][,transport=pci|mmio]` (`pci-transitional` too).
 struct DiskSpec: Hashable {
     /// virtio-blk's serial (`VIRTIO_BLK_ID_BYTES`) is at most 20 bytes.
     static let maximumSerialLength = 20
