@@ -110,7 +110,7 @@ struct DemoCommand: ParsableCommand {
         let hostSHA = try Self.sha256(of: image, count: bytes)
         say("   guest ready after \(qemu.readyUptime.map { String(format: "%.2f", $0) } ?? "?") s of guest uptime; powered off after \(String(format: "%.1f", qemu.wallSeconds)) s wall")
         say("   guest wrote \(bytes >> 20) MiB of random data to /dev/vda (serial \(qemu.reported("disk-serial") ?? "?"), \((Int(qemu.reported("disk-size-sectors") ?? "0") ?? 0) / 2048) MiB)")
-        say("   write+fsync \(qemu.reported("write-seconds") ?? "?") s, read back \(qemu.reported("read-seconds") ?? "?") s (guest clock)")
+        say("   write+fsync \(qemu.reported("write-seconds") ?? "?") s, read back and checksum \(qemu.reported("read-seconds") ?? "?") s (guest clock)")
         say("   guest sha256 \(qemu.reported("disk-sha256") ?? "?")")
         say("   host  sha256 \(hostSHA) \(qemu.reported("disk-sha256") == hostSHA ? "(match)" : "(MISMATCH)")")
         say("   /dev/hwrng (\(qemu.reported("hwrng-driver") ?? "?")): \(qemu.reported("hwrng") ?? "?")")
