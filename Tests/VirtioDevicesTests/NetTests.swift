@@ -1,293 +1,286 @@
 import DeviceModel
+import DeviceModelTesting
 import Glibc
-import Synchronization
 import Testing
 @testable import VirtioDevices
 
-/// A packet backend over a SOCK_SEQPACKET socketpair: the test holds the other end and sees
-/// exactly the frames (vnet header included) the device sends, and injects frames to receive.
-final class SocketPairBackend: PacketBackend, @unchecked Sendable {
-    // SAFETY: fds are immutable; `offloads` is behind a Mutex.
-    let pollFD: Int32
-    let peer: Int32
-    let offloads = Mutex<[PacketOffloads]>([])
+/// virtio-net through its transports, driven as Linux's virtio_net drives it: probe and
+/// feature negotiation, rx/tx/ctrl queues, and the data path against a socketpair backend.
+@Suite("virtio-net data path") struct NetTests {
+    typealias F = VirtioNetFeature
+    typealias H = VirtioNetHeader
 
-    init(receiveBuffer: Int32 = 1 << 20) {
-        var fds: [Int32] = [0, 0]
-        precondition(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0)
-        pollFD = fds[0]
-        peer = fds[1]
-        var size = receiveBuffer
-        setsockopt(peer, SOL_SOCKET, SO_RCVBUF, &size, 4)
-    }
-
-    deinit {
-        close(pollFD)
-        close(peer)
-    }
-
-    func send(_ segments: [UnsafeRawBufferPointer]) throws(PacketBackendError) -> Int? {
-        var iov = segments.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
-        let n = writev(pollFD, &iov, Int32(iov.count))
-        if n < 0 { if errno == EAGAIN { return nil }; throw .sendFailed(errno: errno) }
-        return n
-    }
-
-    func receive(into segments: [UnsafeMutableRawBufferPointer]) throws(PacketBackendError) -> Int? {
-        var iov = segments.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
-        let n = readv(pollFD, &iov, Int32(iov.count))
-        if n < 0 { if errno == EAGAIN { return nil }; throw .receiveFailed(errno: errno) }
-        return n
-    }
-
-    func setOffloads(_ offloads: PacketOffloads) throws(PacketBackendError) {
-        self.offloads.withLock { $0.append(offloads) }
-    }
-
-    /// Injects one frame as if it arrived from the network.
-    func inject(_ frame: [UInt8]) {
-        let n = frame.withUnsafeBytes { Glibc.send(peer, $0.baseAddress, $0.count, 0) }
-        precondition(n == frame.count)
-    }
-
-    /// The next frame the device sent, waiting up to `timeoutMs`.
-    func nextSent(timeoutMs: Int32 = 5000) -> [UInt8]? {
-        var p = pollfd(fd: peer, events: Int16(POLLIN), revents: 0)
-        guard poll(&p, 1, timeoutMs) == 1 else { return nil }
-        var buf = [UInt8](repeating: 0, count: 70_000)
-        let n = buf.withUnsafeMutableBytes { recv(peer, $0.baseAddress, $0.count, 0) }
-        return n > 0 ? Array(buf[0..<n]) : nil
-    }
-}
-
-/// Records what the device signals.
-final class RecordingSink: VirtioInterruptSink {
-    let used = EventNotifier.testInstance()
-    let state = Mutex<(queues: [Int], resets: [VirtioDeviceError])>(([], []))
-    func signalUsedBuffers(queue index: Int) {
-        state.withLock { $0.queues.append(index) }
-        try? used.signal()
-    }
-    func signalConfigChange() {}
-    func deviceNeedsReset(_ error: VirtioDeviceError) {
-        state.withLock { $0.resets.append(error) }
-        try? used.signal()
-    }
-}
-
-extension EventNotifier {
-    static func testInstance() -> EventNotifier {
-        // Tests run where eventfd works; a failure here is an environment error worth a crash.
-        do { return try EventNotifier() } catch { preconditionFailure("eventfd: \(error)") }
-    }
-}
-
-/// A driver-side split queue laid out in guest RAM the way Linux's virtio_ring does.
-struct NetDriverQueue {
-    let memory: MappedGuestMemory
-    let layout: VirtqueueLayout
-    var nextDescriptor: UInt16 = 0
-    var availIndex: UInt16 = 0
-    var usedSeen: UInt16 = 0
-
-    init(memory: MappedGuestMemory, base: UInt64, size: UInt16) {
-        self.memory = memory
-        let desc = base
-        let avail = desc + 16 * UInt64(size)
-        let used = (avail + 6 + 2 * UInt64(size) + 3) & ~3
-        layout = VirtqueueLayout(size: size, descriptorTable: desc, availRing: avail, usedRing: used)
-    }
-
-    /// Publishes a chain of (address, length, deviceWritable) buffers; returns its head.
-    @discardableResult
-    mutating func post(_ buffers: [(UInt64, UInt32, Bool)]) throws -> UInt16 {
-        let head = nextDescriptor
-        for (i, b) in buffers.enumerated() {
-            let index = (nextDescriptor &+ UInt16(i)) % layout.size
-            let d = layout.descriptorTable + 16 * UInt64(index)
-            let last = i == buffers.count - 1
-            try memory.write(b.0, at: d)
-            try memory.write(b.1, at: d + 8)
-            try memory.write(UInt16((last ? 0 : 1) | (b.2 ? 2 : 0)), at: d + 12)
-            try memory.write((index &+ 1) % layout.size, at: d + 14)
+    @Test("Linux-style probe: features negotiated, config space readable, offloads set", arguments: NetTransport.modern)
+    func probe(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport)
+        let features = try bed.start()
+        for f in [F.csum, F.guestCsum, F.hostTSO4, F.hostTSO6, F.guestTSO4, F.guestTSO6, F.mergeableRxBuffers,
+                  F.ctrlVQ, F.ctrlRx, F.ctrlMACAddr, F.mtu, F.mac, F.status, VirtioTestSpec.Feature.eventIndex] {
+            #expect(features & f != 0, "feature \(F.describe(f)) not negotiated")
         }
-        nextDescriptor = (nextDescriptor &+ UInt16(buffers.count)) % layout.size
-        try memory.write(head, at: layout.availRing + 4 + 2 * UInt64(availIndex % layout.size))
-        availIndex &+= 1
-        try memory.storeRelease(availIndex, at: layout.availRing + 2)
-        return head
+        #expect(features & (F.ctrlVLAN | F.mq | F.guestAnnounce) == 0, "not offered, so not negotiated")
+        #expect(bed.driver.status & VirtioTestSpec.Status.driverOK != 0)
+        let config = try bed.driver.readConfigBytes(offset: 0, count: 12)
+        #expect(Array(config[0..<6]) == bed.device.configuration.mac.bytes)
+        #expect(config[6] == 1 && config[7] == 0, "VIRTIO_NET_S_LINK_UP")
+        #expect(Int(config[10]) | Int(config[11]) << 8 == 1500, "mtu")
+        #expect([bed.rx.size, bed.tx.size, bed.ctrl?.size] == [16, 16, 64])
+        #expect(bed.backend.lastOffloads == .all, "TUNSETOFFLOAD gets every receive offload Linux negotiated")
     }
 
-    /// Used elements published since the last call.
-    mutating func takeUsed() throws -> [(id: UInt32, len: UInt32)] {
-        let idx = try memory.loadAcquire(UInt16.self, at: layout.usedRing + 2)
-        var out: [(UInt32, UInt32)] = []
-        while usedSeen != idx {
-            let e = layout.usedRing + 4 + 8 * UInt64(usedSeen % layout.size)
-            out.append((try memory.read(UInt32.self, at: e), try memory.read(UInt32.self, at: e + 4)))
-            usedSeen &+= 1
-        }
-        return out.map { (id: $0.0, len: $0.1) }
-    }
-}
-
-struct NetFixture {
-    let memory: MappedGuestMemory
-    let backend = SocketPairBackend()
-    let sink = RecordingSink()
-    let device: VirtioNetDevice
-    var rx: NetDriverQueue
-    var tx: NetDriverQueue
-    var ctrl: NetDriverQueue
-    let kicks = (EventNotifier.testInstance(), EventNotifier.testInstance(), EventNotifier.testInstance())
-
-    init(features extra: UInt64) throws {
-        memory = try MappedGuestMemory.anonymous([(guestBase: 0, length: 16 << 20)])
-        device = try VirtioNetDevice(configuration: VirtioNetConfiguration(queueSize: 16), backend: backend)
-        rx = NetDriverQueue(memory: memory, base: 0x1000, size: 16)
-        tx = NetDriverQueue(memory: memory, base: 0x3000, size: 16)
-        ctrl = NetDriverQueue(memory: memory, base: 0x5000, size: 16)
-        let features = VirtioFeature.version1 | VirtioNetFeature.ctrlVQ | VirtioNetFeature.ctrlRx | extra
-        func binding(_ i: Int, _ q: NetDriverQueue, _ kick: EventNotifier) throws -> VirtioQueueBinding {
-            VirtioQueueBinding(index: i, queue: try SplitVirtqueue(memory: memory, layout: q.layout, eventIndex: false,
-                                                                    indirectDescriptors: false), kick: kick)
-        }
-        try device.activate(VirtioActivation(
-            features: features, memory: memory,
-            queues: [try binding(0, rx, kicks.0), try binding(1, tx, kicks.1), try binding(2, ctrl, kicks.2)],
-            interrupts: sink))
+    @Test("tx: header and frame reach the backend untouched, gathered from direct and indirect chains",
+          arguments: NetTransport.modern)
+    func transmit(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport)
+        try bed.start()
+        let header = netHeader(flags: H.flagNeedsCsum, csumStart: 34, csumOffset: 16)
+        let packets = [header + ethernetFrame(payload: 100, tag: 1), header + ethernetFrame(payload: 1400, tag: 2),
+                       header + ethernetFrame(payload: 60, tag: 3)]
+        try bed.transmit(packets[0])
+        #expect(bed.backend.nextSent() == packets[0])
+        try bed.transmit(packets[1], parts: 4)
+        #expect(bed.backend.nextSent() == packets[1])
+        try bed.transmit(packets[2], parts: 3, indirect: true)
+        #expect(bed.backend.nextSent() == packets[2])
+        var done: [VirtioTestCompletion] = []
+        while done.count < 3 { done += try bed.driver.waitForUsed(bed.tx) }
+        #expect(done.map(\.length) == [0, 0, 0])
+        #expect(bed.tx.freeCount == Int(bed.tx.size))
+        #expect(bed.device.statistics.txFrames == 3)
+        #expect(try bed.driver.waitForInterrupt().usedBuffers)
     }
 
-    /// Waits until `queue` returns at least `count` used entries.
-    mutating func waitUsed(_ queue: WritableKeyPath<NetFixture, NetDriverQueue>, count: Int) throws -> [(id: UInt32, len: UInt32)] {
-        var got: [(id: UInt32, len: UInt32)] = []
-        for _ in 0..<100 where got.count < count {
-            got += try self[keyPath: queue].takeUsed()
-            if got.count < count { _ = sink.used.wait(timeoutMs: 50) }
-        }
-        return got
-    }
-}
-
-private func frame(payload: Int, destination: [UInt8] = [0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF], tag: UInt8 = 0xAB) -> [UInt8] {
-    var f = [UInt8](repeating: 0, count: VirtioNetHeader.size)
-    f[0] = VirtioNetHeader.flagNeedsCsum
-    f += destination + [0x52, 0x54, 0, 0, 0, 9] + [0x08, 0x00]
-    f += [UInt8](repeating: tag, count: payload)
-    return f
-}
-
-@Suite("virtio-net") struct NetTests {
-    @Test("tx: the guest's header and frame reach the backend untouched, gathered from several buffers")
-    func transmit() throws {
-        var f = try NetFixture(features: VirtioNetFeature.csum)
-        let packet = frame(payload: 100)
-        try f.memory.writeBytes(packet[0..<20], at: 0x10000)
-        try f.memory.writeBytes(packet[20...], at: 0x20000)
-        try f.tx.post([(0x10000, 20, false), (0x20000, UInt32(packet.count - 20), false)])
-        try f.kicks.1.signal()
-        #expect(f.backend.nextSent() == packet)
-        let used = try f.waitUsed(\.tx, count: 1)
-        #expect(used.count == 1 && used[0].len == 0)
-        #expect(f.device.statistics.txFrames == 1)
+    @Test("rx without MRG_RXBUF: 12-byte header passed through, num_buffers = 1", arguments: NetTransport.modern)
+    func receiveSingleBuffer(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport)
+        try bed.start(features: NetTestbed.linuxFeatures & ~F.mergeableRxBuffers)
+        try bed.postReceiveBuffers(2, size: H.size + 1518)
+        let header = netHeader(flags: H.flagNeedsCsum, csumStart: 34, csumOffset: 16)
+        let frame = ethernetFrame(payload: 500)
+        bed.backend.inject(header + frame)
+        let got = try bed.receivePackets(1)[0]
+        #expect(got.count == H.size + frame.count)
+        #expect(Array(got[0..<10]) == Array(header[0..<10]), "flags, GSO and checksum fields untouched")
+        #expect(got[10] == 1 && got[11] == 0, "num_buffers")
+        #expect(Array(got[H.size...]) == frame)
+        #expect(bed.device.statistics.rxFrames == 1)
     }
 
-    @Test("rx without MRG_RXBUF: header passed through, num_buffers = 1")
-    func receiveSingle() throws {
-        var f = try NetFixture(features: 0)
-        try f.rx.post([(0x40000, 2048, true)])
-        try f.kicks.0.signal()
-        let packet = frame(payload: 500)
-        f.backend.inject(packet)
-        let used = try f.waitUsed(\.rx, count: 1)
-        #expect(used.count == 1 && Int(used[0].len) == packet.count)
-        let got = try f.memory.readBytes(at: 0x40000, count: packet.count)
-        #expect(got[0] == VirtioNetHeader.flagNeedsCsum)
-        #expect(got[10] == 1 && got[11] == 0)
-        #expect(got[12...] == packet[12...])
+    @Test("rx without GUEST_CSUM: flags cleared, partially checksummed frames not delivered",
+          arguments: NetTransport.modern)
+    func receiveWithoutGuestChecksum(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport)
+        try bed.start(features: VirtioTestSpec.Feature.version1 | F.mac)
+        #expect(bed.backend.lastOffloads == [])
+        try bed.postReceiveBuffers(2, size: H.size + 1518)
+        bed.backend.inject(netHeader(flags: H.flagNeedsCsum, csumStart: 34, csumOffset: 16) + ethernetFrame(payload: 64, tag: 1))
+        bed.backend.inject(netHeader(flags: H.flagDataValid) + ethernetFrame(payload: 64, tag: 2))
+        let got = try bed.receivePackets(1)[0]
+        #expect(got[0] == 0, "§5.1.6.4.1: flags zero without GUEST_CSUM")
+        #expect(got.last == 2)
+        #expect(bed.device.statistics.rxDroppedMalformed == 1)
     }
 
-    @Test("rx with MRG_RXBUF: a frame larger than one buffer spans several, num_buffers filled")
-    func receiveMergeable() throws {
-        var f = try NetFixture(features: VirtioNetFeature.mergeableRxBuffers)
-        for i in 0..<4 { try f.rx.post([(0x40000 + UInt64(i) * 0x1000, 1000, true)]) }
-        try f.kicks.0.signal()
-        let packet = frame(payload: 2500)   // 2526 bytes → 3 buffers
-        f.backend.inject(packet)
-        let used = try f.waitUsed(\.rx, count: 3)
-        #expect(used.map(\.len) == [1000, 1000, UInt32(packet.count - 2000)])
-        var got: [UInt8] = []
-        for (i, u) in used.enumerated() { got += try f.memory.readBytes(at: 0x40000 + UInt64(i) * 0x1000, count: Int(u.len)) }
-        #expect(got[10] == 3 && got[11] == 0)
-        #expect(got[12...] == packet[12...])
+    @Test("rx with MRG_RXBUF: a packet larger than one buffer spans several, all published together",
+          arguments: NetTransport.modern)
+    func receiveMergeable(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport)
+        try bed.start()
+        try bed.postReceiveBuffers(4, size: 1536)
+        let frame = ethernetFrame(to: bed.device.configuration.mac.bytes, etherType: 0x0800, payload: 3986)
+        // A TSO frame (above the MTU, so segmented): 4000 bytes + the header → 3 buffers.
+        let header = netHeader(flags: H.flagNeedsCsum, gsoType: H.gsoTCPv4, headerLength: 66, gsoSize: 1448,
+                               csumStart: 34, csumOffset: 16)
+        bed.backend.inject(header + frame)
+        // The first time the driver sees the used index move, all three are there (§5.1.6.4.1).
+        let used = try bed.driver.waitForUsed(bed.rx, count: 1)
+        #expect(used.map(\.length) == [1536, 1536, UInt32(H.size + frame.count - 2 * 1536)])
+        let packet = used.flatMap(\.written)
+        #expect(Array(packet[0..<10]) == Array(header[0..<10]))
+        #expect(packet[10] == 3 && packet[11] == 0, "num_buffers")
+        #expect(Array(packet[H.size...]) == frame)
     }
 
-    @Test("rx back-pressure: no buffers pauses reading; posting buffers resumes delivery")
-    func backPressure() throws {
-        var f = try NetFixture(features: 0)
-        f.backend.inject(frame(payload: 64, tag: 1))
-        f.backend.inject(frame(payload: 64, tag: 2))
-        _ = f.sink.used.wait(timeoutMs: 200)
-        #expect(try f.rx.takeUsed().isEmpty)
-        #expect(f.device.statistics.rxPauses >= 1)
-        try f.rx.post([(0x40000, 2048, true)])
-        try f.rx.post([(0x41000, 2048, true)])
-        try f.kicks.0.signal()
-        let used = try f.waitUsed(\.rx, count: 2)
-        #expect(used.count == 2)
-        #expect(try f.memory.readBytes(at: 0x40000 + 26, count: 1) == [1])
-        #expect(try f.memory.readBytes(at: 0x41000 + 26, count: 1) == [2])
+    @Test("rx big packets (GUEST_TSO4, no MRG_RXBUF): a GSO frame fills one chain of page-sized descriptors",
+          arguments: NetTransport.modern)
+    func receiveBigPacket(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport, configuration: VirtioNetConfiguration(queueSize: 256))
+        try bed.start(features: NetTestbed.linuxFeatures & ~F.mergeableRxBuffers)
+        // add_recvbuf_big: the header in its own descriptor, then pages, through an indirect table.
+        try bed.rx.submit(writable: [H.size] + [Int](repeating: 4096, count: 17), indirect: true)
+        try bed.driver.kick(bed.rx)
+        let header = netHeader(flags: H.flagNeedsCsum, gsoType: H.gsoTCPv4, headerLength: 66, gsoSize: 1448,
+                               csumStart: 34, csumOffset: 16)
+        let frame = ethernetFrame(to: bed.device.configuration.mac.bytes, etherType: 0x0800, payload: 20_000)
+        bed.backend.inject(header + frame)
+        let got = try bed.receivePackets(1)[0]
+        #expect(Array(got[0..<10]) == Array(header[0..<10]))
+        #expect(got[10] == 1)
+        #expect(Array(got[H.size...]) == frame)
     }
 
-    @Test("negotiated guest offloads become TUNSETOFFLOAD bits")
-    func offloadTranslation() throws {
-        typealias F = VirtioNetFeature
-        #expect(F.receiveOffloads(for: 0) == [])
-        #expect(F.receiveOffloads(for: F.guestTSO4) == [], "TSO without GUEST_CSUM is invalid")
-        #expect(F.receiveOffloads(for: F.guestCsum) == [.checksum])
-        #expect(F.receiveOffloads(for: F.guestCsum | F.guestTSO4 | F.guestTSO6 | F.guestECN) == [.checksum, .tso4, .tso6, .tsoECN])
-        let f = try NetFixture(features: F.guestCsum | F.guestTSO4)
-        #expect(f.backend.offloads.withLock { $0 }.last == [.checksum, .tso4])
+    @Test("rx without MRG_RXBUF: a frame larger than the buffer is dropped and the buffer kept for the next",
+          arguments: NetTransport.modern)
+    func receiveTooLargeForBuffer(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport)
+        try bed.start(features: VirtioTestSpec.Feature.version1 | F.mac)
+        let buffer = try bed.rx.submit(writable: [H.size + 1518])
+        try bed.driver.kick(bed.rx)
+        bed.backend.inject(netHeader() + ethernetFrame(payload: 3000, tag: 1))
+        bed.backend.inject(netHeader() + ethernetFrame(payload: 100, tag: 2))
+        let used = try bed.driver.waitForUsed(bed.rx)
+        #expect(used.count == 1 && used[0].request.head == buffer.head)
+        #expect(used[0].written.last == 2 && used[0].length == UInt32(H.size + 114))
+        #expect(bed.device.statistics.rxDroppedTooLarge == 1)
     }
 
-    @Test("control queue: promiscuous off filters unicast frames for other MACs")
-    func controlFilter() throws {
-        var f = try NetFixture(features: 0)
-        try f.memory.writeBytes([0, 0, 0], at: 0x60000)   // class RX, PROMISC, off
-        try f.ctrl.post([(0x60000, 3, false), (0x60010, 1, true)])
-        try f.memory.writeBytes([0xEE], at: 0x60010)
-        try f.kicks.2.signal()
-        _ = try f.waitUsed(\.ctrl, count: 1)
-        #expect(try f.memory.readBytes(at: 0x60010, count: 1) == [0])   // VIRTIO_NET_OK
-        try f.rx.post([(0x40000, 2048, true)])
-        try f.kicks.0.signal()
-        f.backend.inject(frame(payload: 64, destination: [0x02, 1, 2, 3, 4, 5], tag: 7))    // not ours: dropped
-        f.backend.inject(frame(payload: 64, destination: f.device.configuration.mac.bytes, tag: 8))
-        let used = try f.waitUsed(\.rx, count: 1)
-        #expect(used.count == 1)
-        #expect(try f.memory.readBytes(at: 0x40000 + 26, count: 1) == [8])
-        #expect(f.device.statistics.rxDroppedByFilter == 1)
+    @Test("rx with MRG_RXBUF: a frame larger than the whole ring is dropped instead of stalling it",
+          arguments: NetTransport.modern)
+    func receiveLargerThanRing(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport)
+        try bed.start(features: NetTestbed.linuxFeatures & ~F.mtu)
+        try bed.postReceiveBuffers(16, size: 256)   // 4 KiB in all
+        bed.backend.inject(netHeader() + ethernetFrame(payload: 9000, tag: 1))
+        bed.backend.inject(netHeader() + ethernetFrame(payload: 300, tag: 2))
+        let packets = try bed.receivePackets(1)
+        #expect(packets[0].count == H.size + 314 && packets[0].last == 2)
+        #expect(bed.device.statistics.rxDroppedTooLarge == 1)
     }
 
-    @Test("malformed tx chain (device-writable buffer) puts the device in NEEDS_RESET")
-    func malformedTransmit() throws {
-        var f = try NetFixture(features: 0)
-        try f.tx.post([(0x10000, 64, true)])
-        try f.kicks.1.signal()
-        _ = f.sink.used.wait(timeoutMs: 2000)
-        #expect(f.sink.state.withLock { $0.resets.count } == 1)
+    @Test("rx with VIRTIO_NET_F_MTU: unsegmented frames above the MTU are not delivered", arguments: NetTransport.modern)
+    func receiveAboveMTU(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport)
+        try bed.start()
+        try bed.postReceiveBuffers(8, size: 1536)
+        bed.backend.inject(netHeader() + ethernetFrame(payload: 1501, tag: 1))
+        bed.backend.inject(netHeader() + ethernetFrame(payload: 1500, tag: 2))
+        let packets = try bed.receivePackets(1)
+        #expect(packets[0].last == 2)
+        #expect(bed.device.statistics.rxDroppedTooLarge == 1)
     }
 
-    @Test("malformed rx chain (descriptor index out of range) puts the device in NEEDS_RESET")
-    func malformedReceiveChain() throws {
-        let f = try NetFixture(features: 0)
-        // A head index ≥ queue size in the avail ring.
-        try f.memory.write(UInt16(99), at: f.rx.layout.availRing + 4)
-        try f.memory.storeRelease(UInt16(1), at: f.rx.layout.availRing + 2)
-        try f.kicks.0.signal()
-        f.backend.inject(frame(payload: 64))
-        _ = f.sink.used.wait(timeoutMs: 2000)
-        let resets = f.sink.state.withLock { $0.resets }
-        #expect(resets == [.queue(index: 0, .descriptorIndexOutOfRange(index: 99, tableSize: 16))])
+    @Test("legacy driver without MRG_RXBUF: 10-byte header on rx and tx; the backend still sees 12",
+          arguments: NetTransport.legacy)
+    func legacyHeader(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport)
+        try bed.start(features: F.mac | F.csum | F.guestCsum | F.ctrlVQ | F.ctrlRx)
+        #expect(bed.headerLength == H.legacySize)
+        // Linux's legacy small buffers: sg[0] = the 10-byte header, sg[1] = the packet.
+        try bed.rx.submit(writable: [H.legacySize, 1518])
+        try bed.driver.kick(bed.rx)
+        let frame = ethernetFrame(payload: 200)
+        bed.backend.inject(netHeader(flags: H.flagNeedsCsum, csumStart: 34, csumOffset: 6, numBuffers: 1) + frame)
+        let got = try bed.receivePackets(1)[0]
+        #expect(got.count == H.legacySize + frame.count)
+        #expect(Array(got[0..<10]) == Array(netHeader(flags: H.flagNeedsCsum, csumStart: 34, csumOffset: 6)[0..<10]))
+        #expect(Array(got[H.legacySize...]) == frame)
+
+        let sent = netHeader(flags: H.flagNeedsCsum, csumStart: 34, csumOffset: 16)[0..<10] + ethernetFrame(payload: 80)
+        try bed.transmit(Array(sent), parts: 3)
+        let onWire = bed.backend.nextSent()
+        #expect(onWire == Array(sent[0..<10]) + [0, 0] + Array(sent[10...]))
+    }
+
+    @Test("legacy driver with MRG_RXBUF: the 12-byte header", arguments: NetTransport.legacy)
+    func legacyMergeableHeader(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport)
+        try bed.start(features: F.mac | F.mergeableRxBuffers)
+        #expect(bed.headerLength == H.size)
+        try bed.postReceiveBuffers(2, size: 1536)
+        bed.backend.inject(netHeader() + ethernetFrame(payload: 100))
+        let got = try bed.receivePackets(1)[0]
+        #expect(got.count == H.size + 114 && got[10] == 1)
+    }
+
+    @Test("rx back-pressure: without buffers the backend is not read; buffers and a kick resume it, nothing lost",
+          arguments: NetTransport.modern)
+    func backPressure(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport)
+        try bed.start(features: NetTestbed.linuxFeatures & ~VirtioTestSpec.Feature.eventIndex)
+        for tag in 1...6 { bed.backend.inject(netHeader() + ethernetFrame(payload: 64, tag: UInt8(tag))) }
+        #expect(bed.wait { bed.device.statistics.rxPauses == 1 })
+        // One frame staged, the rest still queued in the backend; nothing spins meanwhile.
+        #expect(bed.backend.framesRead.load(ordering: .relaxed) == 1)
+        var pause = timespec(tv_sec: 0, tv_nsec: 100_000_000)
+        nanosleep(&pause, nil)
+        #expect(bed.backend.framesRead.load(ordering: .relaxed) == 1)
+        #expect(bed.device.statistics.rxPauses == 1)
+        #expect(try bed.rx.usedFlags() & VirtioTestSpec.usedNoNotify == 0, "the device asks to be kicked for buffers")
+        try bed.postReceiveBuffers(3, size: 1536)
+        #expect(try bed.receivePackets(3).map { $0.last } == [1, 2, 3])
+        try bed.postReceiveBuffers(3, size: 1536)
+        #expect(try bed.receivePackets(3).map { $0.last } == [4, 5, 6])
+        #expect(bed.device.statistics.rxFrames == 6)
+        #expect(bed.backend.framesRead.load(ordering: .relaxed) == 6)
+    }
+
+    @Test("tx back-pressure: a full backend parks the chain until it drains; order kept, nothing lost",
+          arguments: NetTransport.modern)
+    func transmitBackPressure(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport, backend: SocketPairBackend(sendBuffer: 4096))
+        try bed.start()
+        let packets = (0..<12).map { netHeader() + ethernetFrame(payload: 1400, tag: UInt8($0)) }
+        for p in packets { try bed.tx.submit(readable: [p]) }
+        try bed.driver.kick(bed.tx)
+        #expect(bed.wait { bed.device.statistics.txStalls > 0 })
+        #expect(bed.device.statistics.txFrames < 12)
+        var received: [[UInt8]] = []
+        while received.count < 12, let p = bed.backend.nextSent() { received.append(p) }
+        #expect(received == packets)
+        var done = 0
+        while done < 12 { done += try bed.driver.waitForUsed(bed.tx).count }
+        #expect(bed.device.statistics.txFrames == 12)
+    }
+
+    @Test("EVENT_IDX: used_event suppresses interrupts, avail_event asks for the next kick", arguments: NetTransport.modern)
+    func eventIndex(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport)
+        try bed.start()
+        #expect(bed.tx.eventIndex)
+        // The first completion always interrupts (the device has no earlier decision to
+        // compare with, as vhost's signalled_used_valid).
+        try bed.transmit(netHeader() + ethernetFrame(payload: 64, tag: 0))
+        _ = try bed.driver.waitForUsed(bed.tx)
+        #expect(try bed.driver.waitForInterrupt().usedBuffers)
+        // virtqueue_enable_cb_delayed-style: interrupt only when used.idx passes 2.
+        try bed.tx.setUsedEvent(2)
+        try bed.transmit(netHeader() + ethernetFrame(payload: 64, tag: 1))
+        _ = try bed.driver.waitForUsed(bed.tx)
+        _ = bed.device.statistics   // the I/O thread has finished that round
+        #expect(bed.driver.takeInterrupt() == nil, "no interrupt before used.idx passes used_event")
+        #expect(try bed.tx.availEvent() == bed.tx.availIndex, "the device wants a kick for the next frame")
+        try bed.transmit(netHeader() + ethernetFrame(payload: 64, tag: 2))
+        _ = try bed.driver.waitForUsed(bed.tx)
+        #expect(try bed.driver.waitForInterrupt().usedBuffers)
+        #expect(bed.device.statistics.txFrames == 3)
+        while bed.backend.nextSent(timeoutMs: 0) != nil {}
+    }
+
+    @Test("reset mid-traffic: the device stops at once, the driver starts over, frames keep flowing",
+          arguments: NetTransport.modern)
+    func resetMidTraffic(transport: NetTransport) throws {
+        let bed = try NetTestbed(transport)
+        try bed.start()
+        for tag in 0..<30 { bed.backend.inject(netHeader() + ethernetFrame(payload: 64, tag: UInt8(tag))) }
+        try bed.postReceiveBuffers(10, size: 1536)
+        #expect(try bed.receivePackets(10).map { $0.last } == (0..<10).map { UInt8($0) })
+        #expect(bed.wait { bed.backend.framesRead.load(ordering: .relaxed) == 11 })   // frame 10 staged, waiting
+        let big = netHeader() + ethernetFrame(payload: 1400)
+        for _ in 0..<8 { try bed.tx.submit(readable: [big]) }
+        try bed.driver.kick(bed.tx)
+        try bed.driver.reset()
+        #expect(bed.driver.status == 0)
+        #expect(bed.device.statistics == VirtioNetDevice.Statistics(), "no data path after reset")
+        #expect(bed.backend.lastOffloads == [], "offloads off until the next negotiation")
+        while bed.backend.nextSent(timeoutMs: 100) != nil {}
+
+        try bed.start()
+        try bed.postReceiveBuffers(16, size: 1536)
+        // The staged frame went with the reset, as on a NIC; everything after it arrives.
+        #expect(try bed.receivePackets(16).map { $0.last } == (11..<27).map { UInt8($0) })
+        try bed.postReceiveBuffers(3, size: 1536)
+        #expect(try bed.receivePackets(3).map { $0.last } == [27, 28, 29])
+        try bed.transmit(big)
+        #expect(bed.backend.nextSent() == big)
     }
 }

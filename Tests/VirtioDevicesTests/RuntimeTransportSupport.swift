@@ -66,6 +66,9 @@ final class DeviceOnTransport<Device: VirtioDevice> {
     /// The device status as the transport holds it.
     var status: VirtioDeviceStatus { statusReader() }
 
+    /// Why the transport set DEVICE_NEEDS_RESET, until the next reset.
+    var needsResetReason: VirtioTransportError? { mmio?.needsResetReason ?? pci?.needsResetReason }
+
     /// What a driver of this kind accepts from `offered`: everything, minus VERSION_1 for a
     /// legacy interface.
     func acceptable(_ offered: UInt64) -> UInt64 {

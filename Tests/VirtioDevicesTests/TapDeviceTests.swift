@@ -1,26 +1,110 @@
+import DeviceModel
+import DeviceModelTesting
 import Glibc
 import Testing
 @testable import VirtioDevices
 
-private let canOpenTun = access("/dev/net/tun", R_OK | W_OK) == 0 && getuid() == 0
+private let canCreateTaps: Bool = {
+    let ok = access("/dev/net/tun", R_OK | W_OK) == 0 && getuid() == 0
+    if !ok { print("SKIP: tap tests need root and /dev/net/tun") }
+    return ok
+}()
 
-@Suite("tap device") struct TapDeviceTests {
-    @Test("a created tap takes the vnet header and offload ioctls, and vanishes when closed",
-          .enabled(if: canOpenTun, "SKIP: needs root and /dev/net/tun"))
+/// A unique tap name for this process and `purpose`.
+private func tapName(_ purpose: String) -> String { "swdm\(purpose)\(getpid() % 100_000)" }
+
+/// `struct sockaddr_ll` (linux/if_packet.h), which Glibc's Swift module does not export.
+private struct LinkLayerAddress {
+    var family = UInt16(AF_PACKET)
+    var protocolBE: UInt16 = 0
+    var interfaceIndex: Int32 = 0
+    var hardwareType: UInt16 = 0
+    var packetType: UInt8 = 0
+    var addressLength: UInt8 = 0
+    var address: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0)
+}
+
+/// An AF_PACKET socket on one interface: the host's side of the tap, where frames the
+/// guest sends arrive and frames for the guest are sent.
+private final class PacketSocket {
+    static let outgoing: UInt8 = 4   // PACKET_OUTGOING
+    let fd: Int32
+    let interfaceIndex: Int32
+
+    init(interface: String) throws {
+        interfaceIndex = Int32(if_nametoindex(interface))
+        guard interfaceIndex > 0 else { throw TestbedError("no interface \(interface)") }
+        fd = socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_NONBLOCK.rawValue), Int32(UInt16(0x0003).bigEndian))
+        guard fd >= 0 else { throw TestbedError("AF_PACKET socket: errno \(errno)") }
+        var address = LinkLayerAddress(protocolBE: UInt16(0x0003).bigEndian, interfaceIndex: interfaceIndex)
+        let r = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, 20) }
+        }
+        guard r == 0 else {
+            close(fd)
+            throw TestbedError("bind AF_PACKET: errno \(errno)")
+        }
+    }
+
+    deinit { close(fd) }
+
+    /// Transmits `frame` out of the interface (towards the tap's reader).
+    func send(_ frame: [UInt8]) throws {
+        let n = frame.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
+        guard n == frame.count else { throw TestbedError("AF_PACKET send: \(n), errno \(errno)") }
+    }
+
+    /// The next frame the interface received whose EtherType is `etherType`.
+    func receive(etherType: UInt16, timeoutMs: Int32 = 5000) -> [UInt8]? {
+        var buffer = [UInt8](repeating: 0, count: 70_000)
+        var from = LinkLayerAddress()
+        let deadline = ContinuousClock.now + .milliseconds(Int(timeoutMs))
+        while ContinuousClock.now < deadline {
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            guard poll(&p, 1, 50) >= 0 else { return nil }
+            var length = socklen_t(20)
+            let n = buffer.withUnsafeMutableBytes { b in
+                withUnsafeMutablePointer(to: &from) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, b.baseAddress, b.count, 0, $0, &length) }
+                }
+            }
+            guard n >= 14, from.packetType != Self.outgoing else { continue }
+            if UInt16(buffer[12]) << 8 | UInt16(buffer[13]) == etherType { return Array(buffer[0..<n]) }
+        }
+        return nil
+    }
+}
+
+@Suite("tap device", .serialized) struct TapDeviceTests {
+    @Test("a created tap takes the vnet header and offload ioctls, probes USO, and vanishes when closed",
+          .enabled(if: canCreateTaps, "SKIP: needs root and /dev/net/tun"))
     func createAndOffload() throws {
-        let name = "swdmt\(getpid() % 100_000)"
+        let name = tapName("t")
         do {
             let tap = try TapDevice(name: name)
-            #expect(tap.name == name)
+            #expect(tap.name == name && tap.created)
             #expect(access("/sys/class/net/\(name)", F_OK) == 0)
-            try tap.setOffloads([.checksum, .tso4, .tso6, .tsoECN])
+            #expect(tap.supportedOffloads.isSuperset(of: [.checksum, .tso4, .tso6, .tsoECN]))
+            try tap.setOffloads(tap.supportedOffloads)
             try tap.setOffloads([])
             // Nothing is queued on a fresh tap: a non-blocking read says so instead of blocking.
             var buffer = [UInt8](repeating: 0, count: 2048)
-            let got = try buffer.withUnsafeMutableBytes { try tap.receive(into: [$0]) }
+            let got = try buffer.withUnsafeMutableBytes { try tap.receive(into: $0) }
             #expect(got == nil)
         }
         #expect(access("/sys/class/net/\(name)", F_OK) != 0, "a tap swiftdm created is not persistent")
+    }
+
+    @Test("attaching to an interface that is not a tap fails with a clear reason",
+          .enabled(if: access("/dev/net/tun", R_OK | W_OK) == 0, "SKIP: needs /dev/net/tun"))
+    func notATap() {
+        do {
+            _ = try TapDevice(name: "lo")
+            Issue.record("lo accepted as a tap")
+        } catch {
+            #expect(error == .openFailed(name: "lo", errno: EINVAL, existed: true))
+            #expect(error.description.contains("exists and is not a tap"))
+        }
     }
 
     @Test("bad interface names are refused with the name in the error")
@@ -36,5 +120,37 @@ private let canOpenTun = access("/dev/net/tun", R_OK | W_OK) == 0 && getuid() ==
         #expect(MACAddress("52:54:00:12:34") == nil)
         #expect(MACAddress("52:54:00:12:34:zz") == nil)
         #expect(MACAddress("ff:ff:ff:ff:ff:ff")?.isBroadcast == true)
+        #expect(MACAddress.locallyAdministered(seed: 0xABCDEF).description == "52:54:00:ab:cd:ef")
+    }
+
+    @Test("virtio-net over a real tap: a guest frame reaches the host's packet socket and one comes back",
+          .enabled(if: canCreateTaps, "SKIP: needs root and /dev/net/tun"),
+          arguments: NetTransport.modern)
+    func throughRealTap(transport: NetTransport) throws {
+        let tap = try TapDevice(name: tapName(transport == .mmio ? "m" : "p"))
+        let bed = try NetTestbed(transport, tap: tap)
+        try bed.start()
+        let host = try PacketSocket(interface: tap.name)
+        let guestMAC = bed.device.configuration.mac.bytes
+
+        let out = ethernetFrame(to: [0x02, 0, 0, 0, 0, 1], payload: 300, tag: 0x5A)
+        try bed.transmit(netHeader() + out)
+        #expect(host.receive(etherType: 0x88B5) == out)
+
+        try bed.postReceiveBuffers(8, size: 1536)
+        let back = ethernetFrame(to: guestMAC, payload: 200, tag: 0xA5)
+        try host.send(back)
+        var got: [UInt8]?
+        // The host may send its own frames (IPv6 neighbour discovery) on a fresh interface.
+        for _ in 0..<8 {
+            let packet = try bed.receivePackets(1)[0]
+            if packet.count >= VirtioNetHeader.size + 14, packet[VirtioNetHeader.size + 12] == 0x88, packet[VirtioNetHeader.size + 13] == 0xB5 {
+                got = packet
+                break
+            }
+            try bed.postReceiveBuffers(1, size: 1536)
+        }
+        #expect(got.map { Array($0[VirtioNetHeader.size...]) } == back)
+        #expect(got?[10] == 1, "num_buffers")
     }
 }

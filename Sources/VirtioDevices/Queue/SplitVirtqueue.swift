@@ -216,12 +216,29 @@ public final class SplitVirtqueue: @unchecked Sendable {
     /// Returns chain `head` to the driver with `bytesWritten` bytes written into its
     /// writable buffers, and publishes the new used index (release ordering, §2.7.8).
     public func pushUsed(head: UInt16, bytesWritten: UInt32) throws(VirtqueueError) {
-        guard head < size else { throw .invalidUsedHead(head) }
-        let slot = layout.usedRing + 4 + 8 * UInt64(nextUsed % size)
-        try guestWrite(UInt32(head), at: slot)
-        try guestWrite(bytesWritten, at: slot + 4)
+        try writeUsedElement(head: head, bytesWritten: bytesWritten, at: nextUsed)
         nextUsed &+= 1
         do { try memory.storeRelease(nextUsed, at: layout.usedRing + 2) } catch { throw .memory(error) }
+    }
+
+    /// Returns several chains and publishes the used index once, after all of them, so the
+    /// driver sees them together — as a packet spread over mergeable receive buffers must be
+    /// (§5.1.6.4.1 "MUST use all buffers used by a single receive packet together").
+    public func pushUsed(_ elements: some Collection<(head: UInt16, bytesWritten: UInt32)>) throws(VirtqueueError) {
+        var index = nextUsed
+        for e in elements {
+            try writeUsedElement(head: e.head, bytesWritten: e.bytesWritten, at: index)
+            index &+= 1
+        }
+        nextUsed = index
+        do { try memory.storeRelease(nextUsed, at: layout.usedRing + 2) } catch { throw .memory(error) }
+    }
+
+    private func writeUsedElement(head: UInt16, bytesWritten: UInt32, at index: UInt16) throws(VirtqueueError) {
+        guard head < size else { throw .invalidUsedHead(head) }
+        let slot = layout.usedRing + 4 + 8 * UInt64(index % size)
+        try guestWrite(UInt32(head), at: slot)
+        try guestWrite(bytesWritten, at: slot + 4)
     }
 
     /// Whether the driver wants an interrupt for the used entries pushed since the last

@@ -13,6 +13,11 @@ struct QemuGuest {
     enum Device: Sendable {
         case blk(socket: String, queues: Int = 1)
         case rng(socket: String)
+        /// swiftdm's virtio-net over vhost-user (`-netdev vhost-user`).
+        case net(socket: String, mac: String)
+        /// QEMU's own userspace virtio-net on tap `ifname` (`-netdev tap,vhost=off`), for
+        /// comparisons; QEMU must run where the tap is (see ``launcher``).
+        case tapNet(ifname: String, mac: String)
     }
 
     var kit: BuiltGuestKit
@@ -24,6 +29,8 @@ struct QemuGuest {
     var memoryMiB = 512
     var cpus = 2
     var extraKernelArguments: [String] = []
+    /// A command QEMU runs under, such as `ip netns exec NAME` to put it in a network namespace.
+    var launcher: [String] = []
 
     /// `kvm` where the host's KVM runs unmodified guests natively; `tcg` otherwise
     /// (including PVM nested KVM, /sys/module/kvm_pvm, which would emulate every instruction).
@@ -59,6 +66,12 @@ struct QemuGuest {
                       "-device", "vhost-user-blk\(bus),chardev=vu\(i),num-queues=\(queues),queue-size=256"]
             case .rng(let socket):
                 a += ["-chardev", "socket,id=vu\(i),path=\(socket)", "-device", "vhost-user-rng\(bus),chardev=vu\(i)"]
+            case .net(let socket, let mac):
+                a += ["-chardev", "socket,id=vu\(i),path=\(socket)", "-netdev", "vhost-user,id=net\(i),chardev=vu\(i)",
+                      "-device", netDevice(netdev: "net\(i)", mac: mac, accelerator: accel)]
+            case .tapNet(let ifname, let mac):
+                a += ["-netdev", "tap,id=net\(i),ifname=\(ifname),script=no,downscript=no,vhost=off",
+                      "-device", netDevice(netdev: "net\(i)", mac: mac, accelerator: accel)]
             }
         }
         // microvm has no HPET or ACPI PM timer and TCG's PIT fails Linux's TSC calibration,
@@ -70,9 +83,21 @@ struct QemuGuest {
         return a
     }
 
+    /// The virtio-net front end for `netdev`. No option ROM (nothing boots from the network).
+    /// On q35 under TCG the device uses INTx: with MSI-X, Debian's QEMU 7.2 segfaults at the
+    /// driver's DRIVER_OK while vhost_net_start sets up the guest notifiers
+    /// (`virtio_pci_set_guest_notifiers` → `msix_set_vector_notifiers`, before any ring is
+    /// handed to the backend).
+    private func netDevice(netdev: String, mac: String, accelerator: String) -> String {
+        switch machine {
+        case .q35: "virtio-net-pci,netdev=\(netdev),mac=\(mac),romfile=" + (accelerator == "tcg" ? ",vectors=0" : "")
+        case .microvm: "virtio-net-device,netdev=\(netdev),mac=\(mac)"
+        }
+    }
+
     /// Starts QEMU; the caller waits on or kills the returned process.
     func start(echo: (@Sendable (String) -> Void)? = nil) throws -> ConsoleProcess {
-        try ConsoleProcess(arguments, echo: echo)
+        try ConsoleProcess(launcher + arguments, echo: echo)
     }
 
     /// Boots, runs the command, and returns what the guest printed (QEMU killed at `timeout`).

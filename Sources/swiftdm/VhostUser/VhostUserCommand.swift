@@ -17,6 +17,7 @@ struct VhostUserCommand: ParsableCommand {
               --blk PATH[,readonly=on][,serial=ID]   virtio-blk on a raw image file or block device
               --rng                                  virtio-rng fed from getrandom(2)
               --console [stdio|socket=PATH]          virtio-console on this process's stdio (default) or a UNIX socket
+              --net tap=NAME[,mac=MAC]               virtio-net on tap NAME (attached if it exists, else created: needs CAP_NET_ADMIN)
             The backend serves one frontend at a time, survives the frontend disconnecting and \
             reconnecting, and exits with status 0, removing the socket, on SIGINT or SIGTERM.
             """)
@@ -26,6 +27,9 @@ struct VhostUserCommand: ParsableCommand {
 
     @Option(name: .customLong("blk"), help: ArgumentHelp("Serve virtio-blk on PATH.", valueName: "PATH[,readonly=on][,serial=ID]"))
     var block: String?
+
+    @Option(name: .customLong("net"), help: ArgumentHelp("Serve virtio-net on a tap interface.", valueName: "tap=NAME[,mac=MAC]"))
+    var net: String?
 
     @Flag(name: .customLong("rng"), help: "Serve virtio-rng.")
     var entropy = false
@@ -50,13 +54,14 @@ struct VhostUserCommand: ParsableCommand {
         var specs: [VhostUserDeviceSpec] = []
         if let block { specs.append(try VhostUserDeviceSpec.block(block)) }
         if entropy { specs.append(.entropy) }
+        if let net { specs.append(try VhostUserDeviceSpec.net(net)) }
         if console {
             specs.append(try VhostUserDeviceSpec.console(consoleEndpoint ?? "stdio"))
         } else if let consoleEndpoint {
             throw ValidationError("unexpected argument '\(consoleEndpoint)'")
         }
         guard specs.count == 1 else {
-            throw ValidationError(specs.isEmpty ? "name a device: --blk PATH, --rng or --console" : "one device per socket; got \(specs.count)")
+            throw ValidationError(specs.isEmpty ? "name a device: --blk PATH, --rng, --console or --net tap=NAME" : "one device per socket; got \(specs.count)")
         }
         return specs[0]
     }
@@ -75,7 +80,7 @@ struct VhostUserCommand: ParsableCommand {
         // Log to stderr: stdout may be the guest's console (`--console stdio`).
         var logger = Logger(label: "swiftdm.vhost-user") { StreamLogHandler.standardError(label: $0) }
         logger.logLevel = verbose ? .trace : .info
-        var device: (any VirtioDevice)? = try VhostUserDeviceFactory.makeDevice(spec)
+        var device: (any VirtioDevice)? = try VhostUserDeviceFactory.makeDevice(spec, logger: logger)
         let backend = try VhostUserBackend(device: device!, logger: logger)
         try backend.listen(on: socketPath)
         logger.info("serving \(spec) on \(socketPath)")

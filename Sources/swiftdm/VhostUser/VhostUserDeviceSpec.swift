@@ -1,10 +1,13 @@
 /// The device a `swiftdm vhost-user` process serves, as given on its command line:
-/// `--blk PATH[,readonly=on][,serial=ID]`, `--rng`, `--console [stdio|socket=PATH]`.
+/// `--blk PATH[,readonly=on][,serial=ID]`, `--rng`, `--console [stdio|socket=PATH]`,
+/// `--net tap=NAME[,mac=MAC]`.
 /// These spellings are an interface other tools rely on.
 enum VhostUserDeviceSpec: Equatable, CustomStringConvertible {
     case block(path: String, readOnly: Bool, serial: String?)
     case entropy
     case console(ConsoleEndpoint)
+    /// virtio-net on a tap interface (the same syntax as `swiftdm run --net`).
+    case net(NetSpec)
 
     enum ConsoleEndpoint: Equatable {
         /// The backend's own standard input and output.
@@ -24,6 +27,7 @@ enum VhostUserDeviceSpec: Equatable, CustomStringConvertible {
         case .entropy: "virtio-rng"
         case .console(.stdio): "virtio-console on stdio"
         case .console(.socket(let p)): "virtio-console (host end: socket \(p))"
+        case .net(let n): "virtio-net on tap \(n.tap)\(n.mac.map { " mac \($0)" } ?? "")"
         }
     }
 
@@ -57,6 +61,15 @@ enum VhostUserDeviceSpec: Equatable, CustomStringConvertible {
             return .console(.socket(path: String(value.dropFirst("socket=".count))))
         }
         throw ParseError(description: "--console takes 'stdio' or 'socket=PATH', not '\(value)'")
+    }
+
+    /// Parses `tap=NAME[,mac=MAC]`.
+    static func net(_ value: String) throws -> VhostUserDeviceSpec {
+        do {
+            return .net(try NetSpec(parsing: value))
+        } catch {
+            throw ParseError(description: error.description)
+        }
     }
 
     private static func splitOptions(_ value: String) -> [String] {

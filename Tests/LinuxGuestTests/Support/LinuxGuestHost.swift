@@ -116,10 +116,11 @@ final class BackendProcess: Sendable {
     let socket: String
     let process: ConsoleProcess
 
-    /// Starts `swiftdm vhost-user --socket SOCKET <device arguments>` and waits for its socket.
-    init(socket: String, device: [String]) throws {
+    /// Starts `swiftdm vhost-user --socket SOCKET <device arguments>` (under `launcher`, such as
+    /// `ip netns exec NAME`) and waits for its socket.
+    init(socket: String, device: [String], launcher: [String] = []) throws {
         self.socket = socket
-        process = try ConsoleProcess([LinuxGuestHost.swiftdm!, "vhost-user", "--socket", socket] + device,
+        process = try ConsoleProcess(launcher + [LinuxGuestHost.swiftdm!, "vhost-user", "--socket", socket] + device,
                                      echo: LinuxGuestHost.echo)
         for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) && process.isRunning {
             usleep(50_000)
