@@ -50,6 +50,7 @@ public final class SimulatedXen: @unchecked Sendable {
         var failingCalls: [String: Int32] = [:]
         var interrupts: [SimulatedInterrupt] = []
         var interruptCount: UInt64 = 0
+        var msiCount: UInt64 = 0
         var interruptSink: (@Sendable (SimulatedInterrupt) -> Void)?
         var store: [String: String] = [:]
         var modifiedFrames: [(first: XenGuestFrame, count: UInt32)] = []
@@ -145,6 +146,9 @@ public final class SimulatedXen: @unchecked Sendable {
     /// Total interrupts raised so far.
     public var interruptCount: UInt64 { state.withLock { $0.interruptCount } }
 
+    /// Of ``interruptCount``, the MSIs (`xendevicemodel_inject_msi`).
+    public var msiCount: UInt64 { state.withLock { $0.msiCount } }
+
     /// Called (on the device model's thread) for every interrupt raised, e.g. to deliver
     /// it to a real vCPU.
     public func setInterruptSink(_ sink: (@Sendable (SimulatedInterrupt) -> Void)?) {
@@ -156,6 +160,7 @@ public final class SimulatedXen: @unchecked Sendable {
             s.interrupts.append(interrupt)
             if s.interrupts.count > Self.interruptHistory { s.interrupts.removeFirst(s.interrupts.count - Self.interruptHistory) }
             s.interruptCount += 1
+            if case .msi = interrupt { s.msiCount += 1 }
             return s.interruptSink
         }
         sink?(interrupt)

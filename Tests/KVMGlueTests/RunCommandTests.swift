@@ -125,6 +125,22 @@ struct RunCommandInputTests {
         #expect(r.stdout.isEmpty)
     }
 
+    /// A disk the user cannot write (here: a read-only bind of the image in a private mount
+    /// namespace) is refused for read-write use, with the way out named.
+    @Test func unwritableDiskSuggestsReadOnly() throws {
+        guard getuid() == 0, let unshare = Toolchain.find("unshare") else {
+            print("SKIP: unwritableDiskSuggestsReadOnly needs root and unshare(1) for a read-only bind mount")
+            return
+        }
+        let script = "mount --bind \"$1\" \"$1\" && mount -o remount,bind,ro \"$1\" && shift && exec \"$0\" \"$@\""
+        let r = try SwiftdmExecutable.run(
+            [Self.file, "run", "--firmware", Self.file, "--disk", Self.file], timeout: 30,
+            launcher: [unshare, "--mount", "--propagation", "private", "sh", "-c", script])
+        #expect(r.status == 2, "\(r.stderr)")
+        #expect(r.stderrLines.count == 1)
+        #expect(r.stderr.contains("--disk \(Self.file): Read-only file system (add readonly=on to use it read-only)"), "\(r.stderr)")
+    }
+
     @Test func helpListsTheOptions() throws {
         let r = try SwiftdmExecutable.run(["run", "--help"], timeout: 30)
         #expect(r.status == 0)

@@ -106,7 +106,9 @@ final class VhostUserInterrupts: VirtioInterruptSink {
 
     func deviceNeedsReset(_ error: VirtioDeviceError) {
         logger.error("vhost-user: device needs reset: \(error)")
-        signalErrors()
+        // Hand the stop over before telling the frontend, so anything the frontend does
+        // in response already finds the device stopped.
         onDeviceFailure(error)
+        signalErrors()
     }
 }

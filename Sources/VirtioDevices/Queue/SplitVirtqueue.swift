@@ -57,6 +57,9 @@ public final class SplitVirtqueue: @unchecked Sendable {
     private var signalledUsed: UInt16
     private var signalledUsedValid = false
 
+    /// Largest indirect table accepted (QEMU's `VIRTQUEUE_MAX_SIZE`).
+    public static let maxIndirectEntries = 1024
+
     /// VIRTQ_DESC_F_*
     static let flagNext: UInt16 = 1
     static let flagWrite: UInt16 = 2
@@ -149,8 +152,8 @@ public final class SplitVirtqueue: @unchecked Sendable {
         var readable: [GuestBuffer] = []
         var writable: [GuestBuffer] = []
         var total: UInt64 = 0
-        // Chain length is bounded by the queue size in total, indirect entries included
-        // (§2.7.5.3.1 "MUST NOT create a descriptor chain longer than the Queue Size").
+        // A direct chain is bounded by the queue size (§2.7.5.3.1), an indirect one by its
+        // table's entry count: either bound stops a looping `next` chain.
         var budget = Int(size)
         var tableBase = layout.descriptorTable
         var tableSize = Int(size)
@@ -169,10 +172,14 @@ public final class SplitVirtqueue: @unchecked Sendable {
                 guard d.flags & Self.flagNext == 0 else { throw .indirectWithNext(head: head) }
                 guard d.length > 0, d.length % 16 == 0 else { throw .invalidIndirectLength(head: head, length: d.length) }
                 let entries = Int(d.length / 16)
-                guard entries <= Int(size) else { throw .chainTooLong(head: head, limit: Int(size)) }
+                // Linux sizes indirect tables by the device's seg_max, not the ring size (a
+                // vhost-user frontend may pick a ring smaller than the device assumed), so
+                // accept tables up to QEMU's VIRTQUEUE_MAX_SIZE as well; the walk stays bounded.
+                let indirectLimit = max(Int(size), Self.maxIndirectEntries)
+                guard entries <= indirectLimit else { throw .chainTooLong(head: head, limit: indirectLimit) }
                 try checkBuffer(d.address, d.length)
                 // The indirect descriptor itself does not count towards the chain length.
-                budget = Int(size)
+                budget = entries
                 tableBase = d.address
                 tableSize = entries
                 inIndirect = true

@@ -1,4 +1,7 @@
 import Foundation
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Debian packages fetched with `apt-get download` into a cache directory and unpacked
 /// with `dpkg-deb -x` — never installed on the host.
@@ -41,9 +44,10 @@ struct DebianPackages {
         try FileManager.default.createDirectory(atPath: cacheDirectory, withIntermediateDirectories: true)
         let encoded = version.replacingOccurrences(of: ":", with: "%3a")
         if let hit = cached(package, encoded) { return hit }
-        // As root apt would drop to `_apt`, which cannot write an arbitrary cache directory.
-        try HostCommand.run(["apt-get", "download", "-q", "-o", "APT::Sandbox::User=root", "\(package)=\(version)"],
-                            in: cacheDirectory)
+        // As root apt would drop to `_apt`, which cannot write an arbitrary cache directory;
+        // an ordinary user downloads as itself.
+        let sandbox = getuid() == 0 ? ["-o", "APT::Sandbox::User=root"] : []
+        try HostCommand.run(["apt-get", "download", "-q"] + sandbox + ["\(package)=\(version)"], in: cacheDirectory)
         guard let file = cached(package, encoded) else {
             throw PackageError(message: "apt-get download \(package)=\(version) left no .deb in \(cacheDirectory)")
         }

@@ -56,7 +56,11 @@ struct RunConfiguration: Hashable {
         var disks: [DiskSpec] = []
         for text in options.disk {
             let d = try DiskSpec(parsing: text)
-            if let problem = checkFile(d.path, !d.readOnly) { throw .fileUnusable(option: "--disk", path: d.path, reason: problem) }
+            if let problem = checkFile(d.path, !d.readOnly) {
+                // A file the user may read but not write is usable read-only: say so.
+                let hint = !d.readOnly && checkFile(d.path, false) == nil ? " (add readonly=on to use it read-only)" : ""
+                throw .fileUnusable(option: "--disk", path: d.path, reason: problem + hint)
+            }
             disks.append(d)
         }
         self.disks = disks

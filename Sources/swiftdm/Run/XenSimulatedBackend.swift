@@ -90,7 +90,7 @@ enum XenSimulationReport {
               let d = domain.withLock({ $0 }) else { return }
         let s = d.server.statistics
         let line = "pio=\(s.portIO) mmio=\(s.memory) pcicfg=\(s.pciConfig) buffered=\(s.buffered) faults=\(s.faults) "
-            + "unclaimed=\(d.xen.unclaimedAccesses) interrupts=\(d.xen.interruptCount)\n"
+            + "unclaimed=\(d.xen.unclaimedAccesses) interrupts=\(d.xen.interruptCount) msis=\(d.xen.msiCount)\n"
         let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o644)
         guard fd >= 0 else { return }
         _ = line.withCString { Glibc.write(fd, $0, strlen($0)) }

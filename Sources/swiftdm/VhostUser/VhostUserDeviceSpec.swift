@@ -26,7 +26,7 @@ enum VhostUserDeviceSpec: Equatable, CustomStringConvertible {
             "virtio-blk \(path)\(ro ? " (read-only)" : "")\(serial.map { " serial \($0)" } ?? "")"
         case .entropy: "virtio-rng"
         case .console(.stdio): "virtio-console on stdio"
-        case .console(.socket(let p)): "virtio-console on socket \(p)"
+        case .console(.socket(let p)): "virtio-console (host end: socket \(p))"
         case .net(let n): "virtio-net on tap \(n.tap)\(n.mac.map { " mac \($0)" } ?? "")"
         }
     }

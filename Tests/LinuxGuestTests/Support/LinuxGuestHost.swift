@@ -44,6 +44,11 @@ enum LinuxGuestHost {
         }
     }
 
+    static var swiftdmAvailable: Bool {
+        if swiftdm == nil { print("SKIP: swiftdm process tests: the swiftdm executable is not next to the test bundle (swift build first)") }
+        return swiftdm != nil
+    }
+
     static var umlAvailable: Bool {
         guard case .success(let k) = kit else { return false }
         if k.umlKernel == nil { print("SKIP: user-mode Linux tests: the user-mode-linux package is unavailable") }
