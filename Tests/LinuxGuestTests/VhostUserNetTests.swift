@@ -58,8 +58,15 @@ struct VhostUserNetTests {
     static func guestScript(seconds: Int) -> String {
         func iperf(_ direction: String, _ flags: String) -> String {
             """
-            iperf3 -c \(hostAddress) -t \(seconds) -f m \(flags) > /tmp/\(direction).txt 2>&1
-            echo "\(direction)-status=$?"
+            # iperf3's server takes one test at a time and may still be closing the last one.
+            for attempt in 1 2 3 4 5; do
+                iperf3 -c \(hostAddress) -t \(seconds) -f m \(flags) > /tmp/\(direction).txt 2>&1
+                status=$?
+                [ $status = 0 ] && break
+                grep -q busy /tmp/\(direction).txt || break
+                sleep 1
+            done
+            echo "\(direction)-status=$status"
             cat /tmp/\(direction).txt
             awk '/receiver/ { print "\(direction)-mbytes=" $5; print "\(direction)-mbits=" $7 }
                  /sender/ && NF >= 10 { print "\(direction)-retr=" $9 }' /tmp/\(direction).txt
