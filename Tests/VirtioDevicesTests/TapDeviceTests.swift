@@ -13,68 +13,6 @@ private let canCreateTaps: Bool = {
 /// A unique tap name for this process and `purpose`.
 private func tapName(_ purpose: String) -> String { "swdm\(purpose)\(getpid() % 100_000)" }
 
-/// `struct sockaddr_ll` (linux/if_packet.h), which Glibc's Swift module does not export.
-private struct LinkLayerAddress {
-    var family = UInt16(AF_PACKET)
-    var protocolBE: UInt16 = 0
-    var interfaceIndex: Int32 = 0
-    var hardwareType: UInt16 = 0
-    var packetType: UInt8 = 0
-    var addressLength: UInt8 = 0
-    var address: (UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8, UInt8) = (0, 0, 0, 0, 0, 0, 0, 0)
-}
-
-/// An AF_PACKET socket on one interface: the host's side of the tap, where frames the
-/// guest sends arrive and frames for the guest are sent.
-private final class PacketSocket {
-    static let outgoing: UInt8 = 4   // PACKET_OUTGOING
-    let fd: Int32
-    let interfaceIndex: Int32
-
-    init(interface: String) throws {
-        interfaceIndex = Int32(if_nametoindex(interface))
-        guard interfaceIndex > 0 else { throw TestbedError("no interface \(interface)") }
-        fd = socket(AF_PACKET, Int32(SOCK_RAW.rawValue) | Int32(SOCK_NONBLOCK.rawValue), Int32(UInt16(0x0003).bigEndian))
-        guard fd >= 0 else { throw TestbedError("AF_PACKET socket: errno \(errno)") }
-        var address = LinkLayerAddress(protocolBE: UInt16(0x0003).bigEndian, interfaceIndex: interfaceIndex)
-        let r = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, 20) }
-        }
-        guard r == 0 else {
-            close(fd)
-            throw TestbedError("bind AF_PACKET: errno \(errno)")
-        }
-    }
-
-    deinit { close(fd) }
-
-    /// Transmits `frame` out of the interface (towards the tap's reader).
-    func send(_ frame: [UInt8]) throws {
-        let n = frame.withUnsafeBytes { Glibc.send(fd, $0.baseAddress, $0.count, 0) }
-        guard n == frame.count else { throw TestbedError("AF_PACKET send: \(n), errno \(errno)") }
-    }
-
-    /// The next frame the interface received whose EtherType is `etherType`.
-    func receive(etherType: UInt16, timeoutMs: Int32 = 5000) -> [UInt8]? {
-        var buffer = [UInt8](repeating: 0, count: 70_000)
-        var from = LinkLayerAddress()
-        let deadline = ContinuousClock.now + .milliseconds(Int(timeoutMs))
-        while ContinuousClock.now < deadline {
-            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            guard poll(&p, 1, 50) >= 0 else { return nil }
-            var length = socklen_t(20)
-            let n = buffer.withUnsafeMutableBytes { b in
-                withUnsafeMutablePointer(to: &from) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { recvfrom(fd, b.baseAddress, b.count, 0, $0, &length) }
-                }
-            }
-            guard n >= 14, from.packetType != Self.outgoing else { continue }
-            if UInt16(buffer[12]) << 8 | UInt16(buffer[13]) == etherType { return Array(buffer[0..<n]) }
-        }
-        return nil
-    }
-}
-
 @Suite("tap device", .serialized) struct TapDeviceTests {
     @Test("a created tap takes the vnet header and offload ioctls, probes USO, and vanishes when closed",
           .enabled(if: canCreateTaps, "SKIP: needs root and /dev/net/tun"))
@@ -135,7 +73,7 @@ private final class PacketSocket {
 
         let out = ethernetFrame(to: [0x02, 0, 0, 0, 0, 1], payload: 300, tag: 0x5A)
         try bed.transmit(netHeader() + out)
-        #expect(host.receive(etherType: 0x88B5) == out)
+        #expect(host.receive(etherType: 0x88B5, timeout: .seconds(5)) == out)
 
         try bed.postReceiveBuffers(8, size: 1536)
         let back = ethernetFrame(to: guestMAC, payload: 200, tag: 0xA5)

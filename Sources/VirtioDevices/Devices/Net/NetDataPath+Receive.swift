@@ -92,7 +92,12 @@ extension NetDataPath {
     /// Reads one frame and stages it for the guest; `.dropped` for one the guest must not
     /// get (filtered, malformed, above the MTU, offloads it did not negotiate).
     private func readFrame() -> ReadOutcome {
-        guard let buffer = pool.take() else { return .empty }
+        guard let buffer = pool.take() else {
+            // Cannot happen with one frame staged at a time; if it did, returning with the
+            // backend still readable would spin: wait for the next kick instead.
+            pauseReceive()
+            return .empty
+        }
         let n: Int?
         do {
             n = try backend.receive(into: buffer)

@@ -1,0 +1,56 @@
+import Foundation
+import Testing
+@testable import swiftdm
+
+/// `swiftdm vhost-user --net tap=NAME[,mac=MAC]`: parsing, and the tap it attaches or creates.
+@Suite("swiftdm vhost-user --net")
+struct VhostUserNetCommandTests {
+    private func spec(_ arguments: [String]) throws -> VhostUserDeviceSpec {
+        try VhostUserCommand.parse(["--socket", "/tmp/x.sock"] + arguments).deviceSpec()
+    }
+
+    @Test("tap=NAME and mac=MAC, as swiftdm run spells them")
+    func spellings() throws {
+        #expect(try spec(["--net", "tap=tap0"]) == .net(NetSpec(tap: "tap0")))
+        let mac = try MACAddress(parsing: "52:54:00:12:34:56")
+        #expect(try spec(["--net", "tap=tap0,mac=52:54:00:12:34:56"]) == .net(NetSpec(tap: "tap0", mac: mac)))
+        #expect(try spec(["--net", "mac=52:54:00:12:34:56,tap=tap0"]) == .net(NetSpec(tap: "tap0", mac: mac)))
+    }
+
+    @Test("bad --net values and a second device are refused before anything starts")
+    func refusals() {
+        for bad in [["--net", "tap="], ["--net", "mac=52:54:00:12:34:56"], ["--net", "tap=0123456789abcdef"],
+                    ["--net", "tap=a/b"], ["--net", "tap=t0,mac=01:00:00:00:00:01"], ["--net", "tap=t0,mac=zz"],
+                    ["--net", "tap=t0,queues=2"], ["--net", "tap=t0", "--rng"]] {
+            #expect(throws: (any Error).self, "\(bad)") { _ = try VhostUserCommand.parseAsRoot(["--socket", "/tmp/x.sock"] + bad) }
+        }
+    }
+
+    @Test("an interface that is not a tap: one clear error, non-zero exit, no socket",
+          .enabled(if: LinuxGuestHost.swiftdmAvailable && access("/dev/net/tun", R_OK | W_OK) == 0,
+                   "needs the swiftdm executable and /dev/net/tun"))
+    func notATap() throws {
+        let dir = try LinuxGuestHost.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let p = try ConsoleProcess([LinuxGuestHost.swiftdm!, "vhost-user", "--socket", dir + "/n.sock", "--net", "tap=lo"])
+        #expect(p.waitForExit(timeout: .seconds(20)))
+        #expect(p.terminationStatus != 0)
+        #expect(p.output.contains("cannot attach to tap lo") && p.output.contains("is not a tap"), "\(p.output)")
+        #expect(!FileManager.default.fileExists(atPath: dir + "/n.sock"))
+    }
+
+    @Test("a tap that does not exist is created and brought up, and goes away with the backend",
+          .enabled(if: LinuxGuestHost.swiftdmAvailable && getuid() == 0 && access("/dev/net/tun", R_OK | W_OK) == 0,
+                   "needs the swiftdm executable, root and /dev/net/tun"))
+    func createsTap() throws {
+        let dir = try LinuxGuestHost.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let tap = "swdmvu\(getpid() % 100_000)"
+        let backend = try BackendProcess(socket: dir + "/n.sock", device: ["--net", "tap=\(tap),mac=52:54:00:00:00:07"])
+        let flags = try String(contentsOfFile: "/sys/class/net/\(tap)/flags", encoding: .utf8)
+        #expect((Int(flags.dropFirst(2).trimmingCharacters(in: .whitespacesAndNewlines), radix: 16) ?? 0) & 1 == 1, "IFF_UP")
+        #expect(backend.process.output.contains("tap \(tap): created"))
+        #expect(backend.terminate() == 0)
+        #expect(access("/sys/class/net/\(tap)", F_OK) != 0, "a tap the backend created is not persistent")
+    }
+}
