@@ -9,7 +9,7 @@ let package = Package(
         .library(name: "VirtioDevices", targets: ["VirtioDevices"]),
         .library(name: "KVMGlue", targets: ["KVMGlue"]),
         .library(name: "XenGlue", targets: ["XenGlue"]),
-        .library(name: "VhostUserGlue", targets: ["VhostUserGlue"]),
+        .library(name: "VhostUser", targets: ["VhostUser"]),
         .library(name: "X86Machine", targets: ["X86Machine"]),
         .library(name: "DeviceModelTesting", targets: ["DeviceModelTesting"]),
         .executable(name: "swiftdm", targets: ["swiftdm"]),
@@ -51,7 +51,7 @@ let package = Package(
             name: "XenSimulation",
             dependencies: ["XenGlue", "DeviceModel", "CXen", .product(name: "Logging", package: "swift-log")]),
         .target(
-            name: "VhostUserGlue",
+            name: "VhostUser",
             dependencies: [
                 "DeviceModel", "VirtioDevices", "CDeviceModelShims",
                 .product(name: "Logging", package: "swift-log"),
@@ -59,13 +59,13 @@ let package = Package(
 
         // The x86 machine model (UART, CMOS, i8042, ACPI PM, e820, boot params, ACPI tables):
         // backend-independent, assembled by the launcher.
-        .target(name: "X86Machine", dependencies: ["DeviceModel", "VirtioDevices"]),
+        .target(name: "X86Machine", dependencies: ["DeviceModel"]),
 
         // The launcher.
         .executableTarget(
             name: "swiftdm",
             dependencies: [
-                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "XenSimulation", "VhostUserGlue", "X86Machine",
+                "DeviceModel", "VirtioDevices", "KVMGlue", "XenGlue", "XenSimulation", "VhostUser", "X86Machine",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
             ]),
@@ -74,7 +74,7 @@ let package = Package(
         .testTarget(name: "VirtioDevicesTests", dependencies: ["VirtioDevices", "DeviceModelTesting"]),
         .testTarget(name: "KVMGlueTests", dependencies: ["KVMGlue", "DeviceModelTesting"]),
         .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "XenSimulation", "VirtioDevices", "DeviceModelTesting"]),
-        .testTarget(name: "VhostUserGlueTests", dependencies: ["VhostUserGlue", "DeviceModelTesting"]),
+        .testTarget(name: "VhostUserTests", dependencies: ["VhostUser", "DeviceModelTesting"]),
         // Real Linux virtio drivers (QEMU TCG, user-mode Linux) on `swiftdm vhost-user`.
         .testTarget(name: "LinuxGuestTests", dependencies: ["swiftdm"]),
         .testTarget(name: "X86MachineTests", dependencies: ["X86Machine", "DeviceModelTesting"]),

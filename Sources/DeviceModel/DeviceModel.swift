@@ -4,7 +4,7 @@
 ///   dispatched through ``AddressSpace``s to ``IOHandler``s.
 /// - ``GuestMemory``: the only way to touch guest RAM.
 /// - ``MSIController`` and ``InterruptLine``: interrupts without knowing the backend.
-/// - ``IoEventRegistrar`` and ``EventNotifier``: ioeventfds, in the kernel or in software.
+/// - ``IOEventRegistrar`` and ``EventNotifier``: ioeventfds, in the kernel or in software.
 /// - ``EventLoop``: GLib main contexts on explicit threads.
 public enum DeviceModelInfo {
     /// The library version, also printed by `swiftdm --version`.

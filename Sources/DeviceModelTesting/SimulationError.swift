@@ -7,7 +7,7 @@ public enum SimulationError: Error, Equatable, CustomStringConvertible {
     /// Guest RAM refused an access or a layout.
     case guestMemory(GuestMemoryError)
     /// Registering a software ioeventfd failed.
-    case ioEvent(IoEventError)
+    case ioEvent(IOEventError)
     /// Creating an eventfd failed.
     case eventNotifier(EventNotifierError)
     /// The allocator has no `requested` bytes left at `alignment`.

@@ -6,7 +6,7 @@
 /// - ``KVMVCPU`` and ``VCPURunner``: vCPU threads running `KVM_RUN`, turning port-I/O and MMIO
 ///   exits into ``DeviceModel/IORequest``s for an ``IORequestSink`` (by default the core
 ///   ``DeviceModel/IODispatcher``); other exits end the run with a ``VCPUError`` carrying the registers.
-/// - ``KVMIoEventRegistrar``, ``KVMMSIController``, ``KVMInterruptLines``, ``KVMGSIRouting``: the
+/// - ``KVMIOEventRegistrar``, ``KVMMSIController``, ``KVMInterruptLines``, ``KVMGSIRouting``: the
 ///   core's ioeventfd and interrupt protocols on `KVM_IOEVENTFD`, `KVM_SIGNAL_MSI`, `KVM_IRQ_LINE`,
 ///   `KVM_IRQFD` and `KVM_SET_GSI_ROUTING`.
 /// - ``RealModeReset`` and ``LongModeEntry``: initial CPU state for firmware and for a 64-bit kernel.

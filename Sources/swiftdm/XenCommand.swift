@@ -128,7 +128,7 @@ struct XenAttachment {
                     // notifies through the software ioeventfd table (Xen has no ioeventfd).
                     transport = try VirtioPCITransport(
                         device: device, memory: server.guestMemory, msi: server.msiController,
-                        ioEvents: dispatcher.softwareIoEvents)
+                        ioEvents: dispatcher.softwareIOEvents)
                 } catch {
                     throw AttachError.device(path: disk.path, reason: "\(error)")
                 }

@@ -26,12 +26,12 @@ final class CopyEngine: IOHandler {
     private let watch = Mutex<EventSource?>(nil)
 
     init(memory: any GuestMemory, msi: any MSIController, intx: any InterruptLine,
-         ioEvents: any IoEventRegistrar, doorbellAddress: UInt64, loop: EventLoop) throws {
+         ioEvents: any IOEventRegistrar, doorbellAddress: UInt64, loop: EventLoop) throws {
         self.memory = memory
         self.msi = msi
         self.intx = intx
         doorbell = try EventNotifier()
-        try ioEvents.register(IoEventMatch(space: .memory, address: doorbellAddress, size: 2), notifier: doorbell)
+        try ioEvents.register(IOEventMatch(space: .memory, address: doorbellAddress, size: 2), notifier: doorbell)
         let source = loop.watch(fd: doorbell.fd) { [doorbell, weak self] _ in
             doorbell.drain()
             self?.run()

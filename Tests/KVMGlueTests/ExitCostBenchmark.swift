@@ -16,9 +16,9 @@ struct ExitCostBenchmark {
     /// Phase durations in ns under KVMGlue, keyed by phase number.
     func runUnderKVMGlue(_ image: [UInt8]) throws -> [UInt64: UInt64] {
         let m = try TestMachine()
-        let registrar = KVMIoEventRegistrar(vm: m.vm)
+        let registrar = KVMIOEventRegistrar(vm: m.vm)
         let notify = try EventNotifier()
-        try registrar.register(IoEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1), notifier: notify)
+        try registrar.register(IOEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1), notifier: notify)
         try m.loadFirmware(image)
         let result = try m.run()
         #expect(result == .stopped(.guestExit(status: 0)), "\(result)")

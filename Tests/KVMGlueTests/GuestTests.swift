@@ -38,13 +38,13 @@ struct GuestTests {
 
     @Test func ioeventfd() throws {
         let m = try TestMachine()
-        let registrar = KVMIoEventRegistrar(vm: m.vm, fallback: m.dispatcher.softwareIoEvents)
+        let registrar = KVMIOEventRegistrar(vm: m.vm, fallback: m.dispatcher.softwareIOEvents)
         let portNotifier = try EventNotifier()
         let mmioNotifier = try EventNotifier()
-        try registrar.register(IoEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1), notifier: portNotifier)
-        try registrar.register(IoEventMatch(space: .memory, address: TestMachine.notifyMMIO, size: 4), notifier: mmioNotifier)
-        #expect(throws: IoEventError.duplicate(IoEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1))) {
-            try registrar.register(IoEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1), notifier: portNotifier)
+        try registrar.register(IOEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1), notifier: portNotifier)
+        try registrar.register(IOEventMatch(space: .memory, address: TestMachine.notifyMMIO, size: 4), notifier: mmioNotifier)
+        #expect(throws: IOEventError.duplicate(IOEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1))) {
+            try registrar.register(IOEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1), notifier: portNotifier)
         }
         let portHandler = NullDevice()
         try m.dispatcher.ports.register(base: TestMachine.notifyPort, length: 2, name: "notify", handler: portHandler)
@@ -57,9 +57,9 @@ struct GuestTests {
         #expect(mmioNotifier.drain() == 1)
         #expect(portHandler.accesses.load(ordering: .relaxed) == 1)
         #expect(portHandler.lastWrite.load(ordering: .relaxed) == 2)
-        try registrar.unregister(IoEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1))
-        #expect(throws: IoEventError.notRegistered(IoEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1))) {
-            try registrar.unregister(IoEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1))
+        try registrar.unregister(IOEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1))
+        #expect(throws: IOEventError.notRegistered(IOEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1))) {
+            try registrar.unregister(IOEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1))
         }
     }
 
@@ -76,8 +76,8 @@ struct GuestTests {
         let route = try routing.makeMSIRoute(MSIMessage(address: 0xFEE0_0000, data: 0x41))
         #expect(route.gsi == KVMGSIRouting.firstMSIGSI)
         let notify = try EventNotifier()
-        let registrar = KVMIoEventRegistrar(vm: m.vm)
-        try registrar.register(IoEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1), notifier: notify)
+        let registrar = KVMIOEventRegistrar(vm: m.vm)
+        try registrar.register(IOEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1), notifier: notify)
         let loop = try EventLoop(name: "test-device")
         let raised = Atomic<Int>(0)
         let source = loop.watch(fd: notify.fd, for: .readable) { _ in

@@ -1,7 +1,7 @@
 import Foundation
 import Testing
 @testable import swiftdm
-@testable import VhostUserGlue
+@testable import VhostUser
 
 @Suite("swiftdm vhost-user command line")
 struct VhostUserCommandLineTests {

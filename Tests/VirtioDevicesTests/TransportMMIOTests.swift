@@ -58,13 +58,13 @@ import VirtioDevices
         #expect(f.line.risingEdges == 1)
     }
 
-    @Test func queueNotifyIsAnIoEventWithDatamatch() throws {
+    @Test func queueNotifyIsAnIOEventWithDatamatch() throws {
         let f = try TransportFixture(.mmio)
         let q = try f.driver.start(features: f.allFeatures, queues: [0])[0]
         try q.submit(readable: [[5]], writable: [1])
         // The 4-byte write of the queue index hits the software ioeventfd, not the handler.
         var notify = IORequest.write(.memory, TransportFixture.mmioBase + Register.queueNotify, size: 4, value: 0)
-        #expect(f.machine.dispatcher.softwareIoEvents.signal(space: .memory, address: notify.address, size: 4, value: 0))
+        #expect(f.machine.dispatcher.softwareIOEvents.signal(space: .memory, address: notify.address, size: 4, value: 0))
         _ = try f.driver.waitForUsed(q)
         // A notify the ioeventfd does not match (2-byte write) is ignored by the handler.
         try q.submit(readable: [[6]], writable: [1])
@@ -80,30 +80,30 @@ import VirtioDevices
         let f = try TransportFixture(.mmio)
         let t = try #require(f.mmio)
         #expect(throws: VirtioTransportError.alreadyRegistered(base: TransportFixture.mmioBase)) {
-            try t.register(in: f.machine.dispatcher.memory, at: 0xE000_0000, ioEvents: f.machine.dispatcher.softwareIoEvents)
+            try t.register(in: f.machine.dispatcher.memory, at: 0xE000_0000, ioEvents: f.machine.dispatcher.softwareIOEvents)
         }
         t.unregister()
         #expect(t.base == nil)
         #expect(f.machine.dispatcher.memory.lookup(TransportFixture.mmioBase) == nil)
-        #expect(!f.machine.dispatcher.softwareIoEvents.signal(space: .memory, address: TransportFixture.mmioBase + 0x50, size: 4, value: 0))
-        try t.register(in: f.machine.dispatcher.memory, at: 0xE000_0000, ioEvents: f.machine.dispatcher.softwareIoEvents)
+        #expect(!f.machine.dispatcher.softwareIOEvents.signal(space: .memory, address: TransportFixture.mmioBase + 0x50, size: 4, value: 0))
+        try t.register(in: f.machine.dispatcher.memory, at: 0xE000_0000, ioEvents: f.machine.dispatcher.softwareIOEvents)
         #expect(t.base == 0xE000_0000)
     }
 
-    @Test func failedIoEventRegistrationRollsBack() throws {
+    @Test func failedIOEventRegistrationRollsBack() throws {
         let machine = try SimulatedMachine()
         let dispatcher = machine.dispatcher
         // Occupy queue 1's notify match so registration fails half-way.
         let blocker = try EventNotifier()
-        try dispatcher.softwareIoEvents.register(IoEventMatch(space: .memory, address: 0xD000_0050, size: 4, datamatch: 1),
+        try dispatcher.softwareIOEvents.register(IOEventMatch(space: .memory, address: 0xD000_0050, size: 4, datamatch: 1),
                                                  notifier: blocker)
         let t = try VirtioMMIOTransport(device: try LoopbackDevice(), memory: machine.memory,
                                         interrupt: try machine.interruptLine(gsi: 5))
         #expect(throws: VirtioTransportError.self) {
-            try t.register(in: dispatcher.memory, at: 0xD000_0000, ioEvents: dispatcher.softwareIoEvents)
+            try t.register(in: dispatcher.memory, at: 0xD000_0000, ioEvents: dispatcher.softwareIOEvents)
         }
         #expect(dispatcher.memory.lookup(0xD000_0000) == nil)
-        #expect(!dispatcher.softwareIoEvents.signal(space: .memory, address: 0xD000_0050, size: 4, value: 0))
+        #expect(!dispatcher.softwareIOEvents.signal(space: .memory, address: 0xD000_0050, size: 4, value: 0))
         t.device.reset()
     }
 

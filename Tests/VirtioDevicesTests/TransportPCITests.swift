@@ -140,18 +140,18 @@ import VirtioDevices
         #expect(f.line.isAsserted)
     }
 
-    @Test func notifyIoEventsFollowTheBARs() throws {
+    @Test func notifyIOEventsFollowTheBARs() throws {
         let f = try TransportFixture(.pciLegacy)
         let t = try pciTransport(f)
         let pci = try #require(f.pci)
         let bar4 = try #require(t.bars[4])
         let bar0 = try #require(t.bars[0])
         let notify = try #require(t.capability(2))
-        let expected: Set<IoEventMatch> = [
-            IoEventMatch(space: .port, address: bar0.address + 0x10, size: 2, datamatch: 0),
-            IoEventMatch(space: .port, address: bar0.address + 0x10, size: 2, datamatch: 1),
-            IoEventMatch(space: .memory, address: bar4.address + notify.barOffset, size: 2),
-            IoEventMatch(space: .memory, address: bar4.address + notify.barOffset + 4, size: 2),
+        let expected: Set<IOEventMatch> = [
+            IOEventMatch(space: .port, address: bar0.address + 0x10, size: 2, datamatch: 0),
+            IOEventMatch(space: .port, address: bar0.address + 0x10, size: 2, datamatch: 1),
+            IOEventMatch(space: .memory, address: bar4.address + notify.barOffset, size: 2),
+            IOEventMatch(space: .memory, address: bar4.address + notify.barOffset + 4, size: 2),
         ]
         #expect(Set(pci.registeredNotifyMatches) == expected)
         // The guest moves BAR 4: the notify ioeventfds move with it.
@@ -166,7 +166,7 @@ import VirtioDevices
         #expect(f.machine.ioEvents.signal(space: .memory, address: newBase + notify.barOffset, size: 2, value: 0) == false)
     }
 
-    @Test func legacyNotifyHitsIoEvent() throws {
+    @Test func legacyNotifyHitsIOEvent() throws {
         let f = try TransportFixture(.pciLegacy)
         let t = try pciTransport(f)
         let q = try f.driver.start(features: f.allFeatures, queues: [0])[0]

@@ -58,7 +58,7 @@ private final class TrapToXen: IOHandler {
                              intxRouting: XenInterruptLines.pciINTxRouting)
         let blk = try VirtioBlockDevice(configuration: VirtioBlockConfiguration(path: path, serial: "xen-sim"))
         let transport = try VirtioPCITransport(device: blk, memory: domain.guestMemory, msi: domain.msiController,
-                                               ioEvents: dispatcher.softwareIoEvents)
+                                               ioEvents: dispatcher.softwareIOEvents)
         try bus.attach(transport, device: 3)
         defer { blk.reset() }
 

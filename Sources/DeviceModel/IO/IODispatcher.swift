@@ -17,7 +17,7 @@ public final class IODispatcher: Sendable {
     public let pciConfig = AddressSpace(space: .pciConfig)
     /// The ioeventfd fallback consulted for writes. Backends with kernel ioeventfds may still
     /// use it for matches their kernel refuses.
-    public let softwareIoEvents = SoftwareIoEvents()
+    public let softwareIOEvents = SoftwareIOEvents()
 
     private let unmapped = Atomic<UInt64>(0)
     private let straddling = Atomic<UInt64>(0)
@@ -140,7 +140,7 @@ public final class IODispatcher: Sendable {
     /// One access of `size` bytes; `write == nil` means read. Returns the read value.
     private func access(space: IOSpace, address: UInt64, size: Int, write: UInt64?) -> UInt64 {
         let mask = IORequest.mask(forSize: size)
-        if let value = write, softwareIoEvents.signal(space: space, address: address, size: size, value: value) {
+        if let value = write, softwareIOEvents.signal(space: space, address: address, size: size, value: value) {
             return 0
         }
         let addressSpace = addressSpace(space)

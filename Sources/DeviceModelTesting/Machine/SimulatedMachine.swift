@@ -66,8 +66,8 @@ public final class SimulatedMachine: Sendable {
         vcpu = SimulatedVCPU(index: 0, dispatcher: dispatcher, memory: memory)
     }
 
-    /// The software ioeventfd table (an ``IoEventRegistrar``) to hand to transports.
-    public var ioEvents: SoftwareIoEvents { dispatcher.softwareIoEvents }
+    /// The software ioeventfd table (an ``IOEventRegistrar``) to hand to transports.
+    public var ioEvents: SoftwareIOEvents { dispatcher.softwareIOEvents }
 
     /// Another vCPU on the same dispatcher and RAM (for concurrent-access tests).
     public func makeVCPU(index: Int) -> SimulatedVCPU {
@@ -80,7 +80,7 @@ public final class SimulatedMachine: Sendable {
     }
 
     /// Creates an eventfd and registers it for `match` in ``ioEvents``.
-    public func registerIoEvent(_ match: IoEventMatch) throws(SimulationError) -> EventNotifier {
+    public func registerIOEvent(_ match: IOEventMatch) throws(SimulationError) -> EventNotifier {
         let notifier: EventNotifier
         do { notifier = try EventNotifier() } catch { throw .eventNotifier(error) }
         do { try ioEvents.register(match, notifier: notifier) } catch { throw .ioEvent(error) }

@@ -12,7 +12,7 @@ public enum VirtioTransportError: Error, Equatable, CustomStringConvertible {
     /// Mapping the transport's registers into an address space failed.
     case registration(AddressSpaceError)
     /// Registering a queue-notify ioeventfd failed.
-    case ioEvent(IoEventError)
+    case ioEvent(IOEventError)
     /// The transport is already registered in an address space.
     case alreadyRegistered(base: UInt64)
     /// Building the PCI function (BARs, capabilities, MSI-X) failed.

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Foundation
 import Logging
-import VhostUserGlue
+import VhostUser
 import VirtioDevices
 #if canImport(Glibc)
 import Glibc

@@ -9,7 +9,7 @@ struct MachineIOBackend {
     /// Receives every port-I/O and MMIO exit of every vCPU.
     var sink: any IORequestSink
     /// Where transports register their notify addresses.
-    var ioEvents: any IoEventRegistrar
+    var ioEvents: any IOEventRegistrar
     /// How devices send MSIs.
     var msi: any MSIController
     /// How devices drive wired interrupts (GSIs).
@@ -28,7 +28,7 @@ struct MachineIOBackend {
     static func kvm(_ machine: MachineIOContext) -> MachineIOBackend {
         MachineIOBackend(
             sink: machine.dispatcher,
-            ioEvents: KVMIoEventRegistrar(vm: machine.vm, fallback: machine.dispatcher.softwareIoEvents),
+            ioEvents: KVMIOEventRegistrar(vm: machine.vm, fallback: machine.dispatcher.softwareIOEvents),
             msi: KVMIrqfdMSIController(routing: machine.routing),
             lines: KVMInterruptLines(vm: machine.vm),
             guestMemory: machine.ram)

@@ -39,7 +39,7 @@ enum XenSimulatedBackend {
             pciRouting: machineINTxRouting)
         return MachineIOBackend(
             sink: XenSimulatedExitSink(domain: domain),
-            ioEvents: dispatcher.softwareIoEvents,
+            ioEvents: dispatcher.softwareIOEvents,
             msi: domain.msiController,
             lines: domain.interruptLines,
             intxRouting: XenInterruptLines.pciINTxRouting,

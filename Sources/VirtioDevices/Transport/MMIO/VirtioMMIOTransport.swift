@@ -53,8 +53,8 @@ public final class VirtioMMIOTransport<Device: VirtioDevice>: IOHandler {
     private struct Registration {
         var space: AddressSpace
         var base: UInt64
-        var ioEvents: any IoEventRegistrar
-        var matches: [IoEventMatch]
+        var ioEvents: any IOEventRegistrar
+        var matches: [IOEventMatch]
     }
     private let registration = Mutex<Registration?>(nil)
 
@@ -78,17 +78,17 @@ public final class VirtioMMIOTransport<Device: VirtioDevice>: IOHandler {
     /// Maps the registers at `base` in `space` and registers one ioeventfd per queue on
     /// `QueueNotify` (4 bytes at `base + 0x50`, datamatch = queue index) with `ioEvents`.
     /// On failure nothing stays registered.
-    public func register(in space: AddressSpace, at base: UInt64, ioEvents: any IoEventRegistrar) throws(VirtioTransportError) {
+    public func register(in space: AddressSpace, at base: UInt64, ioEvents: any IOEventRegistrar) throws(VirtioTransportError) {
         try registration.withLock { (current: inout Registration?) throws(VirtioTransportError) in
             if let current { throw .alreadyRegistered(base: current.base) }
             do throws(AddressSpaceError) {
                 try space.register(base: base, length: regionLength, name: "virtio-mmio \(device.deviceType)", handler: self)
             } catch { throw .registration(error) }
-            var matches: [IoEventMatch] = []
+            var matches: [IOEventMatch] = []
             for (index, kick) in core.kicks.enumerated() {
-                let match = IoEventMatch(space: space.space, address: base &+ VirtioMMIORegister.queueNotify,
+                let match = IOEventMatch(space: space.space, address: base &+ VirtioMMIORegister.queueNotify,
                                          size: 4, datamatch: UInt64(index))
-                do throws(IoEventError) {
+                do throws(IOEventError) {
                     try ioEvents.register(match, notifier: kick)
                     matches.append(match)
                 } catch {

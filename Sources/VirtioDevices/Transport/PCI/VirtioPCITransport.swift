@@ -19,7 +19,7 @@ import Synchronization
 ///
 /// Queue notifications are ioeventfds: whenever the guest maps the BARs, the transport
 /// registers a 2-byte match at each queue's notify address (and, transitional, at
-/// `QUEUE_NOTIFY` with datamatch = queue index) with the ``IoEventRegistrar``; writes that
+/// `QUEUE_NOTIFY` with datamatch = queue index) with the ``IOEventRegistrar``; writes that
 /// reach the registers anyway signal the same notifiers.
 ///
 /// ```swift
@@ -59,13 +59,13 @@ public final class VirtioPCITransport<Device: VirtioDevice>: PCIFunction, PCICon
     let interrupts: VirtioPCIInterruptState
     let layout: VirtioPCIBARLayout
     let legacyBARSize: UInt64
-    private let ioEvents: any IoEventRegistrar
+    private let ioEvents: any IOEventRegistrar
     private let pciConfigCapability: Int
-    private let notifyMatches = Mutex<[Int: [IoEventMatch]]>([:])
+    private let notifyMatches = Mutex<[Int: [IOEventMatch]]>([:])
 
     /// Builds the function for `device`, whose rings live in `memory`; MSI-X messages go to
     /// `msi`, queue-notify ioeventfds to `ioEvents` once the guest maps the BARs.
-    public init(device: Device, memory: any GuestMemory, msi: any MSIController, ioEvents: any IoEventRegistrar,
+    public init(device: Device, memory: any GuestMemory, msi: any MSIController, ioEvents: any IOEventRegistrar,
                 options: Options = Options()) throws(VirtioTransportError) {
         self.device = device
         self.options = options
@@ -357,15 +357,15 @@ public final class VirtioPCITransport<Device: VirtioDevice>: PCIFunction, PCICon
             for match in all[bar] ?? [] { try? ioEvents.unregister(match) }
             all[bar] = nil
             guard let mapping else { return }
-            var matches: [IoEventMatch] = []
+            var matches: [IOEventMatch] = []
             for index in 0..<core.queueCount {
-                let match: IoEventMatch
+                let match: IOEventMatch
                 switch bar {
                 case VirtioPCI.modernBAR:
                     let at = mapping.range.base + layout.notify.lowerBound + UInt64(index) * UInt64(VirtioPCI.notifyOffMultiplier)
-                    match = IoEventMatch(space: mapping.space, address: at, size: 2)
+                    match = IOEventMatch(space: mapping.space, address: at, size: 2)
                 case VirtioPCI.legacyBAR where options.mode == .transitional:
-                    match = IoEventMatch(space: mapping.space, address: mapping.range.base + VirtioPCI.Legacy.queueNotify,
+                    match = IOEventMatch(space: mapping.space, address: mapping.range.base + VirtioPCI.Legacy.queueNotify,
                                          size: 2, datamatch: UInt64(index))
                 default: return
                 }
@@ -378,7 +378,7 @@ public final class VirtioPCITransport<Device: VirtioDevice>: PCIFunction, PCICon
     }
 
     /// The ioeventfds registered now (for diagnostics and tests).
-    public var registeredNotifyMatches: [IoEventMatch] {
+    public var registeredNotifyMatches: [IOEventMatch] {
         notifyMatches.withLock { all in all.keys.sorted().flatMap { all[$0] ?? [] } }
     }
 }

@@ -1,6 +1,6 @@
 /// "A write of `size` bytes at `address` in `space` (optionally only of value `datamatch`)
 /// signals this notifier" — an ioeventfd.
-public struct IoEventMatch: Sendable, Hashable, CustomStringConvertible {
+public struct IOEventMatch: Sendable, Hashable, CustomStringConvertible {
     /// The address space written to.
     public var space: IOSpace
     /// The exact address of the write.
@@ -30,7 +30,7 @@ public struct IoEventMatch: Sendable, Hashable, CustomStringConvertible {
 
     /// True when KVM would refuse to register both `self` and `other` (`EEXIST`): same space,
     /// address and size, and either is a wildcard or both match the same value.
-    public func collides(with other: IoEventMatch) -> Bool {
+    public func collides(with other: IOEventMatch) -> Bool {
         guard space == other.space, address == other.address, size == other.size else { return false }
         guard let a = datamatch, let b = other.datamatch else { return true }
         return a == b
@@ -44,11 +44,11 @@ public struct IoEventMatch: Sendable, Hashable, CustomStringConvertible {
 }
 
 /// Errors from registering an ioeventfd.
-public enum IoEventError: Error, Equatable, CustomStringConvertible {
+public enum IOEventError: Error, Equatable, CustomStringConvertible {
     /// The new match collides with this registered one (KVM: `EEXIST`).
-    case duplicate(IoEventMatch)
+    case duplicate(IOEventMatch)
     /// Nothing equal to this match is registered.
-    case notRegistered(IoEventMatch)
+    case notRegistered(IOEventMatch)
     /// The match's size is not 1, 2, 4 or 8.
     case invalidSize(Int)
     /// The backend refused (e.g. the `KVM_IOEVENTFD` ioctl), with its errno.
@@ -65,16 +65,16 @@ public enum IoEventError: Error, Equatable, CustomStringConvertible {
 }
 
 /// Registers ioeventfds with the backend: `KVM_IOEVENTFD` in the kernel on KVM, or
-/// ``SoftwareIoEvents`` (checked by ``IODispatcher`` before any handler) elsewhere.
+/// ``SoftwareIOEvents`` (checked by ``IODispatcher`` before any handler) elsewhere.
 ///
 /// Transports register their queue-notify addresses here so a device's notify path is the
 /// same on every backend: the notifier fires, the device's event loop runs. Every
-/// implementation refuses what KVM refuses: a match that ``IoEventMatch/collides(with:)``
-/// a registered one throws ``IoEventError/duplicate(_:)``; so at most one registration
+/// implementation refuses what KVM refuses: a match that ``IOEventMatch/collides(with:)``
+/// a registered one throws ``IOEventError/duplicate(_:)``; so at most one registration
 /// answers any write.
-public protocol IoEventRegistrar: AnyObject, Sendable {
+public protocol IOEventRegistrar: AnyObject, Sendable {
     /// From now on, writes that satisfy `match` signal `notifier` instead of reaching a handler.
-    func register(_ match: IoEventMatch, notifier: EventNotifier) throws(IoEventError)
+    func register(_ match: IOEventMatch, notifier: EventNotifier) throws(IOEventError)
     /// Removes the registration equal to `match`.
-    func unregister(_ match: IoEventMatch) throws(IoEventError)
+    func unregister(_ match: IOEventMatch) throws(IOEventError)
 }

@@ -1,7 +1,7 @@
 import Dispatch
 import Logging
 import Synchronization
-@testable import VhostUserGlue
+@testable import VhostUser
 
 /// Why each connection ended, in order, with a semaphore per end.
 final class SessionEndLog: Sendable {

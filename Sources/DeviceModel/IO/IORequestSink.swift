@@ -1,12 +1,10 @@
-import DeviceModel
-
 /// Why an ``IORequestSink`` could not carry out a request.
 public enum IORequestSinkError: Error, Equatable, CustomStringConvertible {
     /// The request itself was bad (the guest's doing). The vCPU completes the access as
     /// unclaimed (reads see all ones) and keeps running.
     case rejected(IODispatchError)
     /// The sink's own machinery failed (e.g. a simulated hypervisor's event channel). The run ends
-    /// with ``VCPUError/ioFailed(vcpu:request:reason:)``.
+    /// with a vCPU failure.
     case failed(String)
 
     public var description: String {
@@ -17,9 +15,9 @@ public enum IORequestSinkError: Error, Equatable, CustomStringConvertible {
     }
 }
 
-/// Where a vCPU hands each port-I/O and MMIO exit, as an ``DeviceModel/IORequest``.
+/// Where a vCPU hands each port-I/O and MMIO exit, as an ``IORequest``.
 ///
-/// The default sink is the core ``DeviceModel/IODispatcher`` itself. Other sinks forward the
+/// The default sink is the core ``IODispatcher`` itself. Other sinks forward the
 /// request elsewhere first — the Xen simulation hands it to a simulated hypervisor that sends it
 /// through ioreq pages to XenGlue's ioreq server — and fill in read results the same way.
 /// Called on vCPU threads, concurrently from several vCPUs.

@@ -1,6 +1,6 @@
 import DeviceModel
 import Testing
-@testable import VhostUserGlue
+@testable import VhostUser
 #if canImport(Glibc)
 import Glibc
 #endif

@@ -3,7 +3,7 @@ import DeviceModelTesting
 import Testing
 
 @Suite("Software ioeventfd")
-struct SoftwareIoEventTests {
+struct SoftwareIOEventTests {
     static let notify: UInt64 = 0xFE00_3000
 
     /// A machine with a register file over the notify page, so unmatched writes are visible.
@@ -16,7 +16,7 @@ struct SoftwareIoEventTests {
 
     @Test func wildcardMatchSignalsForAnyValueAndBypassesTheHandler() throws {
         let (machine, device) = try Self.machine()
-        let notifier = try machine.registerIoEvent(IoEventMatch(space: .memory, address: Self.notify, size: 2))
+        let notifier = try machine.registerIOEvent(IOEventMatch(space: .memory, address: Self.notify, size: 2))
         try machine.vcpu.write(.memory, Self.notify, size: 2, value: 0)
         try machine.vcpu.write(.memory, Self.notify, size: 2, value: 0xFFFF)
         #expect(notifier.drain() == 2)
@@ -29,8 +29,8 @@ struct SoftwareIoEventTests {
 
     @Test func datamatchSignalsOnlyForItsValue() throws {
         let (machine, device) = try Self.machine()
-        let queue1 = try machine.registerIoEvent(IoEventMatch(space: .memory, address: Self.notify, size: 2, datamatch: 1))
-        let queue2 = try machine.registerIoEvent(IoEventMatch(space: .memory, address: Self.notify, size: 2, datamatch: 2))
+        let queue1 = try machine.registerIOEvent(IOEventMatch(space: .memory, address: Self.notify, size: 2, datamatch: 1))
+        let queue2 = try machine.registerIOEvent(IOEventMatch(space: .memory, address: Self.notify, size: 2, datamatch: 2))
         try machine.vcpu.write(.memory, Self.notify, size: 2, value: 2)
         try machine.vcpu.write(.memory, Self.notify, size: 2, value: 1)
         try machine.vcpu.write(.memory, Self.notify, size: 2, value: 2)
@@ -49,32 +49,32 @@ struct SoftwareIoEventTests {
     /// software table does too: a device must not rely on "datamatch wins over wildcard".
     @Test func wildcardAndDatamatchOnTheSameAccessCollideAsInKVM() throws {
         let (machine, _) = try Self.machine()
-        let wildcard = IoEventMatch(space: .memory, address: Self.notify, size: 4)
-        let datamatch = IoEventMatch(space: .memory, address: Self.notify, size: 4, datamatch: 5)
+        let wildcard = IOEventMatch(space: .memory, address: Self.notify, size: 4)
+        let datamatch = IOEventMatch(space: .memory, address: Self.notify, size: 4, datamatch: 5)
         let notifier = try EventNotifier()
 
         try machine.ioEvents.register(datamatch, notifier: notifier)
-        #expect(throws: IoEventError.duplicate(datamatch)) { try machine.ioEvents.register(wildcard, notifier: notifier) }
-        #expect(throws: IoEventError.duplicate(datamatch)) { try machine.ioEvents.register(datamatch, notifier: notifier) }
+        #expect(throws: IOEventError.duplicate(datamatch)) { try machine.ioEvents.register(wildcard, notifier: notifier) }
+        #expect(throws: IOEventError.duplicate(datamatch)) { try machine.ioEvents.register(datamatch, notifier: notifier) }
         try machine.ioEvents.unregister(datamatch)
 
         try machine.ioEvents.register(wildcard, notifier: notifier)
-        #expect(throws: IoEventError.duplicate(wildcard)) { try machine.ioEvents.register(datamatch, notifier: notifier) }
-        #expect(throws: IoEventError.duplicate(wildcard)) { try machine.ioEvents.register(wildcard, notifier: notifier) }
+        #expect(throws: IOEventError.duplicate(wildcard)) { try machine.ioEvents.register(datamatch, notifier: notifier) }
+        #expect(throws: IOEventError.duplicate(wildcard)) { try machine.ioEvents.register(wildcard, notifier: notifier) }
 
         // Different size, address or space does not collide (as in KVM).
-        try machine.ioEvents.register(IoEventMatch(space: .memory, address: Self.notify, size: 2), notifier: notifier)
-        try machine.ioEvents.register(IoEventMatch(space: .memory, address: Self.notify + 4, size: 4), notifier: notifier)
-        try machine.ioEvents.register(IoEventMatch(space: .port, address: Self.notify, size: 4), notifier: notifier)
+        try machine.ioEvents.register(IOEventMatch(space: .memory, address: Self.notify, size: 2), notifier: notifier)
+        try machine.ioEvents.register(IOEventMatch(space: .memory, address: Self.notify + 4, size: 4), notifier: notifier)
+        try machine.ioEvents.register(IOEventMatch(space: .port, address: Self.notify, size: 4), notifier: notifier)
 
         #expect(wildcard.collides(with: datamatch))
         #expect(datamatch.collides(with: wildcard))
-        #expect(!datamatch.collides(with: IoEventMatch(space: .memory, address: Self.notify, size: 4, datamatch: 6)))
+        #expect(!datamatch.collides(with: IOEventMatch(space: .memory, address: Self.notify, size: 4, datamatch: 6)))
     }
 
     @Test func wrongSizeAddressOrSpaceDoesNotMatch() throws {
         let (machine, device) = try Self.machine()
-        let notifier = try machine.registerIoEvent(IoEventMatch(space: .memory, address: Self.notify + 0x10, size: 2))
+        let notifier = try machine.registerIOEvent(IOEventMatch(space: .memory, address: Self.notify + 0x10, size: 2))
         try machine.vcpu.write(.memory, Self.notify + 0x10, size: 4, value: 0)
         try machine.vcpu.write(.memory, Self.notify + 0x10, size: 1, value: 0)
         try machine.vcpu.write(.memory, Self.notify + 0x11, size: 2, value: 0)
@@ -87,36 +87,36 @@ struct SoftwareIoEventTests {
     @Test func datamatchWiderThanTheAccessNeverMatches() throws {
         let (machine, device) = try Self.machine()
         // KVM compares the zero-extended written value with the whole 64-bit datamatch.
-        let match = IoEventMatch(space: .memory, address: Self.notify, size: 1, datamatch: 0x101)
-        let notifier = try machine.registerIoEvent(match)
+        let match = IOEventMatch(space: .memory, address: Self.notify, size: 1, datamatch: 0x101)
+        let notifier = try machine.registerIOEvent(match)
         try machine.vcpu.write(.memory, Self.notify, size: 1, value: 0x01)
         try machine.vcpu.write(.memory, Self.notify, size: 1, value: 0x101)
         #expect(notifier.drain() == 0)
         #expect(device.accesses.count == 2)
         #expect(!match.matches(space: .memory, address: Self.notify, size: 1, value: 0x101))
-        #expect(IoEventMatch(space: .memory, address: Self.notify, size: 1, datamatch: 0x01)
+        #expect(IOEventMatch(space: .memory, address: Self.notify, size: 1, datamatch: 0x01)
             .matches(space: .memory, address: Self.notify, size: 1, value: 0x101))
     }
 
     @Test func unregisterRestoresTheHandlerPath() throws {
         let (machine, device) = try Self.machine()
-        let match = IoEventMatch(space: .memory, address: Self.notify, size: 4, datamatch: 0)
-        let notifier = try machine.registerIoEvent(match)
+        let match = IOEventMatch(space: .memory, address: Self.notify, size: 4, datamatch: 0)
+        let notifier = try machine.registerIOEvent(match)
         try machine.vcpu.write(.memory, Self.notify, size: 4, value: 0)
         #expect(notifier.drain() == 1)
         try machine.ioEvents.unregister(match)
         try machine.vcpu.write(.memory, Self.notify, size: 4, value: 0)
         #expect(notifier.drain() == 0)
         #expect(device.accesses.count == 1)
-        #expect(throws: IoEventError.notRegistered(match)) { try machine.ioEvents.unregister(match) }
+        #expect(throws: IOEventError.notRegistered(match)) { try machine.ioEvents.unregister(match) }
     }
 
     @Test func invalidSizesAreRefused() throws {
-        let events = SoftwareIoEvents()
+        let events = SoftwareIOEvents()
         let notifier = try EventNotifier()
         for size in [0, 3, 16] {
-            #expect(throws: IoEventError.invalidSize(size)) {
-                try events.register(IoEventMatch(space: .port, address: 0x60, size: size), notifier: notifier)
+            #expect(throws: IOEventError.invalidSize(size)) {
+                try events.register(IOEventMatch(space: .port, address: 0x60, size: size), notifier: notifier)
             }
         }
     }
@@ -124,7 +124,7 @@ struct SoftwareIoEventTests {
     /// Each element of a repeated write is offered to the table, as KVM does for string I/O.
     @Test func everyElementOfAStringWriteIsOffered() throws {
         let machine = try SimulatedMachine()
-        let notifier = try machine.registerIoEvent(IoEventMatch(space: .port, address: 0xC050, size: 2))
+        let notifier = try machine.registerIOEvent(IOEventMatch(space: .port, address: 0xC050, size: 2))
         try machine.vcpu.writeString(.port, 0xC050, size: 2, bytes: [1, 0, 2, 0, 3, 0])
         #expect(notifier.drain() == 3)
     }
@@ -133,7 +133,7 @@ struct SoftwareIoEventTests {
     /// the eventfd and runs the queue handler; the register handler is never involved.
     @Test func notifyWakesTheDeviceEventLoop() async throws {
         let (machine, device) = try Self.machine()
-        let notifier = try machine.registerIoEvent(IoEventMatch(space: .memory, address: Self.notify, size: 2, datamatch: 0))
+        let notifier = try machine.registerIOEvent(IOEventMatch(space: .memory, address: Self.notify, size: 2, datamatch: 0))
         let loop = try EventLoop(name: "ioevent-test")
         defer { loop.shutdown() }
         let kicks = EventRecorder<UInt64>()

@@ -1,5 +1,5 @@
 import DeviceModel
-@testable import VhostUserGlue
+@testable import VhostUser
 #if canImport(Glibc)
 import Glibc
 #endif
