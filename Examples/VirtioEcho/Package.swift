@@ -1,5 +1,7 @@
 // swift-tools-version:6.1
-// A virtio device written outside swiftdm, against its public library products only.
+// A virtio device written outside swiftdm, against its public library products only: the
+// `Virtio` framework for the device, `VirtioTesting` (and the `DeviceModelTesting` driver it
+// hands out) for its test.
 import PackageDescription
 
 let package = Package(
@@ -13,13 +15,13 @@ let package = Package(
     ],
     targets: [
         .target(name: "VirtioEcho", dependencies: [
-            .product(name: "DeviceModel", package: "swiftdm"),
-            .product(name: "VirtioDevices", package: "swiftdm"),
+            .product(name: "Virtio", package: "swiftdm"),
         ]),
         .testTarget(name: "VirtioEchoTests", dependencies: [
             "VirtioEcho",
-            .product(name: "DeviceModel", package: "swiftdm"),
-            .product(name: "VirtioDevices", package: "swiftdm"),
+            .product(name: "Virtio", package: "swiftdm"),
+            .product(name: "VirtioTesting", package: "swiftdm"),
+            .product(name: "DeviceModelTesting", package: "swiftdm"),
         ]),
     ],
     swiftLanguageModes: [.v6]

@@ -12,14 +12,16 @@ int swiftdm_set_nonblocking(int fd, int on) {
     return fcntl(fd, F_SETFL, flags);
 }
 int swiftdm_open(const char *path, int flags, unsigned int mode) { return open(path, flags, mode); }
+#include <sys/socket.h>
+int swiftdm_accept4(int fd, int flags) { return accept4(fd, NULL, NULL, flags); }
 
 #include <pthread.h>
 #include <string.h>
-void swiftdm_set_thread_name(const char *name) {
+int swiftdm_set_thread_name(const char *name) {
     char buf[16];
     strncpy(buf, name, 15);
     buf[15] = 0;
-    pthread_setname_np(pthread_self(), buf);
+    return pthread_setname_np(pthread_self(), buf);
 }
 
 #include <errno.h>

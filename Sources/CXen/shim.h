@@ -137,13 +137,6 @@ static inline void swiftdm_bufioreq_store_slot(buffered_iopage_t *page, uint32_t
 
 // MARK: - Simulated hypervisor support
 
-/// memfd_create(name, MFD_CLOEXEC): anonymous memory that can be mapped more than once,
-/// as guest frames and ioreq pages are on Xen (dom0 maps them a second time). Glibc's
-/// prototype needs _GNU_SOURCE, which Swift's Glibc module does not define.
-static inline int swiftdm_xen_memfd(const char *name) {
-    return (int)syscall(SYS_memfd_create, name, 1u /* MFD_CLOEXEC */);
-}
-
 // MARK: - xentoollog logger
 
 /// Receives one formatted libxen log line.

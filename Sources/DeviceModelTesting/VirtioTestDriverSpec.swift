@@ -1,5 +1,5 @@
 /// Constants a virtio driver needs (virtio 1.2 §2.1, §2.7, §6), spelled out independently of
-/// the device-side `VirtioDevices` module so the test driver checks the device against the
+/// the device-side `Virtio` framework so the test driver checks the device against the
 /// spec rather than against itself.
 public enum VirtioTestSpec {
     /// Device status bits (§2.1).

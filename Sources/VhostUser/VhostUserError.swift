@@ -1,4 +1,4 @@
-import VirtioDevices
+import Virtio
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -34,6 +34,11 @@ public enum VhostUserError: Error, Equatable, CustomStringConvertible {
     case tooManyFileDescriptors(request: String, maximum: Int)
     /// The request carried a different number of descriptors than it needs.
     case unexpectedFileDescriptors(request: String, received: Int, expected: Int)
+    /// A passed descriptor is not the kind of file the request needs: kick, call and err
+    /// descriptors must be eventfds (a pipe can block the backend, an always-readable file
+    /// spins its queue thread), memory descriptors regular files or memfds. `found` is what
+    /// `/proc/self/fd` names it (`pipe:[…]`, `/dev/null`, …).
+    case wrongDescriptorKind(request: String, expected: String, found: String)
     /// An unknown request code that the frontend expects an answer to.
     case unknownRequest(UInt32)
     /// A request that is only valid after a feature the backend did not offer or the frontend did not ack.
@@ -58,6 +63,9 @@ public enum VhostUserError: Error, Equatable, CustomStringConvertible {
     case regionsOverlap(space: String, first: Int, second: Int)
     /// The descriptor is shorter than the region it should back (touching it would SIGBUS).
     case regionBeyondFile(index: Int, end: UInt64, fileSize: Int64)
+    /// The frontend shrank a file behind guest RAM after handing it over: an access faulted
+    /// (SIGBUS, caught: the page now reads as zeros) and the memory can no longer be trusted.
+    case guestMemoryTruncated
     /// `mmap` of a region failed.
     case mapFailed(index: Int, length: UInt64, errno: Int32)
 
@@ -76,6 +84,13 @@ public enum VhostUserError: Error, Equatable, CustomStringConvertible {
     case invalidRing(index: Int, VirtqueueError)
     /// A ring part's address was never set before the ring was started.
     case ringNotConfigured(index: Int, missing: String)
+
+    // MARK: Inflight tracking
+    /// `GET_INFLIGHT_FD`/`SET_INFLIGHT_FD` describing a buffer for no queues, more queues than
+    /// the device has, or a queue size that is not a power of two in 1...32768.
+    case invalidInflightShape(request: String, queues: UInt16, queueSize: UInt16, deviceQueues: Int)
+    /// `SET_INFLIGHT_FD` whose size, or file, is smaller than the layout it announces needs.
+    case inflightBufferTooSmall(size: UInt64, offset: UInt64, needed: UInt64, fileSize: Int64)
 
     // MARK: Configuration space
     /// `GET_CONFIG`/`SET_CONFIG` outside the 256-byte configuration window.
@@ -96,6 +111,7 @@ public enum VhostUserError: Error, Equatable, CustomStringConvertible {
         case .badPayloadSize(let r, let s, let e): "\(r) payload is \(s) bytes, expected \(e)"
         case .tooManyFileDescriptors(let r, let m): "\(r) carried more than \(m) file descriptors"
         case .unexpectedFileDescriptors(let r, let got, let want): "\(r) carried \(got) file descriptors, expected \(want)"
+        case .wrongDescriptorKind(let r, let expected, let found): "\(r) passed '\(found)' (needs: \(expected))"
         case .unknownRequest(let r): "unknown request \(r) with NEED_REPLY"
         case .notNegotiated(let r, let f): "\(r) requires \(f), which was not negotiated"
         case .unsupported(let r, let why): "\(r) is not supported: \(why)"
@@ -110,6 +126,7 @@ public enum VhostUserError: Error, Equatable, CustomStringConvertible {
         case .regionsOverlap(let space, let a, let b): "memory regions \(a) and \(b) overlap in \(space) space"
         case .regionBeyondFile(let i, let end, let size):
             "memory region \(i) ends at file offset 0x\(String(end, radix: 16)) but its file has only \(size) bytes"
+        case .guestMemoryTruncated: "the frontend truncated the file behind guest memory (an access faulted)"
         case .mapFailed(let i, let len, let e): "mmap of memory region \(i) (\(len) bytes) failed: errno \(e)"
         case .invalidRingIndex(let r, let i, let n): "\(r) names ring \(i) but the device has \(n)"
         case .invalidRingSize(let i, let s): "ring \(i) size \(s) is not a power of two in 1...32768"
@@ -119,6 +136,10 @@ public enum VhostUserError: Error, Equatable, CustomStringConvertible {
             "ring \(i) \(part) at frontend address 0x\(String(ua, radix: 16))+\(len) is outside every memory region"
         case .invalidRing(let i, let e): "ring \(i): \(e)"
         case .ringNotConfigured(let i, let missing): "ring \(i) started without \(missing)"
+        case .invalidInflightShape(let r, let q, let size, let n):
+            "\(r) describes \(q) queues of \(size) entries (needs 1...\(n) queues of a power of two up to 32768)"
+        case .inflightBufferTooSmall(let size, let offset, let needed, let file):
+            "SET_INFLIGHT_FD buffer of \(size) bytes at file offset \(offset) (file has \(file)) is smaller than the \(needed) bytes its layout needs"
         case .configOutOfRange(let o, let s): "config access at offset \(o) size \(s) exceeds 256 bytes"
         }
     }

@@ -11,7 +11,13 @@ import DeviceModel
 ///   ``DebugConsolePort`` (port 0x402); ``X86LegacyDevices`` creates and registers the set.
 /// - Layout: ``X86MemoryLayout`` (RAM, PCI hole, ECAM, MMIO windows), ``E820Map``,
 ///   ``PCIInterruptRouting``, ``VirtioMMIOSlot``.
-/// - Linux boot: ``LinuxSetupHeader``, ``LinuxKernelImage``, ``BootParams``, ``LinuxLoader``.
+/// - Linux boot: ``LinuxSetupHeader``, ``LinuxKernelImage``, ``BootParams``, ``LinuxLoader``,
+///   ``LinuxBootAddresses``, and ``LongModeEntry`` (GDT, identity-map page tables, 64-bit entry state).
+/// - CPU state: ``X86CPUState`` (with ``SegmentRegister`` and ``DescriptorTableRegister``), the
+///   hypervisor-neutral register values a backend loads into a vCPU; ``X86CPUState/powerOn`` is
+///   the reset state firmware starts in.
+/// - Firmware: ``FirmwareImage`` (a BIOS image's placement below 4 GiB and below 1 MiB) and
+///   ``FirmwareConfig`` (QEMU's fw_cfg interface).
 /// - Firmware tables: ``ACPITables`` (RSDP, XSDT, FADT, FACS, MADT, MCFG and a generated DSDT)
 ///   and ``MPTable`` (Intel MultiProcessor Specification 1.4), together ``FirmwareTables``,
 ///   all described by an ``X86PlatformDescription``.
@@ -26,9 +32,14 @@ import DeviceModel
 /// let boot = try LinuxLoader.load(kernel: LinuxKernelImage(path: kernelPath), initrd: initrd,
 ///                                 commandLine: "console=ttyS0", layout: layout,
 ///                                 acpiRSDPAddress: tables.rsdpAddress, into: memory)
-/// // vCPU 0: long mode, identity map up to boot.identityMapEnd, RIP = boot.entryPoint64,
-/// // RSI = boot.bootParamsAddress.
+/// let entry = LongModeEntry(linux: boot)
+/// try entry.writeTables(to: memory)
+/// // The backend loads entry.cpuState into vCPU 0 (KVMGlue: `vcpu.setRegisters(entry.cpuState)`).
 /// ```
+///
+/// A firmware boot: ``FirmwareImage`` says where the BIOS goes (the backend maps it read-only
+/// at ``FirmwareImage/highRange``; ``FirmwareImage/writeLegacyCopy(to:)`` fills the copy below
+/// 1 MiB), and vCPU 0 starts in ``X86CPUState/powerOn``.
 ///
 /// Machine-level requests (power off, reset) reach the launcher as ``MachineEvent``s.
 public enum X86MachineInfo {}

@@ -1,3 +1,4 @@
+import CDeviceModelShims
 import CXen
 import DeviceModel
 import Synchronization
@@ -27,7 +28,7 @@ final class SimulatedIoreqServer: @unchecked Sendable {
     let bufferedLock = Mutex<Void>(())
 
     init(id: IoreqServerID, handling: BufferedIoreqHandling, vcpuPorts: [XenEventChannelPort], bufferedPort: XenEventChannelPort) throws(XenError) {
-        let fd = swiftdm_xen_memfd("swiftdm-xen-sim-ioreq")
+        let fd = swiftdm_memfd("swiftdm-xen-sim-ioreq")
         guard fd >= 0 else { throw .callFailed(function: "memfd_create", domid: nil, errno: errno) }
         let size = 2 * Int(SWIFTDM_XEN_PAGE_SIZE)
         guard ftruncate(fd, off_t(size)) == 0 else {

@@ -29,7 +29,7 @@ public final class SimulatedXen: @unchecked Sendable {
 
     public let domid: XenDomainID
     public let vcpuCount: Int
-    public let ram: SimulatedGuestRAM
+    public let ram: SharedGuestRAM
     /// How long a vCPU waits for a response before ``XenSimulationError/noResponse(vcpu:state:)``
     /// (Xen would wait forever).
     public let responseTimeout: Duration
@@ -90,7 +90,7 @@ public final class SimulatedXen: @unchecked Sendable {
     /// - Parameters:
     ///   - vcpuCount: 1 … the slots of one shared ioreq page.
     ///   - responseTimeout: how long ``send(vcpu:_:server:)`` waits for the device model.
-    public init(domid: XenDomainID = 1, vcpuCount: Int = 1, ram: SimulatedGuestRAM,
+    public init(domid: XenDomainID = 1, vcpuCount: Int = 1, ram: SharedGuestRAM,
                 responseTimeout: Duration = .seconds(10)) throws(XenError) {
         let slots = Int(swiftdm_ioreq_slots_per_page())
         guard vcpuCount >= 1, vcpuCount <= slots else { throw .tooManyVCPUs(count: vcpuCount, slots: slots) }

@@ -13,7 +13,7 @@ import XenGlue
 /// registers ioeventfds in the dispatcher's software table, and tells the domain where
 /// interrupts finally go with ``deliverInterrupts(msi:line:pciRouting:)``.
 public final class SimulatedXenDomain: Sendable {
-    public let ram: SimulatedGuestRAM
+    public let ram: SharedGuestRAM
     public let xen: SimulatedXen
     public let server: XenIoreqServer
 
@@ -29,7 +29,7 @@ public final class SimulatedXenDomain: Sendable {
 
     /// Creates the simulated hypervisor over `ram` and the ioreq server on `dispatcher`,
     /// which claims everything the dispatcher serves (now and later), and starts serving.
-    public init(domid: XenDomainID = 1, vcpuCount: Int, ram: SimulatedGuestRAM,
+    public init(domid: XenDomainID = 1, vcpuCount: Int, ram: SharedGuestRAM,
                 dispatcher: IODispatcher, responseTimeout: Duration = .seconds(10),
                 logger: Logger = Logger(label: "swiftdm.xen-sim"),
                 faultHandler: @escaping @Sendable (XenIoreqError) -> Void = { _ in }) throws {

@@ -1,5 +1,8 @@
 import ArgumentParser
 import DeviceModel
+#if canImport(Glibc)
+import Glibc
+#endif
 
 @main
 struct Swiftdm: ParsableCommand {
@@ -7,5 +10,15 @@ struct Swiftdm: ParsableCommand {
         commandName: "swiftdm",
         abstract: "A virtual-machine device model: virtio devices on KVM, Xen or vhost-user.",
         version: DeviceModelInfo.version,
-        subcommands: [Run.self, XenCommand.self, VhostUserCommand.self, GuestKitBuildCommand.self, DemoCommand.self])
+        subcommands: [Run.self, XenCommand.self, VhostUserCommand.self, ScreenshotCommand.self, GuestKitForwarder.self, DemoForwarder.self, LabForwarder.self, BenchForwarder.self])
+
+    static func main() {
+        let arguments = ProcessArguments.current
+        guard !arguments.isEmpty else {
+            // Neither /proc/self/cmdline nor the captured argv: refuse rather than guess.
+            printToStandardError("swiftdm: cannot read the command line (is /proc mounted?)")
+            Glibc.exit(2)
+        }
+        main(Array(arguments.dropFirst()))
+    }
 }

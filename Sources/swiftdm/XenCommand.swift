@@ -1,7 +1,7 @@
 import ArgumentParser
 import DeviceModel
 import Logging
-import VirtioDevices
+import Machine
 import XenGlue
 #if canImport(Glibc)
 import Glibc
@@ -9,11 +9,9 @@ import Glibc
 
 /// `swiftdm xen --domid N`: serve an existing Xen HVM domain as one of its ioreq servers.
 ///
-/// Runs in dom0. Attaches (creates and enables an ioreq server, binds the event channels,
-/// maps the ioreq pages), builds PCI bus 0 with Xen's INTx wiring and one virtio-blk
-/// (virtio-pci, MSI-X through `inject_msi`, rings through foreign mappings) per `--disk`,
-/// claims the functions and follows their BARs, reports `running` in xenstore, then
-/// serves until SIGINT/SIGTERM and detaches. Any failure is one line on stderr and a
+/// Runs in dom0. Parses the devices with the machine library's catalogue (the spellings of
+/// `swiftdm run`), attaches to the domain as an ioreq server and serves them on PCI bus 0
+/// (``IOServerMachine``) until SIGINT/SIGTERM. Any failure is one line on stderr and a
 /// non-zero exit.
 struct XenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
@@ -27,45 +25,65 @@ struct XenCommand: ParsableCommand {
         "A raw disk image for the guest, as virtio-blk over PCI (repeatable).", valueName: "path[,readonly=on][,serial=id]"))
     var disk: [String] = []
 
-    /// Why the command line is unusable, in one line.
-    struct UsageProblem: Error {
-        let message: String
-    }
+    @Option(name: .long, help: ArgumentHelp("A virtio-net device on a tap interface (repeatable).", valueName: "tap=name[,mac=mac]"))
+    var net: [String] = []
 
-    /// The checked disks.
-    func checkedDisks() throws(UsageProblem) -> [DiskSpec] {
+    @Flag(name: .long, help: "Add a virtio-rng device.")
+    var rng = false
+
+    @Option(name: .long, help: ArgumentHelp("A virtio-console device on this process's stdio or a UNIX socket.", valueName: "stdio|socket=path"))
+    var console: String?
+
+    @Option(name: .long, help: ArgumentHelp("Any device of the catalogue (repeatable).", valueName: "name[,key=value…]"))
+    var device: [String] = []
+
+    @Option(name: .long, help: ArgumentHelp(
+        "PCI slots on bus 0 the devices take, in order; 0–3 hold the HVM platform (host bridge, PIIX3, VGA, Xen platform device) and are refused.",
+        valueName: "N[-M][,…]"))
+    var slots = PCISlotList.afterXenfvPlatform.description
+
+    @Flag(name: .customLong("check"), help: "Check the command line and the devices' files, print the devices, and exit.")
+    var check = false
+
+    /// The checked devices, in the order given by kind.
+    func checkedDevices() throws(MachineError) -> [VirtioDeviceSpec] {
         // DOMID_FIRST_RESERVED is 0x7ff0; domain 0 is not an HVM guest.
-        guard domid != 0, domid < 0x7ff0 else { throw UsageProblem(message: "--domid must name a guest domain (1…32751), not \(domid)") }
-        var specs: [DiskSpec] = []
-        for text in disk {
-            let spec: DiskSpec
-            do {
-                spec = try DiskSpec(parsing: text)
-            } catch {
-                throw UsageProblem(message: "\(error)")
-            }
-            // An HVM guest finds devices by PCI enumeration; virtio-mmio has nothing to announce it.
-            if spec.transport == .mmio { throw UsageProblem(message: "--disk \(spec.path): Xen guests get virtio-blk over PCI only") }
-            if let problem = RunConfiguration.fileProblem(spec.path, writable: !spec.readOnly) {
-                throw UsageProblem(message: "--disk \(spec.path): \(problem)")
-            }
-            specs.append(spec)
+        guard domid != 0, domid < 0x7ff0 else {
+            throw .badValue(option: "--domid", value: "\(domid)", expected: "must name a guest domain (1…32751)")
         }
-        return specs
+        var specs: [(option: String, spec: VirtioDeviceSpec)] = []
+        do throws(DeviceSpecError) {
+            for text in disk { specs.append(("--disk", try .block(parsing: text, option: "--disk"))) }
+            for text in net { specs.append(("--net", try .net(parsing: text, option: "--net"))) }
+            if rng { specs.append(("--rng", .entropy(EntropyDeviceSpec()))) }
+            if let console { specs.append(("--console", try .console(parsing: console, option: "--console"))) }
+            for text in device { specs.append(("--device", try .device(parsing: text))) }
+        } catch {
+            throw .badDevice(error)
+        }
+        for (option, spec) in specs {
+            try HostFiles.check(spec, option: option)
+        }
+        return specs.map(\.spec)
     }
 
     static func fail(_ message: String, status: Int32) throws -> Never {
-        let line = "swiftdm xen: \(message)\n"
-        _ = line.withCString { write(STDERR_FILENO, $0, strlen($0)) }
+        printToStandardError("swiftdm xen: \(message)")
         throw ExitCode(status)
     }
 
     func run() throws {
-        let disks: [DiskSpec]
+        let devices: [VirtioDeviceSpec]
+        let slotList: PCISlotList
         do {
-            disks = try checkedDisks()
+            devices = try checkedDevices()
+            slotList = try PCISlotList(parsing: slots, option: "--slots")
         } catch {
-            try Self.fail(error.message, status: 2)
+            try Self.fail("\(error)", status: 2)
+        }
+        if check {
+            for d in devices { print(d) }
+            return
         }
         // Handle SIGINT/SIGTERM with sigwait: block them before any I/O thread exists so
         // every thread inherits the mask.
@@ -75,92 +93,17 @@ struct XenCommand: ParsableCommand {
         sigaddset(&signals, SIGTERM)
         pthread_sigmask(SIG_BLOCK, &signals, nil)
 
-        let attachment: XenAttachment
+        let logger = Logger(label: "swiftdm.xen")
+        let machine: IOServerMachine
         do {
-            attachment = try XenAttachment(domid: domid, disks: disks)
+            let server = try XenIoreqServer(domid: domid, hypervisor: try XenHypervisor.openLibxen(), dispatcher: IODispatcher(), logger: logger)
+            machine = try IOServerMachine(server: server, devices: devices, slots: slotList.slots, vcpuCount: server.vcpuCount, logger: logger)
+            logger.info("serving domain \(domid) as ioreq server \(server.id) with \(server.vcpuCount) vCPUs: \(devices.map(\.description).joined(separator: ", "))")
         } catch {
             try Self.fail("cannot attach to domain \(domid): \(error)", status: 1)
         }
         var received: Int32 = 0
         sigwait(&signals, &received)
-        attachment.detach()
-    }
-}
-
-/// What `swiftdm xen` sets up for one domain.
-struct XenAttachment {
-    enum AttachError: Error, CustomStringConvertible {
-        case pci(PCIError)
-        case busFull(String)
-        case device(path: String, reason: String)
-
-        var description: String {
-            switch self {
-            case .pci(let e): "PCI bus: \(e)"
-            case .busFull(let path): "--disk \(path): no free PCI slot"
-            case .device(let path, let reason): "--disk \(path): \(reason)"
-            }
-        }
-    }
-
-    let server: XenIoreqServer
-    let bus: PCIBus
-    /// The virtio-pci functions (they hold their devices).
-    let functions: [any PCIFunction]
-
-    init(domid: XenDomainID, disks: [DiskSpec]) throws {
-        let logger = Logger(label: "swiftdm.xen")
-        let hypervisor = try XenHypervisor.openLibxen()
-        let dispatcher = IODispatcher()
-        let server = try XenIoreqServer(domid: domid, hypervisor: hypervisor, dispatcher: dispatcher, logger: logger)
-        do {
-            bus = try PCIBus(dispatcher: dispatcher, interruptLines: server.interruptLines,
-                             intxRouting: XenInterruptLines.pciINTxRouting, logger: logger)
-            var functions: [any PCIFunction] = []
-            var claimed: [PCIAddress] = []
-            for disk in disks {
-                let device: VirtioBlockDevice
-                let transport: VirtioPCITransport<VirtioBlockDevice>
-                do {
-                    device = try VirtioBlockDevice(configuration: VirtioBlockConfiguration(
-                        path: disk.path, readOnly: disk.readOnly, serial: disk.serial, vcpus: server.vcpuCount))
-                    // Rings through foreign mappings, MSI-X through inject_msi, queue
-                    // notifies through the software ioeventfd table (Xen has no ioeventfd).
-                    transport = try VirtioPCITransport(
-                        device: device, memory: server.guestMemory, msi: server.msiController,
-                        ioEvents: dispatcher.softwareIOEvents)
-                } catch {
-                    throw AttachError.device(path: disk.path, reason: "\(error)")
-                }
-                guard let slot = bus.firstFreeSlot, let address = PCIAddress(bus: 0, device: slot, function: 0) else {
-                    throw AttachError.busFull(disk.path)
-                }
-                do {
-                    try bus.attach(transport, device: slot)
-                } catch {
-                    throw AttachError.pci(error)
-                }
-                functions.append(transport)
-                claimed.append(address)
-            }
-            self.functions = functions
-            // Ports and MMIO follow the dispatcher (BARs move when the guest programs them);
-            // PCI functions are claimed one by one — other ioreq servers may own other slots.
-            server.mirrorRegistrations(of: [.port, .memory])
-            for address in claimed {
-                guard let range = AddressRange(base: address.configAddress(register: 0), length: 4096) else { continue }
-                try server.claim(.pciConfig, range)
-            }
-            try server.start()
-        } catch {
-            server.stop()
-            throw error
-        }
-        self.server = server
-        logger.info("serving domain \(domid) as ioreq server \(server.id) with \(server.vcpuCount) vCPUs, \(disks.count) disk(s)")
-    }
-
-    func detach() {
-        server.stop()
+        machine.stop()
     }
 }

@@ -1,4 +1,4 @@
-; A 64-bit guest entered through KVMGlue's LongModeEntry (not through the reset vector): loaded at
+; A 64-bit guest entered through X86Machine's LongModeEntry (not through the reset vector): loaded at
 ; 0x100000, started in long mode with paging on, %rsi = 0x7000. Reports its CS and RSI and
 ; touches memory above 1 GiB through the identity map.
         bits 64

@@ -8,58 +8,14 @@
 %include "unreal.inc"
 %include "virtio-blk.inc"
 
-%ifndef MEM_WINDOW
-%define MEM_WINDOW  0xC0000000          ; swiftdm's 32-bit PCI window (below virtio-mmio at 0xD0000000)
-%endif
-%define IO_WINDOW   0xC000
+%include "virtio-pci.inc"
+
 %define LAPIC       0xFEE00000
 %define VECTOR      0x45
 
-; Variables (below 64 KiB).
-%define PCI_DEV     0xB000              ; dword: conf1 address of function 0 of the device
-%define BAR_BASE    0xB010              ; 6 dwords
-%define NEXT_MEM    0xB030
-%define NEXT_IO     0xB034
-%define COMMON      0xB040              ; addresses of the virtio structures
-%define NOTIFY      0xB044
-%define NOTIFY_MUL  0xB048
-%define DEVICE_CFG  0xB04C
-%define MSIX_CAP    0xB050              ; config offset of the MSI-X capability
-%define MSIX_TABLE  0xB054
-%define IRQ_COUNT   0xB058
-
-; common configuration (§4.1.4.3)
-%define CC_DFSELECT  0x00
-%define CC_DF        0x04
-%define CC_GFSELECT  0x08
-%define CC_GF        0x0C
-%define CC_MSIX      0x10
-%define CC_STATUS    0x14
-%define CC_Q_SELECT  0x16
-%define CC_Q_SIZE    0x18
-%define CC_Q_MSIX    0x1A
-%define CC_Q_ENABLE  0x1C
-%define CC_Q_NOFF    0x1E
-%define CC_Q_DESC    0x20
-%define CC_Q_DRIVER  0x28
-%define CC_Q_DEVICE  0x30
-
 main:
-        ; --- find 1af4:1042 (modern) or 1af4:1001 (transitional) on bus 0
-        xor ebx, ebx
-.scan:  mov eax, ebx
-        shl eax, 11
-        or eax, 0x80000000
-        mov [PCI_DEV], eax
-        xor cx, cx
-        call cfg_read32
-        cmp eax, 0x10421AF4
-        je .found
-        cmp eax, 0x10011AF4
-        je .found
-        inc ebx
-        cmp ebx, 32
-        jne .scan
+        call pci_find
+        jnc .found
         mov si, SEG_OFF(none_msg)
         call puts
         mov al, 1
@@ -73,139 +29,9 @@ main:
         mov eax, ebx
         call puthex
         call putnl
-
-        ; --- BARs: size each, place it, enable decoding and bus mastering
-        mov dword [NEXT_MEM], MEM_WINDOW
-        mov dword [NEXT_IO], IO_WINDOW
-        mov cx, 0x10
-.bar:   xor eax, eax
-        mov di, cx
-        sub di, 0x10
-        mov [BAR_BASE + di], eax
-        mov eax, 0xFFFFFFFF
-        call cfg_write32
-        call cfg_read32
-        test eax, eax
-        jz .nextbar
-        test al, 1
-        jnz .iobar
-        mov edx, eax
-        and eax, 0xFFFFFFF0
-        neg eax                         ; size
-        mov esi, [NEXT_MEM]
-        dec eax
-        add esi, eax
-        not eax
-        and esi, eax                    ; next_mem aligned up to the size
-        not eax
-        inc eax
-        mov [BAR_BASE + di], esi
-        push eax
-        mov eax, esi
-        call cfg_write32
-        pop eax
-        add esi, eax
-        mov [NEXT_MEM], esi
-        and dl, 6
-        cmp dl, 4                       ; 64-bit BAR: upper half 0, skip it
-        jne .nextbar
-        add cx, 4
-        xor eax, eax
-        call cfg_write32
-        jmp .nextbar
-.iobar: and eax, 0xFFFFFFFC
-        neg eax
-        movzx eax, ax                   ; I/O BARs decode 16 bits
-        mov esi, [NEXT_IO]
-        dec eax
-        add esi, eax
-        not eax
-        and esi, eax
-        not eax
-        inc eax
-        mov [BAR_BASE + di], esi
-        push eax
-        mov eax, esi
-        or eax, 1
-        call cfg_write32
-        pop eax
-        add esi, eax
-        mov [NEXT_IO], esi
-.nextbar:
-        add cx, 4
-        cmp cx, 0x28
-        jb .bar
-        mov cx, 0x04
-        call cfg_read32
-        or eax, 7                       ; I/O space, memory space, bus master
-        call cfg_write32
-
-        ; --- capabilities: virtio structures (vendor-specific, id 9) and MSI-X (id 0x11)
-        mov dword [COMMON], 0
-        mov dword [NOTIFY], 0
-        mov dword [DEVICE_CFG], 0
-        mov dword [MSIX_CAP], 0
-        mov cx, 0x34
-        call cfg_read8
-        movzx cx, al
-.cap:   and cx, 0xFC
-        jz .capsdone
-        call cfg_read32                 ; id, next, len, cfg_type
-        cmp al, 0x11
-        je .msix
-        cmp al, 0x09
-        jne .capnext
-        mov edx, eax
-        shr edx, 24                     ; cfg_type
-        push cx
-        add cx, 4
-        call cfg_read8                  ; bar
-        movzx di, al
-        shl di, 2
-        add cx, 4
-        call cfg_read32                 ; offset
-        add eax, [BAR_BASE + di]
-        pop cx
-        cmp dl, 1
-        jne .notcommon
-        mov [COMMON], eax
-.notcommon:
-        cmp dl, 2
-        jne .notnotify
-        mov [NOTIFY], eax
-        push cx
-        add cx, 16
-        call cfg_read32
-        mov [NOTIFY_MUL], eax
-        pop cx
-.notnotify:
-        cmp dl, 4
-        jne .capnext
-        mov [DEVICE_CFG], eax
-        jmp .capnext
-.msix:  mov [MSIX_CAP], cx
-        push cx
-        add cx, 4
-        call cfg_read32                 ; table offset | BIR
-        mov di, ax
-        and di, 7
-        shl di, 2
-        and eax, 0xFFFFFFF8
-        add eax, [BAR_BASE + di]
-        mov [MSIX_TABLE], eax
-        pop cx
-.capnext:
-        inc cx
-        call cfg_read8
-        movzx cx, al
-        jmp .cap
-.capsdone:
-        cmp dword [COMMON], 0
-        je .fail
-        cmp dword [NOTIFY], 0
-        je .fail
-        cmp dword [MSIX_CAP], 0
-        je .fail
+        call pci_place_bars
+        call pci_walk_caps
+        jc .fail
 
         ; --- interrupts: IVT entry, LAPIC on, MSI-X entry 0 → vector 0x45, MSI-X enabled
         mov word [VECTOR * 4], SEG_OFF(msix_handler)
@@ -303,45 +129,6 @@ msix_handler:
         mov dword [dword LAPIC + 0xB0], 0       ; EOI
         pop eax
         iret
-
-; Configuration accesses to the found function: cx = register offset.
-cfg_address:
-        mov eax, [PCI_DEV]
-        push cx
-        and cx, 0xFC
-        or al, cl
-        pop cx
-        mov dx, 0xCF8
-        out dx, eax
-        ret
-
-cfg_read32:                             ; eax = dword at cx (cx 4-aligned)
-        push dx
-        call cfg_address
-        mov dx, 0xCFC
-        in eax, dx
-        pop dx
-        ret
-
-cfg_write32:                            ; dword at cx = eax
-        push dx
-        push eax
-        call cfg_address
-        pop eax
-        mov dx, 0xCFC
-        out dx, eax
-        pop dx
-        ret
-
-cfg_read8:                              ; al = byte at cx
-        push dx
-        call cfg_address
-        mov dx, cx
-        and dx, 3
-        add dx, 0xCFC
-        in al, dx
-        pop dx
-        ret
 
 found_msg:    db "virtio-pci blk ", 0
 slot_msg:     db " in slot ", 0

@@ -1,6 +1,7 @@
 import DeviceModel
 import Foundation
 import KVMGlue
+import SwiftdmTestSupport
 import Testing
 
 /// Exit cost per port-I/O, MMIO and ioeventfd access: Tests/Guests/bench.asm under KVMGlue, next to

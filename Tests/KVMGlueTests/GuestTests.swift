@@ -2,7 +2,9 @@ import DeviceModel
 import Foundation
 import KVMGlue
 import Synchronization
+import SwiftdmTestSupport
 import Testing
+import X86Machine
 
 /// Freestanding guests from Tests/Guests run under KVMGlue; they report over the UART.
 @Suite(.enabled(if: HostRequirements.guests, "needs /dev/kvm and nasm (see the SKIP line)"), .serialized)
@@ -66,15 +68,22 @@ struct GuestTests {
     /// One MSI through KVM_SIGNAL_MSI; one through an irqfd on a routed GSI, raised by an event
     /// loop that answers the guest's ioeventfd notify — the virtio notify/interrupt round trip.
     ///
-    /// With `irqfdTrigger`, the first MSI also goes through an irqfd (``KVMIrqfdMSIController``).
+    /// With `irqfdTrigger`, the first MSI also goes through an irqfd: a vector route of
+    /// ``KVMIrqfdMSIController``, bound to the message before the guest runs.
     @Test(arguments: [false, true])
     func msiDelivery(irqfdTrigger: Bool) throws {
         let m = try TestMachine()
         let routing = KVMGSIRouting(vm: m.vm)
-        let msi: any MSIController = irqfdTrigger ? KVMIrqfdMSIController(routing: routing) : KVMMSIController(vm: m.vm)
-        try m.dispatcher.ports.register(base: 0x702, length: 1, name: "msi-trigger", handler: MSITriggerPort(msi: msi))
         let route = try routing.makeMSIRoute(MSIMessage(address: 0xFEE0_0000, data: 0x41))
         #expect(route.gsi == KVMGSIRouting.firstMSIGSI)
+        let trigger: MSITriggerPort
+        if irqfdTrigger {
+            let vector = try #require(try KVMIrqfdMSIController(routing: routing).makeVectorRoute(MSIMessage(address: 0xFEE0_0000, data: 0x40)))
+            trigger = MSITriggerPort(route: vector)
+        } else {
+            trigger = MSITriggerPort(msi: KVMMSIController(vm: m.vm))
+        }
+        try m.dispatcher.ports.register(base: 0x702, length: 1, name: "msi-trigger", handler: trigger)
         let notify = try EventNotifier()
         let registrar = KVMIOEventRegistrar(vm: m.vm)
         try registrar.register(IOEventMatch(space: .port, address: TestMachine.notifyPort, size: 2, datamatch: 1), notifier: notify)
@@ -92,8 +101,8 @@ struct GuestTests {
         #expect(result == .stopped(.guestExit(status: 0)), "\(result)")
         #expect(m.uart.text == "lapic enabled\nvector 40 after the trigger write\nvector 41 after the notify\ninterrupts done\n")
         #expect(raised.load(ordering: .relaxed) == 1)
-        if let irqfd = msi as? KVMIrqfdMSIController {
-            #expect(irqfd.routedMessages == [MSIMessage(address: 0xFEE0_0000, data: 0x40)])
+        #expect(trigger.failures.load(ordering: .relaxed) == 0)
+        if irqfdTrigger {
             #expect(routing.routes.contains(.msi(gsi: KVMGSIRouting.firstMSIGSI + 1, message: MSIMessage(address: 0xFEE0_0000, data: 0x40))))
         }
     }
@@ -153,7 +162,9 @@ struct GuestTests {
         let m = try TestMachine(memory: 1 << 31)  // 2 GiB (untouched pages cost nothing)
         let image = try GuestImages.image("longmode")
         try m.ram.writeBytes(image, at: 0x10_0000)
-        try m.vcpus[0].enterLongMode(LongModeEntry(entryPoint: 0x10_0000, stackPointer: 0x8_0000, bootParams: 0x7000), memory: m.ram)
+        let entry = LongModeEntry(entryPoint: 0x10_0000, stackPointer: 0x8_0000, bootParams: 0x7000)
+        try entry.writeTables(to: m.ram)
+        try m.vcpus[0].setRegisters(entry.cpuState)
         let result = try m.run()
         #expect(result == .stopped(.guestExit(status: 0)), "\(result)")
         #expect(m.uart.text == "long mode cs 00000010\nrsi 00007000\nmem 600DF00D\n")

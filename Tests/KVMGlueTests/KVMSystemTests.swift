@@ -1,9 +1,11 @@
 import DeviceModel
+import SwiftdmTestSupport
 import Testing
+import X86Machine
 
 @testable import KVMGlue
 
-/// `/dev/kvm` itself: version, capabilities, CPUID, memory slots, routing.
+/// `/dev/kvm` itself: version, capabilities, CPUID, memory slots, loading entry states, routing.
 @Suite(.enabled(if: HostRequirements.kvm, "needs /dev/kvm (see the SKIP line)"))
 struct KVMSystemTests {
     @Test func opensAndReportsCapabilities() throws {
@@ -36,11 +38,45 @@ struct KVMSystemTests {
             #expect("\(error)".contains("KVM_SET_USER_MEMORY_REGION"))
         }
         let vcpu = try vm.createVCPU(id: 0)
-        try vcpu.resetToPowerOnState()
+        try vcpu.setRegisters(.powerOn)
         let r = try vcpu.registers()
-        #expect(r.linearRIP == RealModeReset.resetVector)
+        #expect(r.linearRIP == X86CPUState.resetVector)
         #expect(throws: KVMError.self) { try vm.createVCPU(id: 0) }
         #expect(throws: KVMError.self) { try vm.createVCPU(id: -1) }
+    }
+
+    /// Both entry states load into a real vCPU and read back as X86Machine built them, and a vCPU
+    /// left in long mode goes back to the reset vector.
+    @Test func entryStatesLoadIntoAVCPU() throws {
+        let kvm = try KVMSystem()
+        let vm = try kvm.createVM()
+        try vm.setupX86Platform()
+        let vcpu = try vm.createVCPU(id: 0)
+        let entry = LongModeEntry(entryPoint: 0x10_0000, stackPointer: 0x8_0000, bootParams: 0x7000).cpuState
+        try vcpu.setRegisters(entry)
+        let long = try vcpu.registers()
+        #expect(long.rip == 0x10_0000 && long.rsp == 0x8_0000 && long.rsi == 0x7000)
+        #expect(long.cs.l && long.cs.selector == LongModeEntry.codeSelector && long.ss.selector == LongModeEntry.dataSelector)
+        #expect(long.cr0 == entry.cr0 && long.cr3 == entry.cr3 && long.cr4 == entry.cr4 && long.efer == entry.efer)
+        #expect(long.gdt == entry.gdt)
+
+        try vcpu.setRegisters(.powerOn)
+        let reset = try vcpu.registers()
+        #expect(reset.linearRIP == X86CPUState.resetVector && reset.efer == 0 && reset.cr0 == X86CPUState.powerOn.cr0)
+        #expect(reset.cs.selector == 0xF000 && reset.cs.base == 0xFFFF_0000 && reset.rsp == 0 && reset.rsi == 0)
+    }
+
+    /// The firmware ROM slot sits where X86Machine placed the image and refuses a second one there.
+    @Test func firmwareMapsAtItsPlacement() throws {
+        let kvm = try KVMSystem()
+        let vm = try kvm.createVM()
+        try vm.setupX86Platform()
+        _ = try vm.mapRAM(try GuestRAMLayout(size: 2 << 20))
+        let image = try FirmwareImage(bytes: [UInt8](repeating: 0x90, count: 64 << 10), name: "nops")
+        let rom = try vm.mapFirmware(image)
+        #expect(rom.guestBase == image.highRange.base && rom.length == image.highRange.length)
+        #expect(rom.guestBase + rom.length == 1 << 32)
+        #expect(throws: KVMError.self) { try vm.mapFirmware(image) }
     }
 
     @Test func routingTableAndIrqfds() throws {
@@ -69,16 +105,20 @@ struct KVMSystemTests {
         _ = try vm.createVCPU(id: 0)  // an MSI needs a LAPIC to go to
         try KVMMSIController(vm: vm).signal(MSIMessage(address: 0xFEE0_0000, data: 0x40))
 
-        // irqfd-backed MSIs: one route per message, the least recently used one evicted.
-        let viaIrqfd = KVMIrqfdMSIController(routing: routing, capacity: 2)
-        let m1 = MSIMessage(address: 0xFEE0_0000, data: 0x50)
-        let m2 = MSIMessage(address: 0xFEE0_0000, data: 0x51)
-        let m3 = MSIMessage(address: 0xFEE0_0000, data: 0x52)
-        try viaIrqfd.signal(m1)
-        try viaIrqfd.signal(m2)
-        try viaIrqfd.signal(m1)
-        try viaIrqfd.signal(m3)
-        #expect(viaIrqfd.routedMessages == [m1, m3])
-        #expect(routing.routes.filter { if case .msi = $0 { true } else { false } }.count == 4, "0x31, 0x33, and the routes of m1 and m3")
+        // Per-vector routes: each an irqfd on its own GSI, repointed in place, gone when released.
+        let viaIrqfd = KVMIrqfdMSIController(routing: routing)
+        let msiRoutes = { routing.routes.filter { if case .msi = $0 { true } else { false } } }
+        do {
+            let v0 = try #require(try viaIrqfd.makeVectorRoute(MSIMessage(address: 0xFEE0_0000, data: 0x50)))
+            let v1 = try #require(try viaIrqfd.makeVectorRoute(MSIMessage(address: 0xFEE0_0000, data: 0x51)))
+            try v0.signal()
+            try v1.update(MSIMessage(address: 0xFEE0_1000, data: 0x52))
+            try v1.signal()
+            #expect(msiRoutes().count == 4, "0x31, 0x33, and the two vectors' routes")
+            #expect(msiRoutes().contains { if case .msi(_, MSIMessage(address: 0xFEE0_1000, data: 0x52)) = $0 { true } else { false } })
+        }
+        #expect(msiRoutes().count == 2, "released vector routes removed")
+        try viaIrqfd.signal(MSIMessage(address: 0xFEE0_0000, data: 0x53))
+        #expect(msiRoutes().count == 2, "a one-off message needs no route")
     }
 }

@@ -1,9 +1,12 @@
+import CKVM
 import DeviceModel
 import Testing
+import X86Machine
 
 @testable import KVMGlue
 
-/// Pure parts of the KVM backend: memory layout, firmware placement, entry states, CPUID, routes.
+/// Pure parts of the KVM backend: memory layout, loading entry states, CPUID, routes. (Firmware
+/// placement and the entry states themselves are X86Machine's, tested in X86MachineTests.)
 struct MachineStateTests {
     @Test func smallRAMLiesBelowTheHole() throws {
         let l = try GuestRAMLayout(size: 512 << 20)
@@ -30,62 +33,24 @@ struct MachineStateTests {
         }
     }
 
-    @Test func firmwareEndsAtFourGiBAndItsTailAtOneMiB() throws {
-        let big = try FirmwareImage(bytes: [UInt8](repeating: 0, count: 256 << 10), name: "bios-256k")
-        #expect(big.highRange == AddressRange(base: 0xFFFC_0000, length: 256 << 10)!)
-        #expect(big.legacyRange == AddressRange(base: 0xE0000, length: 128 << 10)!)
-        let small = try FirmwareImage(bytes: [UInt8](repeating: 0, count: 4096), name: "guest")
-        #expect(small.legacyRange == AddressRange(base: 0xFF000, length: 4096)!)
-        #expect(throws: KVMError.invalidFirmware(path: "empty", reason: "the image is empty")) {
-            try FirmwareImage(bytes: [], name: "empty")
-        }
-        #expect(throws: KVMError.self) { try FirmwareImage(path: "/nonexistent/bios.bin") }
-        #expect(throws: KVMError.self) { try FirmwareImage(path: "/") }
-    }
+    /// Loading an entry state merges it into KVM's special registers: the APIC base and pending
+    /// interrupts, which X86CPUState does not carry, survive; everything it carries round-trips.
+    @Test func cpuStateMergesIntoKVMSpecialRegisters() {
+        var sregs = kvm_sregs()
+        sregs.apic_base = 0xFEE0_0900
+        sregs.interrupt_bitmap.0 = 1 << 32
+        let state = LongModeEntry(entryPoint: 0x100_0000, stackPointer: 0x8_0000, bootParams: 0x7000).cpuState
+        state.apply(to: &sregs)
+        #expect(sregs.apic_base == 0xFEE0_0900 && sregs.interrupt_bitmap.0 == 1 << 32)
+        #expect(sregs.cs.l == 1 && sregs.cs.selector == 0x10 && sregs.efer == 0x500)
+        #expect(sregs.cr3 == LinuxBootAddresses.pageTables && sregs.gdt.base == LinuxBootAddresses.gdt)
+        #expect(state.rawRegs.rip == 0x100_0000 && state.rawRegs.rsi == 0x7000)
+        #expect(X86CPUState(regs: state.rawRegs, sregs: sregs) == state)
 
-    @Test func firmwareTailIsCopiedBelowOneMiB() throws {
-        // The copy half of FirmwareImage.load, checked against plain memory.
-        let ram = try MappedGuestMemory.anonymous([(guestBase: 0, length: 1 << 20)])
-        var bytes = [UInt8](repeating: 0, count: 256 << 10)
-        bytes[(128 << 10)] = 0x5A  // first byte of the last 128 KiB
-        bytes[bytes.count - 16] = 0xEA  // reset vector
-        let image = try FirmwareImage(bytes: bytes, name: "t")
-        try ram.writeBytes(bytes.suffix(Int(image.legacyRange.length)), at: image.legacyRange.base)
-        #expect(try ram.read(UInt8.self, at: 0xE0000) == 0x5A)
-        #expect(try ram.read(UInt8.self, at: 0xFFFF0) == 0xEA)
-    }
-
-    @Test func powerOnStateStartsAtTheResetVector() {
-        var dirty = VCPURegisters()
-        dirty.rip = 0x1234
-        dirty.cr0 = 0x8000_0011
-        dirty.efer = 0x500
-        let r = RealModeReset.registers(from: dirty)
-        #expect(r.cs.selector == 0xF000 && r.cs.base == 0xFFFF_0000 && r.rip == 0xFFF0)
-        #expect(r.linearRIP == RealModeReset.resetVector)
-        #expect(r.cr0 == 0x6000_0010 && r.efer == 0 && r.rflags == 2)
-    }
-
-    @Test func longModeTablesIdentityMapFourGiB() throws {
-        let ram = try MappedGuestMemory.anonymous([(guestBase: 0, length: 1 << 20)])
-        let entry = LongModeEntry(entryPoint: 0x100_0000, stackPointer: 0x8_0000, bootParams: 0x7000)
-        try entry.writeTables(to: ram)
-        // Walk the tables for a few addresses as the MMU would.
-        for address: UInt64 in [0, 0x20_0000, 0x1234_5678, 0xFFFF_FFFF] {
-            let pml4e = try ram.read(UInt64.self, at: entry.pageTableAddress + ((address >> 39) & 0x1FF) * 8)
-            #expect(pml4e & 1 == 1)
-            let pdpte = try ram.read(UInt64.self, at: (pml4e & ~0xFFF) + ((address >> 30) & 0x1FF) * 8)
-            #expect(pdpte & 1 == 1)
-            let pde = try ram.read(UInt64.self, at: (pdpte & ~0xFFF) + ((address >> 21) & 0x1FF) * 8)
-            #expect(pde & 0x81 == 0x81, "2 MiB page present")
-            #expect((pde & ~0x1F_FFFF & 0xF_FFFF_FFFF_F000) | (address & 0x1F_FFFF) == address)
-        }
-        #expect(try ram.read(UInt64.self, at: entry.gdtAddress + 0x10) == 0x00AF_9B00_0000_FFFF)
-        let r = entry.registers(from: VCPURegisters())
-        #expect(r.cs.selector == 0x10 && r.cs.l && !r.cs.db)
-        #expect(r.ds.selector == 0x18 && r.ss.selector == 0x18)
-        #expect(r.cr0 & 0x8000_0001 == 0x8000_0001 && r.cr4 & 0x20 != 0 && r.efer == 0x500)
-        #expect(r.rip == 0x100_0000 && r.rsi == 0x7000 && r.rflags & 0x200 == 0)
+        var reset = sregs
+        X86CPUState.powerOn.apply(to: &reset)
+        #expect(reset.apic_base == 0xFEE0_0900 && reset.efer == 0 && reset.cs.base == 0xFFFF_0000)
+        #expect(X86CPUState(regs: X86CPUState.powerOn.rawRegs, sregs: reset) == .powerOn)
     }
 
     @Test func cpuidCarriesTheAPICIDPerVCPU() {
@@ -101,6 +66,10 @@ struct MachineStateTests {
         #expect(leaf1.edx & (1 << 28) != 0 && leaf1.ecx & (1 << 31) != 0)
         #expect(t.entry(function: 0xB)!.edx == 1)
         #expect(table.hypervisorSignature == "KVMKVMKVM")
+        // TSC-deadline mode goes into leaf 1 ECX[24] only; nothing else changes.
+        let deadline = table.withTSCDeadlineTimer()
+        #expect(deadline.entry(function: 1)!.ecx == 1 << 24)
+        #expect(deadline.entries.filter { $0.function != 1 } == table.entries.filter { $0.function != 1 })
     }
 
     @Test func defaultRoutesMatchTheKernels() {

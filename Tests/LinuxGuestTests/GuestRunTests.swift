@@ -1,5 +1,5 @@
 import Testing
-@testable import swiftdm
+import GuestKit
 
 @Suite("guest console parsing")
 struct GuestRunTests {

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import swiftdm
+import GuestKit
 
 /// Real, unmodified Linux virtio drivers on swiftdm's devices, served by `swiftdm vhost-user`
 /// child processes: Debian's cloud kernel under QEMU (TCG unless the host's KVM runs guests
@@ -30,9 +30,9 @@ struct VhostUserLinuxTests {
         let dataSHA = try data.sha256(count: 16 * Self.mib)
         let roSHA = try ro.sha256(count: 4 * Self.mib)
 
-        let blk = try BackendProcess(socket: dir + "/data.sock", device: ["--blk", "\(data.path),serial=data"])
-        let roBlk = try BackendProcess(socket: dir + "/ro.sock", device: ["--blk", "\(ro.path),readonly=on,serial=ro"])
-        let rng = try BackendProcess(socket: dir + "/rng.sock", device: ["--rng"])
+        let blk = try VhostUserBackendProcess(socket: dir + "/data.sock", device: ["--blk", "\(data.path),serial=data"])
+        let roBlk = try VhostUserBackendProcess(socket: dir + "/ro.sock", device: ["--blk", "\(ro.path),readonly=on,serial=ro"])
+        let rng = try VhostUserBackendProcess(socket: dir + "/rng.sock", device: ["--rng"])
 
         let withFio = LinuxGuestHost.toolsAvailable
         let fio = """
@@ -94,7 +94,7 @@ struct VhostUserLinuxTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let image = try TestImage.create(at: dir + "/disk.img", size: 16 * Self.mib, randomPrefix: 8 * Self.mib)
         let sha = try image.sha256(count: 8 * Self.mib)
-        let blk = try BackendProcess(socket: dir + "/blk.sock", device: ["--blk", image.path])
+        let blk = try VhostUserBackendProcess(socket: dir + "/blk.sock", device: ["--blk", image.path])
         let script = """
             echo "sha=$(head -c \(8 * Self.mib) /dev/vda | sha256sum | cut -d' ' -f1)"
             echo "transport=$(basename $(readlink -f /sys/block/vda/device/..))"
@@ -120,8 +120,8 @@ struct VhostUserLinuxTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let image = try TestImage.create(at: dir + "/disk.img", size: 8 * Self.mib, randomPrefix: 4 * Self.mib)
         let sha = try image.sha256(count: 4 * Self.mib)
-        let blk = try BackendProcess(socket: dir + "/blk.sock", device: ["--blk", image.path])
-        let console = try BackendProcess(socket: dir + "/con.sock", device: ["--console", "stdio"])
+        let blk = try VhostUserBackendProcess(socket: dir + "/blk.sock", device: ["--blk", image.path])
+        let console = try VhostUserBackendProcess(socket: dir + "/con.sock", device: ["--console", "stdio"])
 
         let script = """
             echo "sha=$(head -c \(4 * Self.mib) /dev/vda | sha256sum | cut -d' ' -f1)"
@@ -131,7 +131,7 @@ struct VhostUserLinuxTests {
             read -t 60 line <&3
             echo "console-in=$line"
             """
-        let guest = UmlGuest(kit: kit, devices: [(blk.socket, 2), (console.socket, 3)], command: script)
+        let guest = UmlGuest(kit: kit, devices: [.blk(socket: blk.socket), .console(socket: console.socket)], command: script)
         // Answer the guest's console line once it arrives at the backend's stdout.
         let responder = Thread {
             if console.process.waitForOutput(containing: "from-the-uml-guest", timeout: .seconds(120)) {
@@ -139,7 +139,7 @@ struct VhostUserLinuxTests {
             }
         }
         responder.start()
-        let run = try #require(try guest.run(echo: LinuxGuestHost.echo))
+        let run = try guest.run(echo: LinuxGuestHost.echo)
         print("UML guest: ready at \(run.readyUptime ?? -1) s, \(run.wallSeconds) s wall")
         print(run.commandOutput)
         #expect(run.exitStatus == 0, "guest console:\n\(run.console)")
@@ -150,6 +150,52 @@ struct VhostUserLinuxTests {
         #expect(console.terminate() == 0)
     }
 
+    /// The backend killed with SIGKILL twice while the guest writes, and started again each
+    /// time: QEMU (`reconnect=1`) hands the new backend its inflight buffer, the new backend
+    /// resubmits what the old one had taken, and the guest sees no error and reads back
+    /// exactly what it wrote.
+    @Test("backend killed mid-I/O and restarted: QEMU reconnects, in-flight requests are resubmitted, nothing is lost")
+    func backendRestartMidIO() throws {
+        let kit = try LinuxGuestHost.requireKit()
+        let dir = try LinuxGuestHost.scratchDirectory()
+        defer { try? FileManager.default.removeItem(atPath: dir) }
+        let image = try TestImage.create(at: dir + "/disk.img", size: 64 * Self.mib, randomPrefix: 16 * Self.mib)
+        let socket = dir + "/blk.sock"
+        var backend = try VhostUserBackendProcess(socket: socket, device: ["--blk", image.path])
+        var logs = ""
+        let guest = QemuGuest(kit: kit, machine: .q35, devices: [.blk(socket: socket, reconnect: true)], command: """
+            head -c \(16 * Self.mib) /dev/urandom > /tmp/src
+            echo "src-sha=$(sha256sum < /tmp/src | cut -d' ' -f1)"
+            echo io-started
+            for round in 1 2 3 4 5 6 7 8; do
+                dd if=/tmp/src of=/dev/vda bs=64k seek=512 oflag=direct conv=fsync 2>/dev/null || echo "write-failed=$round"
+            done
+            echo 3 > /proc/sys/vm/drop_caches
+            echo "disk-sha=$(dd if=/dev/vda bs=64k skip=512 count=256 iflag=direct 2>/dev/null | sha256sum | cut -d' ' -f1)"
+            echo "io-errors=$(dmesg | grep -c 'I/O error')"
+            """)
+        let run = try guest.start(echo: LinuxGuestHost.echo)
+        defer { if run.isRunning { run.kill() } }
+        #expect(run.waitForOutput(containing: "io-started", timeout: .seconds(300)), "guest: \(run.output)")
+        for _ in 0..<2 {
+            Thread.sleep(forTimeInterval: 1.5)
+            backend.process.send(signal: SIGKILL)
+            _ = backend.process.waitForExit(timeout: .seconds(10))
+            logs += backend.process.output
+            backend = try VhostUserBackendProcess(socket: socket, device: ["--blk", image.path])
+        }
+        #expect(run.waitForExit(timeout: .seconds(600)), "guest did not finish: \(run.output)")
+        let result = GuestRun(console: run.output, wallSeconds: 0)
+        print(result.commandOutput)
+        #expect(result.exitStatus == 0, "guest console:\n\(result.console)")
+        #expect(!result.console.contains("write-failed"), "a write failed across a backend restart")
+        #expect(result.reported("io-errors") == "0")
+        #expect(result.reported("disk-sha") != nil && result.reported("disk-sha") == result.reported("src-sha"))
+        logs += backend.process.output
+        print(logs.split(separator: "\n").filter { $0.contains("resubmitting") || $0.contains("connected") || $0.contains("error") || $0.contains("warning") }.joined(separator: "\n"))
+        #expect(backend.terminate() == 0)
+    }
+
     @Test("QEMU killed mid-I/O: the backend keeps serving the next frontend and the image is intact")
     func frontendDiesMidIO() throws {
         let kit = try LinuxGuestHost.requireKit()
@@ -157,7 +203,7 @@ struct VhostUserLinuxTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let image = try TestImage.create(at: dir + "/disk.img", size: 64 * Self.mib, randomPrefix: 16 * Self.mib)
         let sha = try image.sha256(count: 16 * Self.mib)
-        let blk = try BackendProcess(socket: dir + "/blk.sock", device: ["--blk", image.path])
+        let blk = try VhostUserBackendProcess(socket: dir + "/blk.sock", device: ["--blk", image.path])
 
         // First frontend: writes continuously to [32 MiB, 48 MiB) and is killed mid-way.
         let writer = QemuGuest(kit: kit, machine: .q35, devices: [.blk(socket: blk.socket)], command: """

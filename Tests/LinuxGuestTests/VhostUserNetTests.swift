@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import swiftdm
+import GuestKit
 
 /// What the networking tests need beyond the other real-Linux tests: root and network
 /// namespaces, iperf3 on the host, and the guest kit's tools initrd (iperf3 in the guest).
@@ -127,7 +127,7 @@ struct VhostUserNetTests {
         let network = try Network()
         let dir = try LinuxGuestHost.scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let backend = try BackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap)"],
+        let backend = try VhostUserBackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap)"],
                                          launcher: network.namespace.launcher)
         let run = try Self.runGuest(.net(socket: backend.socket, mac: Self.guestMAC), seconds: 3)
         print(run.commandOutput)
@@ -164,7 +164,7 @@ struct VhostUserNetTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let seconds = 5
 
-        let backend = try BackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap)"],
+        let backend = try VhostUserBackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap)"],
                                          launcher: network.namespace.launcher)
         let swiftdm = try Self.runGuest(.net(socket: backend.socket, mac: Self.guestMAC), seconds: seconds)
         #expect(backend.terminate() == 0)
@@ -173,7 +173,7 @@ struct VhostUserNetTests {
                                      launcher: network.namespace.launcher, seconds: seconds)
 
         let rows: [(String, GuestRun)] = [("swiftdm vhost-user-net", swiftdm), ("QEMU virtio-net, tap, vhost=off", qemu)]
-        print("BENCH: iperf3 \(seconds) s each way, guest kit on q35 (\(QemuGuest.accelerator)), virtio-net-pci, tap in a network namespace")
+        print("BENCH: iperf3 \(seconds) s each way, guest kit on q35 (\(QemuAccelerator.preferred)), virtio-net-pci, tap in a network namespace")
         for (name, run) in rows {
             #expect(run.exitStatus == 0, "\(name) guest console:\n\(run.console)")
             let up = IperfResult(run, direction: "up")

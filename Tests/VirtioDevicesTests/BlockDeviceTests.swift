@@ -2,8 +2,10 @@ import CDeviceModelShims
 import DeviceModel
 import Dispatch
 import Foundation
+import HostIO
 import Synchronization
 import Testing
+import Virtio
 @testable import VirtioDevices
 
 /// `struct virtio_blk_req` header bytes.
@@ -47,15 +49,19 @@ final class BlockFixture {
     var queues: [TestVirtqueue] = []
     static let imageSize = 1 << 20
 
-    init(_ configure: (inout VirtioBlockConfiguration) -> Void = { _ in },
+    /// `engine`: the `aio=` choice; io_uring where the host cannot run it is reported with a
+    /// SKIP line and the test runs on the thread pool instead.
+    init(engine: BlockIOEngine? = nil, _ configure: (inout VirtioBlockConfiguration) -> Void = { _ in },
          features: ((UInt64) -> UInt64)? = nil, imageSize: Int = BlockFixture.imageSize) throws {
         dir = try TemporaryDirectory()
         path = dir.file("disk.img")
         let content = Data((0..<imageSize).map(imagePattern))
         guard FileManager.default.createFile(atPath: path, contents: content) else { throw TestFailure("cannot create \(path)") }
         var config = VirtioBlockConfiguration(path: path, serial: "swiftdm-test-disk")
+        config.aio = BlockEngineCheck.usable(engine)
         configure(&config)
         device = try VirtioBlockDevice(configuration: config)
+        if let engine = config.aio { #expect(device.engine == engine) }
         guest = try TestGuest()
         let accepted = features?(device.offeredFeatures) ?? device.offeredFeatures
         for _ in device.queueMaxSizes { queues.append(try guest.makeQueue(size: 64)) }
@@ -88,9 +94,9 @@ final class BlockFixture {
 
 @Suite("virtio-blk")
 struct BlockDeviceTests {
-    @Test("configuration space and features as Linux reads them")
-    func configSpace() throws {
-        let f = try BlockFixture { $0.queues = 4; $0.vcpus = 2; $0.queueSize = 128; $0.physicalBlockSize = 4096 }
+    @Test("configuration space and features as Linux reads them", arguments: BlockIOEngine.allCases)
+    func configSpace(engine: BlockIOEngine) throws {
+        let f = try BlockFixture(engine: engine) { $0.queues = 4; $0.vcpus = 2; $0.queueSize = 128; $0.physicalBlockSize = 4096 }
         let c = f.device.readConfig()
         func u64(_ o: Int) -> UInt64 { c[o..<o + 8].reversed().reduce(0) { $0 << 8 | UInt64($1) } }
         func u32(_ o: Int) -> UInt32 { c[o..<o + 4].reversed().reduce(0) { $0 << 8 | UInt32($1) } }
@@ -115,9 +121,9 @@ struct BlockDeviceTests {
         #expect(f.device.deviceType == .block)
     }
 
-    @Test("read: data from the image into the guest, zero copy, status OK, used length data+1")
-    func read() throws {
-        let f = try BlockFixture()
+    @Test("read: data from the image into the guest, zero copy, status OK, used length data+1", arguments: BlockIOEngine.allCases)
+    func read(engine: BlockIOEngine) throws {
+        let f = try BlockFixture(engine: engine)
         let r = try f.request([.readable(blkHeader(0, sector: 3)), .writable(1024), .writable(1)])
         #expect(r.status == 0)
         #expect(r.length == 1025)
@@ -130,9 +136,9 @@ struct BlockDeviceTests {
         #expect(waitUntil { f.irq.usedSignals(0) >= 1 })
     }
 
-    @Test("write: guest data reaches the image before the request completes")
-    func write() throws {
-        let f = try BlockFixture()
+    @Test("write: guest data reaches the image before the request completes", arguments: BlockIOEngine.allCases)
+    func write(engine: BlockIOEngine) throws {
+        let f = try BlockFixture(engine: engine)
         let data = (0..<1536).map { UInt8(truncatingIfNeeded: $0 * 7 + 1) }
         let r = try f.request([.readable(blkHeader(1, sector: 100)), .readable(Array(data[0..<1000])), .readable(Array(data[1000...])), .writable(1)])
         #expect(r.status == 0 && r.length == 1)
@@ -143,19 +149,19 @@ struct BlockDeviceTests {
         #expect(try f.image(at: 0, count: 512) == Array(repeating: 0xAB, count: 512))
     }
 
-    @Test("flush completes with OK")
-    func flush() throws {
-        let f = try BlockFixture()
+    @Test("flush completes with OK", arguments: BlockIOEngine.allCases)
+    func flush(engine: BlockIOEngine) throws {
+        let f = try BlockFixture(engine: engine)
         #expect(try f.request([.readable(blkHeader(4)), .writable(1)]).status == 0)
     }
 
-    @Test("GET_ID returns the NUL-padded serial; a 20-byte serial has no terminator")
-    func getID() throws {
-        let f = try BlockFixture()
+    @Test("GET_ID returns the NUL-padded serial; a 20-byte serial has no terminator", arguments: BlockIOEngine.allCases)
+    func getID(engine: BlockIOEngine) throws {
+        let f = try BlockFixture(engine: engine)
         let r = try f.request([.readable(blkHeader(8)), .writable(20), .writable(1)])
         #expect(r.status == 0 && r.length == 21)
         #expect(try f.guest.bytes(at: r.chain.writable[0].address, count: 20) == Array("swiftdm-test-disk".utf8) + [0, 0, 0])
-        let g = try BlockFixture { $0.serial = "ABCDEFGHIJKLMNOPQRST" }
+        let g = try BlockFixture(engine: engine) { $0.serial = "ABCDEFGHIJKLMNOPQRST" }
         let s = try g.request([.readable(blkHeader(8)), .writable(20), .writable(1)])
         #expect(try g.guest.bytes(at: s.chain.writable[0].address, count: 20) == Array("ABCDEFGHIJKLMNOPQRST".utf8))
         #expect(throws: VirtioBlockError.invalidSerial("this serial is far too long")) {
@@ -163,9 +169,9 @@ struct BlockDeviceTests {
         }
     }
 
-    @Test("discard punches a hole; UNMAP or unknown flags on discard are UNSUPP")
-    func discard() throws {
-        let f = try BlockFixture()
+    @Test("discard punches a hole; UNMAP or unknown flags on discard are UNSUPP", arguments: BlockIOEngine.allCases)
+    func discard(engine: BlockIOEngine) throws {
+        let f = try BlockFixture(engine: engine)
         #expect(try f.request([.readable(blkHeader(11)), .readable(blkSegment(sector: 8, sectors: 16)), .writable(1)]).status == 0)
         // Where the filesystem punches holes (tmpfs, ext4, xfs, btrfs) the range now reads
         // as zeroes; elsewhere discard is a no-op, which the spec allows.
@@ -182,9 +188,9 @@ struct BlockDeviceTests {
         #expect(try f.request([.readable(blkHeader(11)), .readable(Array(blkSegment(sector: 0, sectors: 1).prefix(12))), .writable(1)]).status == 1)
     }
 
-    @Test("write zeroes, with and without UNMAP, and several segments in one request")
-    func writeZeroes() throws {
-        let f = try BlockFixture()
+    @Test("write zeroes, with and without UNMAP, and several segments in one request", arguments: BlockIOEngine.allCases)
+    func writeZeroes(engine: BlockIOEngine) throws {
+        let f = try BlockFixture(engine: engine)
         let segs = blkSegment(sector: 1, sectors: 2) + blkSegment(sector: 40, sectors: 8, flags: 1)
         #expect(try f.request([.readable(blkHeader(13)), .readable(segs), .writable(1)]).status == 0)
         #expect(try f.image(at: 512, count: 1024) == Array(repeating: 0, count: 1024))
@@ -194,9 +200,9 @@ struct BlockDeviceTests {
         #expect(try f.request([.readable(blkHeader(13)), .readable(blkSegment(sector: 0, sectors: 1, flags: 2)), .writable(1)]).status == 2)
     }
 
-    @Test("out-of-range sectors, overflowing sectors and partial sectors are IOERR; nothing is written")
-    func outOfRange() throws {
-        let f = try BlockFixture()
+    @Test("out-of-range sectors, overflowing sectors and partial sectors are IOERR; nothing is written", arguments: BlockIOEngine.allCases)
+    func outOfRange(engine: BlockIOEngine) throws {
+        let f = try BlockFixture(engine: engine)
         let last = UInt64(BlockFixture.imageSize / 512)
         let refused = try f.request([.readable(blkHeader(0, sector: last)), .writable(512), .writable(1)])
         #expect(refused.status == 1)
@@ -213,20 +219,20 @@ struct BlockDeviceTests {
         #expect(try f.request([.readable(blkHeader(0, sector: last - 1)), .writable(512), .writable(1)]).status == 0)
     }
 
-    @Test("unknown and unimplemented request types are UNSUPP")
-    func unsupported() throws {
-        let f = try BlockFixture()
+    @Test("unknown and unimplemented request types are UNSUPP", arguments: BlockIOEngine.allCases)
+    func unsupported(engine: BlockIOEngine) throws {
+        let f = try BlockFixture(engine: engine)
         for type: UInt32 in [2, 10, 14, 99, 0xFFFF_FFFF] {
             #expect(try f.request([.readable(blkHeader(type)), .writable(16), .writable(1)]).status == 2, "type \(type)")
         }
         // A driver that did not accept DISCARD gets UNSUPP for it.
-        let g = try BlockFixture(features: { $0 & ~VirtioBlockFeature.discard })
+        let g = try BlockFixture(engine: engine, features: { $0 & ~VirtioBlockFeature.discard })
         #expect(try g.request([.readable(blkHeader(11)), .readable(blkSegment(sector: 0, sectors: 1)), .writable(1)]).status == 2)
     }
 
-    @Test("read-only: RO offered, writes and zeroing fail with IOERR, reads work, image untouched")
-    func readOnly() throws {
-        let f = try BlockFixture { $0.readOnly = true }
+    @Test("read-only: RO offered, writes and zeroing fail with IOERR, reads work, image untouched", arguments: BlockIOEngine.allCases)
+    func readOnly(engine: BlockIOEngine) throws {
+        let f = try BlockFixture(engine: engine) { $0.readOnly = true }
         #expect(f.device.offeredFeatures & VirtioBlockFeature.readOnly != 0)
         #expect(f.device.offeredFeatures & (VirtioBlockFeature.discard | VirtioBlockFeature.writeZeroes) == 0)
         #expect(try f.request([.readable(blkHeader(1, sector: 0)), .readable(Array(repeating: 9, count: 512)), .writable(1)]).status == 1)
@@ -234,11 +240,11 @@ struct BlockDeviceTests {
         #expect(try f.image(at: 0, count: 512) == (0..<512).map(imagePattern))
     }
 
-    @Test("malformed chains: short header or no status byte → NEEDS_RESET, chain returned")
-    func malformed() throws {
+    @Test("malformed chains: short header or no status byte → NEEDS_RESET, chain returned", arguments: BlockIOEngine.allCases)
+    func malformed(engine: BlockIOEngine) throws {
         for (name, segments) in [("header shorter than 16 bytes", [Segment.readable([0, 0, 0, 0, 0, 0, 0, 0]), .writable(1)]),
                                  ("no writable status byte", [Segment.readable(blkHeader(0))])] {
-            let f = try BlockFixture()
+            let f = try BlockFixture(engine: engine)
             let c = try f.q.post(segments)
             try f.q.notify()
             let error = f.irq.waitForNeedsReset()
@@ -251,9 +257,9 @@ struct BlockDeviceTests {
         }
     }
 
-    @Test("multi-queue: every queue serves requests")
-    func multiQueue() throws {
-        let f = try BlockFixture { $0.queues = 3 }
+    @Test("multi-queue: every queue serves requests", arguments: BlockIOEngine.allCases)
+    func multiQueue(engine: BlockIOEngine) throws {
+        let f = try BlockFixture(engine: engine) { $0.queues = 3 }
         #expect(f.queues.count == 3)
         for i in 0..<3 {
             let r = try f.request([.readable(blkHeader(0, sector: UInt64(i))), .writable(512), .writable(1)], queue: i)
@@ -262,9 +268,9 @@ struct BlockDeviceTests {
         }
     }
 
-    @Test("many concurrent writes, then reset mid-flight: acknowledged writes are on disk, nothing after reset")
-    func resetMidFlight() throws {
-        let f = try BlockFixture { $0.ioThreads = 4 }
+    @Test("many concurrent writes, then reset mid-flight: acknowledged writes are on disk, nothing after reset", arguments: BlockIOEngine.allCases)
+    func resetMidFlight(engine: BlockIOEngine) throws {
+        let f = try BlockFixture(engine: engine) { $0.ioThreads = 4 }
         var chains: [(PostedChain, UInt8)] = []
         for i in 0..<20 {
             let fill = UInt8(i + 1)
@@ -290,12 +296,27 @@ struct BlockDeviceTests {
     @Test("the image is locked against a second writer")
     func imageLock() throws {
         let f = try BlockFixture()
-        #expect(throws: VirtioBlockError.imageLocked(path: f.path)) {
+        #expect(throws: BlockBackendError.imageLocked(path: f.path)) {
             _ = try FileBlockBackend(path: f.path, readOnly: false)
         }
-        #expect(throws: VirtioBlockError.open(path: f.dir.file("missing.img"), errno: ENOENT)) {
+        #expect(throws: BlockBackendError.open(path: f.dir.file("missing.img"), errno: ENOENT)) {
             _ = try FileBlockBackend(path: f.dir.file("missing.img"), readOnly: true)
         }
+    }
+
+    @Test("the device reports its image's backend error with the path and errno")
+    func backendErrorReachesTheUser() throws {
+        let f = try BlockFixture()
+        let missing = f.dir.file("missing.img")
+        let error = #expect(throws: VirtioBlockError.self) {
+            _ = try VirtioBlockDevice(configuration: VirtioBlockConfiguration(path: missing))
+        }
+        #expect(error == .backend(.open(path: missing, errno: ENOENT)))
+        #expect(error?.description == "cannot open image \(missing): errno \(ENOENT)")
+        let locked = #expect(throws: VirtioBlockError.self) {
+            _ = try VirtioBlockDevice(configuration: VirtioBlockConfiguration(path: f.path))
+        }
+        #expect(locked?.description == "image \(f.path) is locked by another process")
     }
 }
 
@@ -306,15 +327,15 @@ final class GatedBackend: BlockBackend {
     let entered = DispatchSemaphore(value: 0)
     let release = DispatchSemaphore(value: 0)
     let calls = Mutex<[String]>([])
-    func read(into buffers: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(VirtioBlockError) { calls.withLock { $0.append("read") } }
-    func write(from buffers: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(VirtioBlockError) {
+    func read(into buffers: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BlockBackendError) { calls.withLock { $0.append("read") } }
+    func write(from buffers: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BlockBackendError) {
         calls.withLock { $0.append("write") }
         entered.signal()
         release.wait()
     }
-    func flush() throws(VirtioBlockError) { calls.withLock { $0.append("flush") } }
-    func discard(offset: UInt64, length: UInt64) throws(VirtioBlockError) {}
-    func writeZeroes(offset: UInt64, length: UInt64, mayUnmap: Bool) throws(VirtioBlockError) {}
+    func flush() throws(BlockBackendError) { calls.withLock { $0.append("flush") } }
+    func discard(offset: UInt64, length: UInt64) throws(BlockBackendError) {}
+    func writeZeroes(offset: UInt64, length: UInt64, mayUnmap: Bool) throws(BlockBackendError) {}
 }
 
 @Suite("virtio-blk durability")

@@ -2,7 +2,9 @@ import DeviceModel
 import DeviceModelTesting
 import Foundation
 import Testing
+import Virtio
 @testable import VirtioDevices
+import VirtioTesting
 
 typealias BlockOnTransport = DeviceOnTransport<VirtioBlockDevice>
 

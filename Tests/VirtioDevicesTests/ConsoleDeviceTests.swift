@@ -1,5 +1,6 @@
 import DeviceModel
 import Foundation
+import HostIO
 import Testing
 @testable import VirtioDevices
 
@@ -281,6 +282,17 @@ struct ConsoleDeviceTests {
         try f.transmit(Array("ack 2".utf8))
         #expect(try readExactly(second, 5) == Array("ack 2".utf8))
         #expect(f.irq.needsReset.isEmpty)
+    }
+
+    @Test("unix socket backend: a path too long for sockaddr_un is refused with the path and the limit")
+    func unixSocketPathTooLong() throws {
+        let path = "/tmp/" + String(repeating: "s", count: 200)
+        #expect(throws: ConsoleBackendError.invalidSocketPath(path, maximumBytes: 107)) {
+            _ = try UnixSocketConsoleBackend(path: path)
+        }
+        #expect(throws: ConsoleBackendError.invalidSocketPath("", maximumBytes: 107)) {
+            _ = try UnixSocketConsoleBackend(path: "")
+        }
     }
 
     @Test("pty backend: a terminal program on the slave talks to the guest", .enabled(if: FileManager.default.fileExists(atPath: "/dev/ptmx")))

@@ -1,8 +1,10 @@
 import DeviceModel
 import DeviceModelTesting
 import Foundation
+import HostIO
 import Testing
 @testable import VirtioDevices
+import VirtioTesting
 
 @Suite("virtio-console through virtio-mmio and virtio-pci")
 struct ConsoleTransportTests {

@@ -1,7 +1,9 @@
 import DeviceModel
 import DeviceModelTesting
 import Testing
+import Virtio
 @testable import VirtioDevices
+import VirtioTesting
 
 @Suite("virtio-rng through virtio-mmio and virtio-pci")
 struct EntropyTransportTests {

@@ -1,5 +1,7 @@
 import DeviceModel
+import HostIO
 import Testing
+import Virtio
 @testable import VirtioDevices
 
 /// Feature offers and their §5.1.3.1 dependencies, without a driver.

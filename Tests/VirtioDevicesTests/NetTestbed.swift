@@ -1,9 +1,12 @@
 import DeviceModel
 import DeviceModelTesting
 import Glibc
+import HostIO
 import Logging
 import Synchronization
+import Virtio
 @testable import VirtioDevices
+import VirtioTesting
 
 /// A packet backend over a SOCK_SEQPACKET socketpair: the test holds the other end and sees
 /// exactly the frames (12-byte vnet header included) the device sends, and injects frames

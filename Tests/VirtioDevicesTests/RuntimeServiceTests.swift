@@ -3,7 +3,7 @@ import Dispatch
 import Foundation
 import Synchronization
 import Testing
-@testable import VirtioDevices
+import Virtio
 
 /// A handler whose behaviour each test supplies.
 final class ClosureHandler: VirtqueueHandler, @unchecked Sendable {

@@ -2,7 +2,7 @@ import DeviceModel
 import Dispatch
 import Foundation
 import Synchronization
-@testable import VirtioDevices
+import Virtio
 
 // Driver-side helpers for device tests that go straight through `activate`: guest RAM, split
 // queues laid out as a Linux driver would, and an interrupt sink that records everything.

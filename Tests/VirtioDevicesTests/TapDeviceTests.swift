@@ -1,6 +1,7 @@
 import DeviceModel
 import DeviceModelTesting
 import Glibc
+import HostIO
 import Testing
 @testable import VirtioDevices
 
@@ -50,6 +51,15 @@ private func tapName(_ purpose: String) -> String { "swdm\(purpose)\(getpid() % 
         #expect(throws: PacketBackendError.invalidName("a/b")) { try TapDevice(name: "a/b") }
         #expect(throws: PacketBackendError.invalidName("")) { try TapDevice(name: "") }
         #expect(throws: PacketBackendError.invalidName("0123456789abcdefg")) { try TapDevice(name: "0123456789abcdefg") }
+    }
+
+    @Test("a vnet header size the kernel does not take is refused with the size in the error")
+    func badVnetHeaderSize() {
+        #expect(TapDevice.defaultVnetHeaderSize == VirtioNetHeader.size)
+        #expect(throws: PacketBackendError.invalidVnetHeaderSize(8)) { try TapDevice(name: "swdmhdr", vnetHeaderSize: 8) }
+        #expect(throws: PacketBackendError.invalidVnetHeaderSize(1 << 40)) {
+            try TapDevice(name: "swdmhdr", vnetHeaderSize: 1 << 40)
+        }
     }
 
     @Test("MAC addresses parse strictly")

@@ -1,9 +1,11 @@
 import DeviceModel
 import DeviceModelTesting
-import VirtioDevices
+import Virtio
+import VirtioTesting
 
-/// A ``SimulatedMachine`` with a ``LoopbackDevice`` behind one transport, and a
-/// ``VirtioTestDriver`` talking to it through registers only.
+/// A ``SimulatedMachine`` with a ``LoopbackDevice`` behind one transport (a
+/// ``SimulatedTransportAttachment``), and a ``VirtioTestDriver`` talking to it through
+/// registers only. It covers more driver interfaces than ``DeviceOnTransport``.
 final class TransportFixture {
     enum Kind: String, CaseIterable, CustomStringConvertible, Sendable {
         /// virtio-mmio version 2.
@@ -22,77 +24,60 @@ final class TransportFixture {
         case pciLegacyMSIX
 
         var description: String { rawValue }
-        var isPCI: Bool { self != .mmio && self != .mmioLegacy }
+        var isPCI: Bool { transport.isPCI }
         /// The driver uses a legacy interface (no VERSION_1, legacy ring layout).
-        var isLegacyDriver: Bool { self == .mmioLegacy || self == .pciLegacy || self == .pciLegacyMSIX }
-        var usesMSIX: Bool { self == .pci || self == .pciTransitional || self == .pciLegacyMSIX }
+        var isLegacyDriver: Bool { transport.isLegacyDriver }
+        var usesMSIX: Bool { transport.usesMSIX }
+        /// The transport and driver interface this kind stands for.
+        var transport: SimulatedVirtioTransport {
+            switch self {
+            case .mmio: .mmio(legacy: false)
+            case .mmioLegacy: .mmio(legacy: true)
+            case .pci: .pci(transitional: false, interface: .modern, interrupts: .msix)
+            case .pciINTx: .pci(transitional: false, interface: .modern, interrupts: .intx)
+            case .pciTransitional: .pci(transitional: true, interface: .modern, interrupts: .msix)
+            case .pciLegacy: .pci(transitional: true, interface: .legacy, interrupts: .intx)
+            case .pciLegacyMSIX: .pci(transitional: true, interface: .legacy, interrupts: .msix)
+            }
+        }
     }
 
+    typealias Attachment = SimulatedTransportAttachment<LoopbackDevice>
     static let ramSize: UInt64 = 16 << 20
-    static let mmioBase: UInt64 = 0xD000_0000
-    static let gsi: UInt32 = 5
-    static let pciSlot: UInt8 = 3
-    /// Slot 3, INTA: PIRQ (0 + 3) mod 4 = D → GSI 19 with the default swizzle.
-    static let pciGSI: UInt32 = 19
+    static var mmioBase: UInt64 { Attachment.mmioBase }
+    static var gsi: UInt32 { Attachment.mmioGSI }
+    static var pciSlot: UInt8 { Attachment.pciSlot }
+    static var pciGSI: UInt32 { Attachment.pciGSI }
 
     let kind: Kind
     let machine: SimulatedMachine
+    let attachment: Attachment
     /// The wired interrupt (virtio-mmio, PCI INTx).
-    let line: RecordingInterruptLine
+    var line: RecordingInterruptLine { attachment.line }
     let device: LoopbackDevice
     let driver: VirtioTestDriver
-    let mmio: VirtioMMIOTransport<LoopbackDevice>?
-    let pci: VirtioPCITransport<LoopbackDevice>?
-    let bus: PCIBus?
-    private let statusReader: () -> VirtioDeviceStatus
-    private let reasonReader: () -> VirtioTransportError?
+    var mmio: VirtioMMIOTransport<LoopbackDevice>? { attachment.mmio }
+    var pci: VirtioPCITransport<LoopbackDevice>? { attachment.pci }
+    var bus: PCIBus? { attachment.bus }
 
     init(_ kind: Kind, device: LoopbackDevice? = nil) throws {
         self.kind = kind
         machine = try SimulatedMachine(ram: [(0, Self.ramSize)])
-        line = try machine.interruptLine(gsi: kind.isPCI ? Self.pciGSI : Self.gsi)
         let device = try device ?? LoopbackDevice()
         self.device = device
-        let transport: any VirtioTestTransport
-        switch kind {
-        case .mmio, .mmioLegacy:
-            let t = try VirtioMMIOTransport(device: device, memory: machine.memory, interrupt: line,
-                                            options: .init(version: kind == .mmio ? .modern : .legacy))
-            try t.register(in: machine.dispatcher.memory, at: Self.mmioBase, ioEvents: machine.ioEvents)
-            mmio = t
-            pci = nil
-            bus = nil
-            statusReader = { t.status }
-            reasonReader = { t.needsResetReason }
-            transport = try VirtioMMIOTestTransport(machine: machine, base: Self.mmioBase)
-        case .pci, .pciINTx, .pciTransitional, .pciLegacy, .pciLegacyMSIX:
-            let modernDevice = kind == .pci || kind == .pciINTx
-            let t = try VirtioPCITransport(device: device, memory: machine.memory, msi: machine.msi,
-                                           ioEvents: machine.ioEvents,
-                                           options: .init(mode: modernDevice ? .modern : .transitional))
-            let bus = try PCIBus(dispatcher: machine.dispatcher, interruptLines: machine.interruptLines)
-            try bus.attach(t, device: Self.pciSlot)
-            mmio = nil
-            pci = t
-            self.bus = bus
-            statusReader = { t.status }
-            reasonReader = { t.needsResetReason }
-            transport = try VirtioPCITestTransport(machine: machine, device: Self.pciSlot,
-                                                   interface: kind.isLegacyDriver ? .legacy : .modern,
-                                                   interruptMode: kind.usesMSIX ? .msix : .intx)
-        }
-        driver = try VirtioTestDriver(machine: machine, transport: transport, line: line)
+        attachment = try Attachment(kind.transport, device: device, machine: machine)
+        driver = try VirtioTestDriver(machine: machine, transport: attachment.driverTransport, line: attachment.line)
     }
 
     deinit {
         // Break the activation's reference cycle and stop the device's thread.
-        mmio?.unregister()
+        attachment.detach()
         device.reset()
     }
 
     /// Host-side view of the device status.
-    var status: VirtioDeviceStatus { statusReader() }
-    var needsResetReason: VirtioTransportError? { reasonReader() }
+    var status: VirtioDeviceStatus { attachment.status }
+    var needsResetReason: VirtioTransportError? { attachment.needsResetReason }
 
     /// Features a test driver asks for: everything the loopback device offers.
     var allFeatures: UInt64 {

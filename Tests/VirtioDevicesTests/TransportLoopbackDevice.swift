@@ -1,6 +1,6 @@
 import DeviceModel
 import Synchronization
-import VirtioDevices
+import Virtio
 
 /// A small virtio device for transport tests, written as a device author would write one
 /// (on its own ``EventLoop`` thread, watching the kick notifiers):

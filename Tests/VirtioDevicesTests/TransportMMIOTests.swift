@@ -1,7 +1,7 @@
 import DeviceModel
 import DeviceModelTesting
 import Testing
-import VirtioDevices
+import Virtio
 
 /// virtio-mmio specifics: identification registers, access rules, interrupt line, ioeventfds.
 @Suite struct TransportMMIOTests {

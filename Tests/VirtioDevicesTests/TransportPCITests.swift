@@ -1,7 +1,7 @@
 import DeviceModel
 import DeviceModelTesting
 import Testing
-import VirtioDevices
+import Virtio
 
 /// virtio-pci specifics: identity, capabilities, MSI-X vectors, INTx + ISR, notify
 /// ioeventfds following the BARs, the PCI configuration access capability, legacy I/O BAR.

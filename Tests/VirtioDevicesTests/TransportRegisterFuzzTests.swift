@@ -2,7 +2,6 @@ import DeviceModel
 import DeviceModelTesting
 import Dispatch
 import Testing
-import VirtioDevices
 
 /// A deterministic pseudo-random source (SplitMix64), so a failing seed can be replayed.
 struct SplitMix64: RandomNumberGenerator {

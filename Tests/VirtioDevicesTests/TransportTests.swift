@@ -1,7 +1,6 @@
 import DeviceModel
 import DeviceModelTesting
 import Testing
-import VirtioDevices
 
 /// Behaviour every transport shares, driven through registers by ``VirtioTestDriver``.
 @Suite struct TransportTests {

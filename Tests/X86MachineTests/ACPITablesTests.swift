@@ -104,9 +104,12 @@ func le<T: FixedWidthInteger>(_ bytes: [UInt8], _ offset: Int, _: T.Type = T.sel
             return (0...(dsdt.count - needle.count)).contains { Array(dsdt[$0..<$0 + needle.count]) == needle }
         }
         #expect(contains(Array("LNRO0005\0".utf8)))
+        #expect(contains(Array("QEMU0001\0".utf8)), "pvpanic")
+        // IO(Decode16, 0x0505, 0x0505, 1, 1): pvpanic's port in PEVT's _CRS.
+        #expect(contains([0x47, 0x01, 0x05, 0x05, 0x05, 0x05, 0x01, 0x01]))
         #expect(contains(AML.eisaID("PNP0A08")))
         #expect(contains(Array("_S5_".utf8)))
-        for name in ["VR00", "VR01", "VR02", "PCI0", "COM1", "MRES", "C000", "C001"] { #expect(contains(Array(name.utf8)), "\(name)") }
+        for name in ["VR00", "VR01", "VR02", "PCI0", "COM1", "PEVT", "MRES", "C000", "C001"] { #expect(contains(Array(name.utf8)), "\(name)") }
         #expect(!contains(Array("VR03".utf8)))
     }
 

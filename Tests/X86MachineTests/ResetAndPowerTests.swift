@@ -52,6 +52,17 @@ import Testing
         #expect(m.recorder.events == [.reset(.keyboardController)])
     }
 
+    /// QEMU's pvpanic protocol: reads offer PANICKED and CRASH_LOADED; only PANICKED stops.
+    @Test func pvpanicReportsAPanic() throws {
+        let m = try LegacyMachine()
+        let d = m.dispatcher
+        #expect(d.inb(0x505) == 0x03)
+        d.outb(0x505, 0x02)
+        #expect(m.recorder.events.isEmpty, "a crash kernel taking over is not the end")
+        d.outb(0x505, 0x01)
+        #expect(m.recorder.events == [.guestPanic])
+    }
+
     @Test func port92AndResetControl() throws {
         let m = try LegacyMachine()
         let d = m.dispatcher

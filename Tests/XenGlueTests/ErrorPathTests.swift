@@ -83,7 +83,7 @@ import Glibc
     }
 
     @Test func attachFailuresCleanUp() throws {
-        let ram = try SimulatedGuestRAM(layout: [(0, 1 << 20)])
+        let ram = try SharedGuestRAM(layout: [(0, 1 << 20)])
         let xen = try SimulatedXen(domid: 4, vcpuCount: 2, ram: ram)
         let dispatcher = IODispatcher()
         for (call, errno) in [("xendevicemodel_create_ioreq_server", EPERM), ("xenforeignmemory_map_resource", ENOMEM),

@@ -172,7 +172,7 @@ private final class BufferFrameMapper: GuestFrameMapper, @unchecked Sendable {
     }
 
     @Test func xenForeignMappingOfSimulatedRAM() throws {
-        let ram = try SimulatedGuestRAM(layout: [(0, 1 << 20), (0x20_0000, 1 << 20)])
+        let ram = try SharedGuestRAM(layout: [(0, 1 << 20), (0x20_0000, 1 << 20)])
         let xen = try SimulatedXen(domid: 2, ram: ram)
         let mapper = XenForeignFrameMapper(foreignMemory: try xen.openHypervisor().foreignMemory, domid: 2)
         let memory = PageMappedGuestMemory(mapper: mapper)

@@ -2,6 +2,7 @@ import DeviceModel
 import DeviceModelTesting
 import Synchronization
 import Testing
+import Virtio
 import VirtioDevices
 import XenGlue
 import XenSimulation
@@ -49,7 +50,7 @@ private final class TrapToXen: IOHandler {
 
         // Device-model side: the dispatcher, PCI bus 0 wired the Xen way, virtio-blk on slot 3.
         let dispatcher = IODispatcher()
-        let ram = try SimulatedGuestRAM(layout: [(0, 16 << 20)])
+        let ram = try SharedGuestRAM(layout: [(0, 16 << 20)])
         let domain = try SimulatedXenDomain(vcpuCount: 1, ram: ram, dispatcher: dispatcher)
         defer { domain.stop() }
         let msi = RecordingMSIController()

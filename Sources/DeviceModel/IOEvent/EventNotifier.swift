@@ -51,6 +51,23 @@ public final class EventNotifier: Sendable {
         }
     }
 
+    /// ``signal()`` for an eventfd whose open file another process shares (a vhost-user
+    /// call or err descriptor): that process can clear `O_NONBLOCK` on it at any time and
+    /// saturate the counter, and a blocking `write` would then hang the caller. A counter
+    /// that cannot take another 1 (`poll` reports it not writable) already wakes its reader,
+    /// so nothing is written. Only a peer that refills the counter between the `poll` and
+    /// the `write` can still delay the write. `poll(2)`, `eventfd_write`.
+    public func signalUnlessSaturated() throws(EventNotifierError) {
+        var p = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+        while true {
+            let r = poll(&p, 1, 0)
+            if r < 0 && errno == EINTR { continue }
+            if r == 0 { return }
+            break
+        }
+        try signal()
+    }
+
     /// Reads and resets the counter; returns 0 if nothing was pending. `eventfd_read`.
     @discardableResult
     public func drain() -> UInt64 {

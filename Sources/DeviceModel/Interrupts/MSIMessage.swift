@@ -37,4 +37,10 @@ public enum InterruptError: Error, Equatable, CustomStringConvertible {
 public protocol MSIController: AnyObject, Sendable {
     /// Delivers one message now.
     func signal(_ message: MSIMessage) throws(InterruptError)
+    /// A route bound to one vector that delivers `message` until updated (``MSIVectorRoute``),
+    /// or `nil` when the backend has no cheaper path than ``signal(_:)`` (the default).
+    func makeVectorRoute(_ message: MSIMessage) throws(InterruptError) -> (any MSIVectorRoute)?
+    /// True when the hypervisor masks `message` itself, so the MSI-X mask bits must not hold it
+    /// back: Xen's PIRQ form (see ``XenMSIController``). `false` by default.
+    func ignoresVectorMask(_ message: MSIMessage) -> Bool
 }

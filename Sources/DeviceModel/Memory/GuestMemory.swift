@@ -18,9 +18,16 @@ public protocol GuestMemory: AnyObject, Sendable {
     func withSlices<R>(
         at gpa: UInt64, length: Int, _ body: ([UnsafeMutableRawBufferPointer]) -> R
     ) throws(GuestMemoryError) -> R
+
+    /// True once the memory became unusable under the device: a peer truncated the file
+    /// behind a shared mapping and an access faulted (see ``MappedGuestMemory/isPoisoned``).
+    var isPoisoned: Bool { get }
 }
 
 extension GuestMemory {
+    /// Memory that no other process can shrink never becomes poisoned.
+    public var isPoisoned: Bool { false }
+
     /// Copies `buffer.count` bytes from guest RAM at `gpa` into `buffer`.
     public func read(into buffer: UnsafeMutableRawBufferPointer, from gpa: UInt64) throws(GuestMemoryError) {
         guard buffer.count > 0 else { return }

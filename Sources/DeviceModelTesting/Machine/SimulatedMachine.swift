@@ -87,3 +87,11 @@ public final class SimulatedMachine: Sendable {
         return notifier
     }
 }
+
+/// The simulated machine is a backend like KVM or Xen: devices and transports built on it see
+/// its RAM, its software ioeventfds and its recording interrupt controllers.
+extension SimulatedMachine: MachineBackend {
+    public var guestMemory: MappedGuestMemory { memory }
+    /// A PC's PIRQ swizzle onto GSIs 16–19.
+    public var pciINTxRouting: PCIINTxRouting { .swizzled((16, 17, 18, 19)) }
+}

@@ -193,8 +193,9 @@ public final class KVMGSIRouting: Sendable {
 }
 
 /// An MSI delivered through an irqfd: ``signal()`` writes the eventfd, the kernel injects the
-/// message currently routed to ``gsi``. Removed from the table when released.
-public final class MSIRoute: Sendable {
+/// message currently routed to ``gsi``. Removed from the table when released. Serves as an
+/// MSI-X vector's ``MSIVectorRoute``.
+public final class MSIRoute: MSIVectorRoute {
     public let routing: KVMGSIRouting
     public let gsi: UInt32
     /// Write 1 here (from any thread) to raise the interrupt.
@@ -222,7 +223,11 @@ public final class MSIRoute: Sendable {
     }
 
     /// Changes the message (the guest rewrote the MSI-X table entry).
-    public func update(_ message: MSIMessage) throws(KVMError) {
-        try routing.updateMSIRoute(gsi: gsi, to: message)
+    public func update(_ message: MSIMessage) throws(InterruptError) {
+        do {
+            try routing.updateMSIRoute(gsi: gsi, to: message)
+        } catch {
+            throw InterruptError(error, what: "MSI route gsi \(gsi) → \(message)")
+        }
     }
 }

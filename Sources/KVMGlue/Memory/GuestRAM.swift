@@ -20,8 +20,6 @@ extension KVMVirtualMachine {
             throw .invalidMemoryLayout("\(error)")
         }
         for region in memory.regions {
-            // Let the host back guest RAM with transparent huge pages where it can; purely advisory.
-            _ = madvise(region.host, Int(region.length), MADV_HUGEPAGE)
             try setMemorySlot(try allocateSlot(), guestBase: region.guestBase, length: region.length, host: region.host)
         }
         return memory

@@ -57,6 +57,17 @@ public struct CPUIDTable: Sendable, Hashable {
         return String(decoding: bytes.prefix { $0 != 0 }, as: UTF8.self)
     }
 
+    /// The table with the TSC-deadline mode of the local APIC timer announced (leaf 1
+    /// ECX[24]). `KVM_GET_SUPPORTED_CPUID` always clears that bit, since it depends on the
+    /// in-kernel local APIC; `KVM_CAP_TSC_DEADLINE_TIMER` says whether it can be set. Without
+    /// it Linux calibrates the APIC timer against the PM timer at boot and reprograms the
+    /// timer through its initial-count register.
+    public func withTSCDeadlineTimer() -> CPUIDTable {
+        var t = self
+        for i in t.entries.indices where t.entries[i].function == 1 { t.entries[i].ecx |= 1 << 24 }
+        return t
+    }
+
     /// The table for vCPU `id` of `count`: the initial APIC ID in leaf 1 EBX[31:24] and in the
     /// x2APIC leaves 0xB/0x1F EDX, the logical-processor count in leaf 1 EBX[23:16] (with HTT set
     /// when there is more than one), and the hypervisor-present bit (leaf 1 ECX[31]).

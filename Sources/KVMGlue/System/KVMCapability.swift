@@ -31,6 +31,7 @@ public struct KVMCapability: Sendable, Hashable, CustomStringConvertible {
     public static let signalMSI = KVMCapability(rawValue: KVM_CAP_SIGNAL_MSI, name: "SIGNAL_MSI")
     public static let readonlyMemory = KVMCapability(rawValue: KVM_CAP_READONLY_MEM, name: "READONLY_MEM")
     public static let immediateExit = KVMCapability(rawValue: KVM_CAP_IMMEDIATE_EXIT, name: "IMMEDIATE_EXIT")
+    public static let tscDeadlineTimer = KVMCapability(rawValue: KVM_CAP_TSC_DEADLINE_TIMER, name: "TSC_DEADLINE_TIMER")
 
     /// What swiftdm's x86 machine needs from every KVM it runs on.
     public static let required: [KVMCapability] = [

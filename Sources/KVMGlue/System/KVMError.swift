@@ -16,8 +16,6 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
     case mmapFailed(String, errno: Int32)
     /// A requested memory layout is impossible (size, overlap, alignment), with the values.
     case invalidMemoryLayout(String)
-    /// A firmware image cannot be used.
-    case invalidFirmware(path: String, reason: String)
     /// A vCPU thread could not be started.
     case threadCreateFailed(vcpu: Int, errno: Int32)
     /// The VM was asked for more vCPUs than the kernel allows.
@@ -44,8 +42,6 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
             return "mmap of \(what) failed: \(String(cString: strerror(e))) (errno \(e))"
         case .invalidMemoryLayout(let why):
             return "invalid guest memory layout: \(why)"
-        case .invalidFirmware(let path, let reason):
-            return "firmware \(path): \(reason)"
         case .threadCreateFailed(let vcpu, let e):
             return "cannot start thread for vCPU \(vcpu): errno \(e)"
         case .tooManyVCPUs(let requested, let maximum):

@@ -1,5 +1,6 @@
 import CKVM
 import DeviceModel
+import X86Machine
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -40,17 +41,22 @@ public final class KVMVCPU: @unchecked Sendable {
         close(fd)
     }
 
-    /// The current registers (`KVM_GET_REGS` + `KVM_GET_SREGS`).
-    public func registers() throws(KVMError) -> VCPURegisters {
+    /// The current register state. `KVM_GET_REGS` + `KVM_GET_SREGS`.
+    public func registers() throws(KVMError) -> X86CPUState {
         var regs = kvm_regs()
         var sregs = kvm_sregs()
         guard ckvm_get_regs(fd, &regs) == 0 else { throw .ioctlFailed("KVM_GET_REGS(vCPU \(id))", errno: errno) }
         guard ckvm_get_sregs(fd, &sregs) == 0 else { throw .ioctlFailed("KVM_GET_SREGS(vCPU \(id))", errno: errno) }
-        return VCPURegisters(regs: regs, sregs: sregs)
+        return X86CPUState(regs: regs, sregs: sregs)
     }
 
-    /// Loads `registers` (`KVM_SET_SREGS` + `KVM_SET_REGS`), keeping pending interrupts.
-    public func setRegisters(_ registers: VCPURegisters) throws(KVMError) {
+    /// Loads `registers`, e.g. an entry state X86Machine built (``X86Machine/X86CPUState/powerOn``
+    /// for firmware, ``X86Machine/LongModeEntry/cpuState`` for a 64-bit kernel).
+    ///
+    /// The state is merged into the vCPU's current special registers, so what ``X86Machine/X86CPUState``
+    /// does not carry — the APIC base and pending interrupts — stays as KVM has it.
+    /// `KVM_GET_SREGS`, `KVM_SET_SREGS` + `KVM_SET_REGS`.
+    public func setRegisters(_ registers: X86CPUState) throws(KVMError) {
         var sregs = kvm_sregs()
         guard ckvm_get_sregs(fd, &sregs) == 0 else { throw .ioctlFailed("KVM_GET_SREGS(vCPU \(id))", errno: errno) }
         registers.apply(to: &sregs)
@@ -60,7 +66,7 @@ public final class KVMVCPU: @unchecked Sendable {
     }
 
     /// Reads, changes and writes back the registers.
-    public func modifyRegisters(_ change: (inout VCPURegisters) -> Void) throws(KVMError) {
+    public func modifyRegisters(_ change: (inout X86CPUState) -> Void) throws(KVMError) {
         var r = try registers()
         change(&r)
         try setRegisters(r)

@@ -15,6 +15,8 @@ public enum VMStopReason: Sendable, Hashable, CustomStringConvertible {
     case reset
     /// A test or debug device in the guest asked to exit with `status`.
     case guestExit(status: Int32)
+    /// The guest kernel reported a panic (pvpanic).
+    case guestPanic
     /// The host stopped the VM (signal, timeout, error elsewhere).
     case host
 
@@ -23,6 +25,7 @@ public enum VMStopReason: Sendable, Hashable, CustomStringConvertible {
         case .powerOff: "guest powered off"
         case .reset: "guest requested a reset"
         case .guestExit(let s): "guest exited with status \(s)"
+        case .guestPanic: "guest kernel panicked"
         case .host: "stopped by the host"
         }
     }

@@ -1,7 +1,7 @@
 import DeviceModel
 import Logging
 import Synchronization
-import VirtioDevices
+import Virtio
 
 /// Serves one ``VirtioDevice`` to vhost-user frontends (QEMU, Cloud Hypervisor, crosvm,
 /// user-mode Linux) over a UNIX socket: the third backend next to KVM and Xen.
@@ -19,11 +19,22 @@ public final class VhostUserBackend: Sendable {
     private let loop: EventLoop
     private let connections: ConnectionThreadState
     private let isShutDown = Atomic<Bool>(false)
+    /// The connected frontend's socket, readable from any thread so ``shutdown()`` can cut
+    /// the connection while the connection thread is blocked on it.
+    private let liveSocket: LiveSocket
 
     /// Creates the backend and its connection thread.
-    /// - Parameter onSessionEnd: called on the connection thread whenever a frontend
-    ///   connection ends, with the error that ended it (`nil`: the frontend disconnected).
+    /// - Parameters:
+    ///   - tracksInflightRequests: offer `VHOST_USER_PROTOCOL_F_INFLIGHT_SHMFD`: every request
+    ///     taken from a ring is recorded in a buffer the frontend keeps, so a frontend that
+    ///     reconnects — to this backend, or to a new one after this one died — has the
+    ///     requests that never completed resubmitted. `nil` (the default): for virtio-blk
+    ///     only, as QEMU and SPDK do; redoing a disk request is harmless, redoing a network
+    ///     transmit or console write would repeat it.
+    ///   - onSessionEnd: called on the connection thread whenever a frontend connection
+    ///     ends, with the error that ended it (`nil`: the frontend disconnected).
     public init(device: any VirtioDevice, logger: Logger = Logger(label: "swiftdm.vhost-user"),
+                tracksInflightRequests: Bool? = nil,
                 onSessionEnd: (@Sendable (VhostUserError?) -> Void)? = nil) throws(VhostUserError) {
         self.device = device
         do {
@@ -33,7 +44,10 @@ public final class VhostUserBackend: Sendable {
             case .threadCreateFailed(_, let e): throw .system(call: "pthread_create(vhost-user)", errno: e)
             }
         }
-        connections = ConnectionThreadState(device: device, loop: loop, logger: logger, onSessionEnd: onSessionEnd)
+        liveSocket = LiveSocket()
+        connections = ConnectionThreadState(device: device, loop: loop, logger: logger, liveSocket: liveSocket,
+                                            tracksInflight: tracksInflightRequests ?? (device.deviceType == .block),
+                                            onSessionEnd: onSessionEnd)
     }
 
     deinit { shutdown() }
@@ -65,8 +79,13 @@ public final class VhostUserBackend: Sendable {
 
     /// Ends the current connection (resetting the device), stops listening, removes the
     /// socket path and joins the connection thread. Idempotent.
+    ///
+    /// The frontend's socket is shut down first, from the calling thread: a connection
+    /// thread blocked on a frontend that stopped reading or sent half a message returns at
+    /// once instead of after the message deadline.
     public func shutdown() {
         guard !isShutDown.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        liveSocket.cut()
         let connections = self.connections
         loop.sync { connections.shutdown() }
         loop.shutdown()
@@ -81,6 +100,8 @@ private final class ConnectionThreadState: @unchecked Sendable {
     let loop: EventLoop
     let logger: Logger
     let onSessionEnd: (@Sendable (VhostUserError?) -> Void)?
+    let liveSocket: LiveSocket
+    let tracksInflight: Bool
 
     private var listener: UnixSocketListener?
     private var listenWatch: EventSource?
@@ -89,7 +110,10 @@ private final class ConnectionThreadState: @unchecked Sendable {
     private var sessionID = 0
     private var isShutDown = false
 
-    init(device: any VirtioDevice, loop: EventLoop, logger: Logger, onSessionEnd: (@Sendable (VhostUserError?) -> Void)?) {
+    init(device: any VirtioDevice, loop: EventLoop, logger: Logger, liveSocket: LiveSocket, tracksInflight: Bool,
+         onSessionEnd: (@Sendable (VhostUserError?) -> Void)?) {
+        self.liveSocket = liveSocket
+        self.tracksInflight = tracksInflight
         self.device = device
         self.loop = loop
         self.logger = logger
@@ -155,12 +179,16 @@ private final class ConnectionThreadState: @unchecked Sendable {
         let interrupts = VhostUserInterrupts(logger: logger) { [weak self] error in
             // From a device thread: hand over, never stop the device synchronously here.
             loop.execute { [weak self] in
-                guard let self, self.sessionID == id else { return }
-                self.session?.deviceFailed(error)
+                guard let self, self.sessionID == id, let session = self.session else { return }
+                session.deviceFailed(error)
+                // Memory the frontend truncated cannot be used again: end the connection.
+                if session.isMemoryPoisoned { self.endSession(.guestMemoryTruncated) }
             }
         }
         let channel = VhostUserChannel(adopting: fd)
-        session = VhostUserSession(device: device, channel: channel, interrupts: interrupts, logger: logger)
+        liveSocket.set(fd)
+        session = VhostUserSession(device: device, channel: channel, interrupts: interrupts, logger: logger,
+                                   tracksInflight: tracksInflight)
         logger.info("vhost-user: frontend connected")
         sessionWatch = loop.watch(fd: fd, for: [.readable, .hangup, .error]) { [weak self] _ in
             self?.sessionReadable(id: id)
@@ -185,6 +213,8 @@ private final class ConnectionThreadState: @unchecked Sendable {
         } else {
             logger.info("vhost-user: frontend disconnected; device reset, waiting for the next one")
         }
+        // Forget the descriptor before it is closed, so `cut()` never reaches a reused number.
+        liveSocket.set(nil)
         session.close()
         self.session = nil
         sessionID += 1

@@ -1,7 +1,7 @@
 import DeviceModel
 import Logging
 import Synchronization
-import VirtioDevices
+import Virtio
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -41,7 +41,7 @@ final class VhostUserInterrupts: VirtioInterruptSink {
     /// the last notification, and a spurious one is harmless (libvhost-user does the same).
     func setCall(_ notifier: EventNotifier?, ring index: Int) {
         state.withLock { $0.call[index] = notifier }
-        if let notifier { try? notifier.signal() }
+        if let notifier { try? notifier.signalUnlessSaturated() }
     }
 
     func setErr(_ notifier: EventNotifier?, ring index: Int) {
@@ -74,14 +74,14 @@ final class VhostUserInterrupts: VirtioInterruptSink {
     /// Signals every err descriptor (the frontend logs "vhost vring error").
     func signalErrors() {
         let errs = state.withLock { Array($0.err.values) }
-        for e in errs { try? e.signal() }
+        for e in errs { try? e.signalUnlessSaturated() }
     }
 
     // MARK: VirtioInterruptSink (device threads)
 
     func signalUsedBuffers(queue index: Int) {
         guard let call = state.withLock({ $0.call[index] }) else { return }
-        do { try call.signal() } catch { logger.warning("vhost-user: call notification for ring \(index) failed: \(error)") }
+        do { try call.signalUnlessSaturated() } catch { logger.warning("vhost-user: call notification for ring \(index) failed: \(error)") }
     }
 
     func signalConfigChange() {

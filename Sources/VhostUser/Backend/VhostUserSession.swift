@@ -1,6 +1,9 @@
 import DeviceModel
 import Logging
-import VirtioDevices
+import Virtio
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// One frontend connection: the vhost-user request handlers and the ring state machine
 /// that decides when the device runs (QEMU `docs/interop/vhost-user.rst`).
@@ -25,9 +28,13 @@ final class VhostUserSession {
     /// configuration space (QEMU warns about a backend offering it for such a device).
     let offeredProtocolFeatures: VhostUserProtocolFeatures
     private(set) var ackedFeatures: UInt64?
+    /// Set once a frontend acked unoffered transport features (logged once per session).
+    private var warnedAboutExtraFeatures = false
     private(set) var protocolFeatures: VhostUserProtocolFeatures = []
     private var protocolFeaturesNegotiated = false
     private(set) var memory: FrontendMemoryTable?
+    /// The inflight-tracking buffer the frontend handed over (`SET_INFLIGHT_FD`), if any.
+    private(set) var inflight: InflightBuffer?
     private(set) var rings: [Vring]
     /// The queues the device is running on, by ring index; `nil` while stopped.
     private var activeQueues: [Int: SplitVirtqueue]?
@@ -35,7 +42,9 @@ final class VhostUserSession {
     /// resets the device or stops every ring.
     private var deviceFailed = false
 
-    init(device: any VirtioDevice, channel: VhostUserChannel, interrupts: VhostUserInterrupts, logger: Logger) {
+    /// `tracksInflight` offers `INFLIGHT_SHMFD` (see ``VhostUserBackend``).
+    init(device: any VirtioDevice, channel: VhostUserChannel, interrupts: VhostUserInterrupts, logger: Logger,
+         tracksInflight: Bool = false) {
         self.device = device
         self.channel = channel
         self.interrupts = interrupts
@@ -43,6 +52,7 @@ final class VhostUserSession {
         self.offeredFeatures = device.offeredFeatures | VhostUserFeature.protocolFeatures
         var offeredProtocol = VhostUserProtocolFeatures.supported
         if device.readConfig().isEmpty { offeredProtocol.remove(.config) }
+        if tracksInflight { offeredProtocol.insert(.inflightSharedMemory) }
         self.offeredProtocolFeatures = offeredProtocol
         self.rings = Array(repeating: Vring(), count: device.queueMaxSizes.count)
     }
@@ -60,8 +70,12 @@ final class VhostUserSession {
             try handle(message)
         } while channel.hasPendingInput
         try reconcile()
+        if isMemoryPoisoned { throw .guestMemoryTruncated }
         return true
     }
+
+    /// True once an access to the frontend's memory faulted because it truncated the file.
+    var isMemoryPoisoned: Bool { memory?.guestMemory.isPoisoned ?? false }
 
     /// Stops the device and drops everything the frontend handed over.
     func close() {
@@ -69,6 +83,7 @@ final class VhostUserSession {
         interrupts.clearAll()
         rings = Array(repeating: Vring(), count: rings.count)
         memory = nil
+        inflight = nil
         channel.close()
     }
 
@@ -92,7 +107,8 @@ final class VhostUserSession {
         logger.trace("vhost-user: \(request.name) size=\(header.size) fds=\(message.descriptors.count)")
         let reply = try dispatch(request, message)
         if let reply {
-            try send(request, reply)
+            defer { if let fd = reply.descriptor { _ = Glibc.close(fd) } }
+            try send(request, reply.payload, descriptor: reply.descriptor)
         } else if header.needsReply && protocolFeatures.contains(.replyAck) && !request.hasOwnReply {
             // REPLY_ACK: a u64 status, 0 for success (failures end the connection instead).
             var w = PayloadWriter()
@@ -101,14 +117,20 @@ final class VhostUserSession {
         }
     }
 
-    private func send(_ request: VhostUserRequest, _ payload: [UInt8]) throws(VhostUserError) {
+    private func send(_ request: VhostUserRequest, _ payload: [UInt8], descriptor: Int32? = nil) throws(VhostUserError) {
         let header = VhostUserHeader(request: request.rawValue, flags: VhostUserHeader.version | VhostUserHeader.replyFlag,
                                      size: UInt32(payload.count))
-        try channel.send(header, payload: payload)
+        try channel.send(header, payload: payload, descriptor: descriptor)
     }
 
-    /// Runs one request; returns the reply payload for requests that have one.
-    private func dispatch(_ request: VhostUserRequest, _ m: VhostUserMessage) throws(VhostUserError) -> [UInt8]? {
+    /// A reply payload, and a descriptor to pass with it (owned by the reply: closed once sent).
+    private struct Reply {
+        var payload: [UInt8]
+        var descriptor: Int32?
+    }
+
+    /// Runs one request; returns the reply for requests that have one.
+    private func dispatch(_ request: VhostUserRequest, _ m: VhostUserMessage) throws(VhostUserError) -> Reply? {
         switch request {
         case .getFeatures:
             try expect(m, payload: 0)
@@ -210,7 +232,7 @@ final class VhostUserSession {
             rings[i].started = false
             rings[i].kick = nil
             if !rings.contains(where: \.started) { deviceFailed = false }
-            return VringStatePayload(index: s.index, num: UInt32(rings[i].base)).encoded
+            return Reply(payload: VringStatePayload(index: s.index, num: UInt32(rings[i].base)).encoded)
 
         case .setVringKick:
             try expect(m, payload: VringFilePayload.size, descriptorsFor: VringFilePayload(m.payload))
@@ -219,8 +241,9 @@ final class VhostUserSession {
             guard f.hasFD else {
                 throw .unsupported(request: request.name, reason: "ring \(i) without a kick descriptor (polling mode)")
             }
+            let kick = try m.descriptors[0].takeEventNotifier(for: request.name)
             stopDevice(ifUsing: i)
-            rings[i].kick = EventNotifier(adopting: m.descriptors[0].take())
+            rings[i].kick = kick
             rings[i].started = true
             return nil
 
@@ -228,14 +251,14 @@ final class VhostUserSession {
             try expect(m, payload: VringFilePayload.size, descriptorsFor: VringFilePayload(m.payload))
             let f = VringFilePayload(m.payload)
             let i = try ringIndex(f.index, request)
-            interrupts.setCall(f.hasFD ? EventNotifier(adopting: m.descriptors[0].take()) : nil, ring: i)
+            interrupts.setCall(f.hasFD ? try m.descriptors[0].takeEventNotifier(for: request.name) : nil, ring: i)
             return nil
 
         case .setVringErr:
             try expect(m, payload: VringFilePayload.size, descriptorsFor: VringFilePayload(m.payload))
             let f = VringFilePayload(m.payload)
             let i = try ringIndex(f.index, request)
-            interrupts.setErr(f.hasFD ? EventNotifier(adopting: m.descriptors[0].take()) : nil, ring: i)
+            interrupts.setErr(f.hasFD ? try m.descriptors[0].takeEventNotifier(for: request.name) : nil, ring: i)
             return nil
 
         case .setVringEnable:
@@ -256,7 +279,7 @@ final class VhostUserSession {
             let config = device.readConfig()
             let start = Int(c.offset)
             let bytes = (start..<start + Int(c.size)).map { $0 < config.count ? config[$0] : 0 }
-            return DeviceConfigPayload(offset: c.offset, size: c.size, flags: c.flags, data: bytes).encoded
+            return Reply(payload: DeviceConfigPayload(offset: c.offset, size: c.size, flags: c.flags, data: bytes).encoded)
 
         case .setConfig:
             try require(.config, for: request)
@@ -279,7 +302,22 @@ final class VhostUserSession {
         case .setVringEndian: throw .notNegotiated(request: request.name, feature: "CROSS_ENDIAN")
         case .createCryptoSession, .closeCryptoSession: throw .notNegotiated(request: request.name, feature: "CRYPTO_SESSION")
         case .postcopyAdvise, .postcopyListen, .postcopyEnd: throw .notNegotiated(request: request.name, feature: "PAGEFAULT")
-        case .getInflightFD, .setInflightFD: throw .notNegotiated(request: request.name, feature: "INFLIGHT_SHMFD")
+        case .getInflightFD:
+            try require(.inflightSharedMemory, for: request)
+            try expect(m, payload: InflightPayload.size)
+            let (fd, reply) = try InflightBuffer.create(for: InflightPayload(m.payload), deviceQueues: rings.count)
+            logger.debug("vhost-user: inflight buffer of \(reply.mmapSize) bytes for \(reply.queueCount) queues of \(reply.queueSize)")
+            return Reply(payload: reply.encoded, descriptor: fd)
+
+        case .setInflightFD:
+            try require(.inflightSharedMemory, for: request)
+            try expect(m, payload: InflightPayload.size, descriptors: 1)
+            let buffer = try InflightBuffer(InflightPayload(m.payload), descriptor: m.descriptors[0], deviceQueues: rings.count)
+            // The running queues record into the old buffer: stop them first.
+            stopDevice()
+            inflight = buffer
+            return nil
+
         case .gpuSetSocket: throw .unsupported(request: request.name, reason: "not a vhost-user-gpu backend")
         case .vringKick: throw .notNegotiated(request: request.name, feature: "INBAND_NOTIFICATIONS")
         case .getMaxMemSlots, .addMemReg, .remMemReg: throw .notNegotiated(request: request.name, feature: "CONFIGURE_MEM_SLOTS")
@@ -289,10 +327,10 @@ final class VhostUserSession {
 
     // MARK: Request helpers
 
-    private func u64(_ v: UInt64) -> [UInt8] {
+    private func u64(_ v: UInt64) -> Reply {
         var w = PayloadWriter()
         w.u64(v)
-        return w.bytes
+        return Reply(payload: w.bytes)
     }
 
     private func expect(_ m: VhostUserMessage, payload size: Int, descriptors: Int = 0) throws(VhostUserError) {
@@ -329,8 +367,21 @@ final class VhostUserSession {
         return try DeviceConfigPayload(m.payload, request: request.name)
     }
 
-    private func setFeatures(_ acked: UInt64) throws(VhostUserError) {
-        guard acked & ~offeredFeatures == 0 else { throw .featuresNotOffered(acked: acked, offered: offeredFeatures) }
+    /// Transport feature bits (virtio 1.2 §6: 28–41, queue and negotiation mechanisms) a
+    /// frontend may ack without the backend offering them: QEMU 7.2's virtio-pci negotiates
+    /// VIRTIO_F_RING_RESET (bit 40) with the guest itself and its vhost-user-input passes the
+    /// bit on in SET_FEATURES. Such bits are masked off (the backend implements none it did not
+    /// offer); any other unoffered bit is refused.
+    static let toleratedTransportFeatures: UInt64 = ((1 << 42) - 1) & ~((1 << 28) - 1)
+
+    private func setFeatures(_ requested: UInt64) throws(VhostUserError) {
+        let extra = requested & ~offeredFeatures
+        guard extra & ~Self.toleratedTransportFeatures == 0 else { throw .featuresNotOffered(acked: requested, offered: offeredFeatures) }
+        if extra != 0, !warnedAboutExtraFeatures {
+            warnedAboutExtraFeatures = true
+            logger.warning("vhost-user: the frontend acked transport features 0x\(String(extra, radix: 16)) that were not offered; ignoring them")
+        }
+        let acked = requested & offeredFeatures
         if ackedFeatures != acked { stopDevice() }
         ackedFeatures = acked
         if acked & VhostUserFeature.protocolFeatures == 0 {
@@ -405,13 +456,31 @@ final class VhostUserSession {
                     throw .invalidRing(index: i, .memory(error))
                 }
             }
+            // With an inflight buffer, the chains an earlier run took and never returned are
+            // resubmitted first, and the avail position follows from the used index: every
+            // chain popped is either in the used ring or still marked in flight. (A frontend
+            // whose backend died restarts the ring at the used index, as QEMU does.)
+            var nextAvail = ring.base
+            var resubmit: [UInt16] = []
+            let log = inflight?.log(ring: i, ringSize: size)
+            if let inflight, log == nil, i < inflight.queueCount {
+                logger.warning("vhost-user: ring \(i) has \(size) entries, more than the inflight buffer's \(inflight.queueSize): served without inflight tracking")
+            }
+            if let log {
+                resubmit = log.recover(usedIndex: usedIndex, ringSize: size)
+                nextAvail = usedIndex &+ UInt16(resubmit.count)
+                if !resubmit.isEmpty {
+                    logger.info("vhost-user: ring \(i): resubmitting \(resubmit.count) requests left in flight")
+                }
+            }
             let queue: SplitVirtqueue
             do {
                 queue = try SplitVirtqueue(memory: memory.guestMemory, layout: layout, maxSize: UInt16(Self.maxRingSize),
                                            eventIndex: virtioFeatures & VirtioFeature.eventIndex != 0,
                                            indirectDescriptors: virtioFeatures & VirtioFeature.indirectDescriptors != 0,
-                                           nextAvail: ring.base, nextUsed: usedIndex)
+                                           nextAvail: nextAvail, nextUsed: usedIndex)
             } catch { throw .invalidRing(index: i, error) }
+            if let log { queue.trackInflight(log, resubmitting: resubmit) }
             queues[i] = queue
             bindings.append(VirtioQueueBinding(index: i, queue: queue, kick: kick))
         }

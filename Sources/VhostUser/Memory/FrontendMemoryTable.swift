@@ -27,6 +27,7 @@ public final class FrontendMemoryTable: Sendable {
         guard descriptors.count == table.regions.count else {
             throw .unexpectedFileDescriptors(request: "SET_MEM_TABLE", received: descriptors.count, expected: table.regions.count)
         }
+        for d in descriptors { try d.checkMemoryFile(for: "SET_MEM_TABLE") }
         let entries = table.regions
         for (i, r) in entries.enumerated() {
             guard r.size > 0 else { throw .emptyRegion(index: i) }

@@ -15,14 +15,18 @@ public final class VhostUserChannel {
     /// No request this backend understands has a larger payload; larger ones cannot be
     /// skipped safely and end the connection.
     public static let maxPayload = 4096
+    /// How long a message may take to arrive in full, from its first byte.
+    public static let messageDeadlineSeconds = 5
 
     public let fd: Int32
     private var closed = false
+    private let timeoutSeconds: Int
 
     /// Takes ownership of a connected `AF_UNIX` stream socket. `timeoutSeconds` bounds each
     /// blocking read of a message that has started arriving and each reply write.
-    public init(adopting fd: Int32, timeoutSeconds: Int = 5) {
+    public init(adopting fd: Int32, timeoutSeconds: Int = messageDeadlineSeconds) {
         self.fd = fd
+        self.timeoutSeconds = timeoutSeconds
         var tv = timeval(tv_sec: timeoutSeconds, tv_usec: 0)
         _ = setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
         _ = setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
@@ -48,9 +52,13 @@ public final class VhostUserChannel {
     }
 
     /// Reads the next message; `nil` when the frontend closed the connection between messages.
+    ///
+    /// The whole message must arrive within `timeoutSeconds` of its first byte: a frontend
+    /// that trickles bytes slower than that cannot hold the connection thread, however
+    /// often each single read succeeds.
     public func receive() throws(VhostUserError) -> VhostUserMessage? {
         var header = [UInt8](repeating: 0, count: VhostUserHeader.size)
-        let (got, descriptors, truncatedControl) = try receiveHeader(into: &header)
+        let (got, descriptors, truncatedControl, deadline) = try receiveHeader(into: &header)
         if got == 0 { return nil }
         if got < VhostUserHeader.size {
             throw .truncatedMessage(request: VhostUserHeader(decoding: header).request, received: got, expected: VhostUserHeader.size)
@@ -67,7 +75,7 @@ public final class VhostUserChannel {
         }
         var payload = [UInt8](repeating: 0, count: Int(h.size))
         if h.size > 0 {
-            let n = try readFully(&payload, request: h.request)
+            let n = try readFully(&payload, request: h.request, deadline: deadline)
             guard n == payload.count else {
                 throw .truncatedMessage(request: h.request, received: VhostUserHeader.size + n,
                                         expected: VhostUserHeader.size + payload.count)
@@ -76,17 +84,43 @@ public final class VhostUserChannel {
         return VhostUserMessage(header: h, payload: payload, descriptors: descriptors)
     }
 
-    /// Sends a message without descriptors.
-    public func send(_ header: VhostUserHeader, payload: [UInt8]) throws(VhostUserError) {
+    /// Sends a message, with `descriptor` (if any) passed along its first byte
+    /// (`SCM_RIGHTS`); the descriptor stays the caller's. `sendmsg(2)`.
+    public func send(_ header: VhostUserHeader, payload: [UInt8], descriptor: Int32? = nil) throws(VhostUserError) {
         let bytes = header.encoded + payload
         var sent = 0
         while sent < bytes.count {
-            let n = bytes.withUnsafeBytes { p in
-                Glibc.send(fd, p.baseAddress! + sent, p.count - sent, Int32(MSG_NOSIGNAL))
-            }
+            let rights = sent == 0 ? descriptor : nil
+            let n = bytes.withUnsafeBytes { p in Self.send(fd, p.baseAddress! + sent, p.count - sent, descriptor: rights) }
             if n > 0 { sent += n; continue }
             if n < 0 && errno == EINTR { continue }
             throw .system(call: "send(vhost-user reply)", errno: n < 0 ? errno : EPIPE)
+        }
+    }
+
+    // SAFETY: the control buffer is sized and aligned for one cmsghdr carrying one int
+    // (CMSG_SPACE(4)) and written only within it.
+    private static func send(_ fd: Int32, _ bytes: UnsafeRawPointer, _ count: Int, descriptor: Int32?) -> Int {
+        let controlSize = cmsgAlign(cmsgHeaderSize) + cmsgAlign(4)
+        let control = UnsafeMutableRawPointer.allocate(byteCount: controlSize, alignment: MemoryLayout<Int>.alignment)
+        defer { control.deallocate() }
+        control.initializeMemory(as: UInt8.self, repeating: 0, count: controlSize)
+        var iov = iovec(iov_base: UnsafeMutableRawPointer(mutating: bytes), iov_len: count)
+        return withUnsafeMutablePointer(to: &iov) { iovp in
+            var msg = msghdr()
+            msg.msg_iov = iovp
+            msg.msg_iovlen = 1
+            if let descriptor {
+                var header = cmsghdr()
+                header.cmsg_len = cmsgAlign(cmsgHeaderSize) + 4
+                header.cmsg_level = SOL_SOCKET
+                header.cmsg_type = Int32(SCM_RIGHTS)
+                control.storeBytes(of: header, as: cmsghdr.self)
+                control.storeBytes(of: descriptor, toByteOffset: cmsgAlign(cmsgHeaderSize), as: Int32.self)
+                msg.msg_control = control
+                msg.msg_controllen = controlSize
+            }
+            return sendmsg(fd, &msg, Int32(MSG_NOSIGNAL))
         }
     }
 
@@ -100,7 +134,8 @@ public final class VhostUserChannel {
         return (n + a - 1) & ~(a - 1)
     }
 
-    private func receiveHeader(into header: inout [UInt8]) throws(VhostUserError) -> (Int, [ReceivedDescriptor], Bool) {
+    private func receiveHeader(into header: inout [UInt8]) throws(VhostUserError)
+        -> (Int, [ReceivedDescriptor], Bool, ContinuousClock.Instant) {
         let control = UnsafeMutableRawPointer.allocate(byteCount: Self.controlSize, alignment: MemoryLayout<Int>.alignment)
         defer { control.deallocate() }
         control.initializeMemory(as: UInt8.self, repeating: 0, count: Self.controlSize)
@@ -117,7 +152,8 @@ public final class VhostUserChannel {
                     msg.msg_iovlen = 1
                     msg.msg_control = control
                     msg.msg_controllen = Self.controlSize
-                    let r = recvmsg(fd, &msg, Int32(MSG_CMSG_CLOEXEC) | Int32(MSG_WAITALL))
+                    // No MSG_WAITALL: take what is there; the rest is read against the deadline.
+                    let r = recvmsg(fd, &msg, Int32(MSG_CMSG_CLOEXEC))
                     flags = msg.msg_flags
                     controlLength = msg.msg_controllen
                     return r
@@ -129,20 +165,21 @@ public final class VhostUserChannel {
         if n < 0 {
             let e = errno
             if e == EAGAIN || e == EWOULDBLOCK { throw .stalledMessage(request: nil) }
-            if e == ECONNRESET { return (0, [], false) }
+            if e == ECONNRESET { return (0, [], false, .now) }
             throw .system(call: "recvmsg(vhost-user header)", errno: e)
         }
+        let deadline = ContinuousClock.now.advanced(by: .seconds(timeoutSeconds))
         // Take ownership of every passed descriptor first, so all are closed on any error.
         let descriptors = Self.parseRights(control: control, length: min(controlLength, Self.controlSize))
         let truncated = flags & Int32(MSG_CTRUNC) != 0
         if n > 0 && n < header.count {
             // Interrupted or split delivery: the rest of the header follows without descriptors.
             var rest = [UInt8](repeating: 0, count: header.count - n)
-            let m = try readFully(&rest, request: nil)
+            let m = try readFully(&rest, request: nil, deadline: deadline)
             header.replaceSubrange(n..<n + m, with: rest[0..<m])
             n += m
         }
-        return (n, descriptors, truncated)
+        return (n, descriptors, truncated, deadline)
     }
 
     // SAFETY: `control` holds `length` bytes the kernel wrote as a sequence of cmsghdr
@@ -169,18 +206,27 @@ public final class VhostUserChannel {
         return out
     }
 
-    /// Reads until `buffer` is full, EOF, or the receive timeout; returns the bytes read.
-    private func readFully(_ buffer: inout [UInt8], request: UInt32?) throws(VhostUserError) -> Int {
+    /// Reads until `buffer` is full or EOF; returns the bytes read. Throws
+    /// ``VhostUserError/stalledMessage(request:)`` once `deadline` passes. `poll(2)`, `recv(2)`.
+    private func readFully(_ buffer: inout [UInt8], request: UInt32?,
+                           deadline: ContinuousClock.Instant) throws(VhostUserError) -> Int {
         var got = 0
         while got < buffer.count {
+            let left = ContinuousClock.now.duration(to: deadline)
+            guard left > .zero else { throw .stalledMessage(request: request) }
+            let ms = Int32(clamping: left.components.seconds * 1000 + left.components.attoseconds / 1_000_000_000_000_000 + 1)
+            var p = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&p, 1, ms)
+            if ready < 0 && errno == EINTR { continue }
+            if ready < 0 { throw .system(call: "poll(vhost-user message)", errno: errno) }
+            if ready == 0 { throw .stalledMessage(request: request) }
             let n = buffer.withUnsafeMutableBytes { p in
-                recv(fd, p.baseAddress! + got, p.count - got, Int32(MSG_WAITALL))
+                recv(fd, p.baseAddress! + got, p.count - got, Int32(MSG_DONTWAIT))
             }
             if n > 0 { got += n; continue }
             if n == 0 { return got }
             let e = errno
-            if e == EINTR { continue }
-            if e == EAGAIN || e == EWOULDBLOCK { throw .stalledMessage(request: request) }
+            if e == EINTR || e == EAGAIN || e == EWOULDBLOCK { continue }
             if e == ECONNRESET { return got }
             throw .system(call: "recv(vhost-user payload)", errno: e)
         }

@@ -7,6 +7,7 @@
 ///                     I/O 0–0xCF7 and 0xD00–0xFFFF, the 32- and 64-bit BAR windows; _PRT }
 ///     Device (MRES) { PNP0C02, _CRS: the ECAM window (so Linux accepts MCFG) }
 ///     Device (COM1) { PNP0501, _CRS: 0x3F8–0x3FF, IRQ 4 }
+///     Device (PEVT) { QEMU0001, _CRS: 0x505 }   // pvpanic
 ///     Device (VR00) … one LNRO0005 per virtio-mmio device: Memory32Fixed + Interrupt
 /// }
 /// Name (\_S5, Package () { 0, 0, 0, 0 })   // SLP_TYP for soft off
@@ -18,6 +19,7 @@ enum DSDT {
         devices.append(pciHostBridge(platform.layout))
         devices.append(motherboardResources(platform.layout))
         devices.append(serialPort())
+        devices.append(panicNotifier())
         for d in platform.virtioMMIODevices.sorted(by: { $0.index < $1.index }) { devices.append(virtioMMIO(d)) }
 
         let s5 = UInt64(ACPIPowerManagement.softOffSleepType)
@@ -88,6 +90,18 @@ enum DSDT {
         return AML.device("COM1", [
             AML.name("_HID", AML.eisaID("PNP0501")),
             AML.name("_UID", AML.integer(1)),
+            AML.name("_CRS", AML.resourceTemplate(crs)),
+        ])
+    }
+
+    /// QEMU's pvpanic device, as QEMU's own DSDT has it (`hw/misc/pvpanic-isa.c`).
+    static func panicNotifier() -> [UInt8] {
+        var crs = ResourceTemplate()
+        let port = UInt16(PVPanicPort.portAddress)
+        crs.io(minimum: port, maximum: port, alignment: 1, length: 1)
+        return AML.device("PEVT", [
+            AML.name("_HID", AML.string(PVPanicPort.acpiHardwareID)),
+            AML.name("_UID", AML.integer(0)),
             AML.name("_CRS", AML.resourceTemplate(crs)),
         ])
     }

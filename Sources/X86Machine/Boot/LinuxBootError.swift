@@ -4,6 +4,12 @@ import DeviceModel
 /// Documentation/arch/x86/boot.rst).
 public enum LinuxBootError: Error, Equatable, CustomStringConvertible {
     case fileUnreadable(path: String, errno: Int32)
+    /// The path names something other than a regular file (`kind`: "FIFO", "directory", …),
+    /// found without reading it, so a FIFO cannot block the loader.
+    case notRegularFile(path: String, kind: String)
+    /// The file is larger than any kernel or initrd this loader places (checked with `fstat`
+    /// before a byte is read, so a huge sparse file is not read into memory).
+    case fileTooLarge(path: String, size: Int64, maximum: Int)
     case imageTooSmall(size: Int)
     case badBootFlag(UInt16)
     case missingHeaderMagic(UInt32)
@@ -22,6 +28,10 @@ public enum LinuxBootError: Error, Equatable, CustomStringConvertible {
         switch self {
         case .fileUnreadable(let path, let errno):
             "cannot read \(path) (errno \(errno))"
+        case .notRegularFile(let path, let kind):
+            "\(path) is a \(kind), not a regular file"
+        case .fileTooLarge(let path, let size, let maximum):
+            "\(path) has \(size) bytes; at most \(maximum) can be loaded"
         case .imageTooSmall(let size):
             "kernel image of \(size) bytes is too small to hold a setup header"
         case .badBootFlag(let flag):

@@ -4,6 +4,9 @@ public struct LinuxKernelImage: Sendable {
     /// The whole file.
     public let bytes: [UInt8]
 
+    /// The largest kernel file accepted (real bzImages are tens of MiB).
+    public static let maximumFileSize = 512 << 20
+
     /// Parses `bytes` as a bzImage with a 64-bit entry point.
     public init(bytes: [UInt8]) throws(LinuxBootError) {
         let header = try LinuxSetupHeader(image: bytes)
@@ -17,7 +20,7 @@ public struct LinuxKernelImage: Sendable {
 
     /// Reads and parses the bzImage at `path`.
     public init(path: String) throws(LinuxBootError) {
-        try self.init(bytes: try FileContents.read(path: path))
+        try self.init(bytes: try FileContents.readBootFile(path: path, maximumSize: Self.maximumFileSize))
     }
 
     /// The part loaded at 1 MiB.

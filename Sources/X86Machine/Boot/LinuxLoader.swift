@@ -1,13 +1,14 @@
 import DeviceModel
 
 /// Where a directly booted kernel and its data go in low memory (the layout Firecracker and
-/// crosvm use): the ranges between them are free for the vCPU setup's GDT and page tables.
+/// crosvm use), including the GDT and page tables of its ``LongModeEntry``.
 public enum LinuxBootAddresses {
-    /// Free for the GDT/IDT the vCPU setup writes (up to the zero page).
+    /// ``LongModeEntry``'s GDT: above the BIOS data area, below the zero page.
     public static let gdt: UInt64 = 0x500
     /// `boot_params`; RSI at the 64-bit entry.
     public static let zeroPage: UInt64 = 0x7000
-    /// Free for identity-map page tables: 0x9000 up to the command line (23 pages).
+    /// ``LongModeEntry``'s identity-map page tables (0x9000–0xEFFF): above the zero page, below
+    /// the command line, which leaves room for 23 pages.
     public static let pageTables: UInt64 = 0x9000
     /// The command line.
     public static let commandLine: UInt64 = 0x2_0000
@@ -19,7 +20,7 @@ public enum LinuxBootAddresses {
 
 /// What the vCPU setup needs after ``LinuxLoader/load(kernel:initrd:commandLine:layout:acpiRSDPAddress:into:)``:
 /// jump to ``entryPoint64`` in long mode with RSI = ``bootParamsAddress``, identity-mapped
-/// memory up to at least ``identityMapEnd``, interrupts off.
+/// memory up to at least ``identityMapEnd``, interrupts off — ``LongModeEntry/init(linux:)``.
 public struct LinuxBootInfo: Sendable, Hashable {
     /// `startup_64`: the load address + 0x200.
     public let entryPoint64: UInt64
@@ -45,9 +46,11 @@ public enum LinuxLoader {
     /// Writes kernel, initrd, command line and zero page into `memory`.
     /// - Parameters:
     ///   - acpiRSDPAddress: stored in `boot_params.acpi_rsdp_addr` when given.
+    ///   - e820: the memory map the kernel gets; the layout's own when nil (a machine adds the
+    ///     ranges its accelerator reserves, as it does in the firmware's map).
     public static func load(
         kernel: LinuxKernelImage, initrd: [UInt8]?, commandLine: String, layout: X86MemoryLayout,
-        acpiRSDPAddress: UInt64?, into memory: any GuestMemory
+        acpiRSDPAddress: UInt64?, e820: E820Map? = nil, into memory: any GuestMemory
     ) throws(LinuxBootError) -> LinuxBootInfo {
         let header = kernel.header
         let ramEnd = layout.lowRAMEnd
@@ -84,7 +87,7 @@ public enum LinuxLoader {
         params.setCommandLine(address: LinuxBootAddresses.commandLine)
         if let initrdAddress, let initrd { params.setRamdisk(address: initrdAddress, size: UInt64(initrd.count)) }
         if let acpiRSDPAddress { params.setACPIRSDPAddress(acpiRSDPAddress) }
-        try params.setE820(layout.e820Map)
+        try params.setE820(e820 ?? layout.e820Map)
 
         do {
             try memory.writeBytes(kernel.protectedModeKernel, at: loadAddress)
@@ -108,8 +111,12 @@ public enum LinuxLoader {
             bootParams: params)
     }
 
+    /// The largest initrd accepted: it must fit below 4 GiB in low RAM, which ends before
+    /// the 32-bit PCI hole (at most 3 GiB).
+    public static let maximumInitrdSize = 3 << 30
+
     /// Reads an initrd file.
     public static func readInitrd(path: String) throws(LinuxBootError) -> [UInt8] {
-        try FileContents.read(path: path)
+        try FileContents.readBootFile(path: path, maximumSize: maximumInitrdSize)
     }
 }

@@ -1,12 +1,14 @@
 /// A request from the guest that concerns the whole machine rather than one device.
 ///
 /// Devices report these through a ``MachineEventHandler``; the launcher decides what they
-/// mean for the run (swiftdm ends the run with status 0 for both).
+/// mean for the run (swiftdm ends the run with status 0 for a power-off or reset, non-zero for a panic).
 public enum MachineEvent: Sendable, Hashable, CustomStringConvertible {
     /// The guest asked to be switched off.
     case powerOff(PowerOffSource)
     /// The guest asked for a system reset.
     case reset(ResetSource)
+    /// The guest kernel panicked and said so through ``PVPanicPort``.
+    case guestPanic
 
     /// What switched the machine off.
     public enum PowerOffSource: Sendable, Hashable {
@@ -31,6 +33,7 @@ public enum MachineEvent: Sendable, Hashable, CustomStringConvertible {
         case .reset(.keyboardController): "reset (i8042 keyboard controller)"
         case .reset(.systemControlPortA): "reset (port 0x92 fast reset)"
         case .reset(.resetControlRegister): "reset (port 0xCF9 reset control)"
+        case .guestPanic: "guest kernel panic (pvpanic)"
         }
     }
 }

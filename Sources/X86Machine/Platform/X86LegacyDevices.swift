@@ -11,6 +11,7 @@ import DeviceModel
 /// | ``SystemControlPortA``   | 0x92           | —         |
 /// | ``ACPIPowerManagement``  | 0x600–0x60B    | SCI, IRQ 9|
 /// | ``DebugConsolePort``     | 0x402 (optional) | —       |
+/// | ``PVPanicPort``          | 0x505          | —         |
 /// | ``ResetControlRegister`` | 0xCF9 (forwarded by the PCI conf1 handler) | — |
 ///
 /// ISA IRQ *n* is GSI *n* here (the MADT only overrides IRQ 0 → GSI 2).
@@ -30,6 +31,8 @@ public final class X86LegacyDevices: Sendable {
     public let resetControl: ResetControlRegister
     public let powerManagement: ACPIPowerManagement
     public let debugConsole: DebugConsolePort?
+    /// QEMU's pvpanic port, which the DSDT describes as `QEMU0001`.
+    public let panicNotifier: PVPanicPort
 
     /// Creates the devices.
     /// - Parameters:
@@ -39,7 +42,7 @@ public final class X86LegacyDevices: Sendable {
     ///   - serialOutput: where COM1's transmitted bytes go.
     ///   - debugOutput: where port 0x402 bytes go; `nil` leaves the port unclaimed.
     ///   - clock: time source for the RTC and the PM timer.
-    ///   - events: receives power-off and reset requests.
+    ///   - events: receives power-off, reset and panic reports.
     public init(
         layout: X86MemoryLayout, cpuCount: Int, interrupts: any InterruptLineProvider,
         serialOutput: @escaping SerialOutput, debugOutput: SerialOutput? = nil,
@@ -55,6 +58,7 @@ public final class X86LegacyDevices: Sendable {
         powerManagement = ACPIPowerManagement(
             sciLine: try interrupts.line(gsi: UInt32(ACPIPowerManagement.sciInterrupt)), clock: clock, events: events)
         debugConsole = debugOutput.map { DebugConsolePort(output: $0) }
+        panicNotifier = PVPanicPort(events: events)
     }
 
     /// Registers every device in `dispatcher.ports`.
@@ -68,6 +72,7 @@ public final class X86LegacyDevices: Sendable {
         try ports.register(
             base: UInt64(ACPIPowerManagement.defaultBase), length: ACPIPowerManagement.portCount,
             name: "acpi-pm", handler: powerManagement)
+        try ports.register(base: PVPanicPort.portAddress, length: 1, name: "pvpanic", handler: panicNotifier)
         if let debugConsole {
             try ports.register(base: DebugConsolePort.portAddress, length: 1, name: "debugcon", handler: debugConsole)
         }

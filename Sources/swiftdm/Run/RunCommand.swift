@@ -1,4 +1,6 @@
 import ArgumentParser
+import DisplayOutputs
+import Machine
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -32,22 +34,49 @@ struct Run: ParsableCommand {
             print(Run.helpMessage(columns: 100))
             return
         }
-        let configuration: RunConfiguration
+        let options: RunOptions
         do {
-            let options = try RunOptions.parse(arguments)
-            configuration = try RunConfiguration(options)
-        } catch let error as RunError {
-            Self.fail(error)
+            options = try RunOptions.parse(Self.givingBareOptionsAValue(arguments))
         } catch {
-            Self.fail(.usage(RunOptions.message(for: error)))
+            Self.fail(RunOptions.message(for: error))
         }
-        let status = RunSession(configuration: configuration).run()
+        let configuration: PCConfiguration
+        let exits: IoreqChoice
+        let display: (vnc: VNCConfiguration?, screenshot: String?)
+        do {
+            (configuration, exits) = try options.configuration()
+            display = try options.displayOutputs()
+        } catch {
+            Self.fail("\(error)")
+        }
+        if options.check {
+            print(RunSession.summary(configuration, exits: exits))
+            return
+        }
+        let status = RunSession(configuration: configuration, exits: exits, timings: options.timings, seccomp: options.seccomp,
+                                vnc: display.vnc, screenshotOnExit: display.screenshot).run()
         throw ExitCode(status)
     }
 
-    /// Prints `error` as one line on stderr and exits with status 2 (bad input).
-    static func fail(_ error: RunError, status: Int32 = 2) -> Never {
-        printToStandardError("swiftdm run: \(error)".replacingNewlines())
+    /// Options that may stand alone, taking their defaults (`--gpu`, like QEMU's `-device virtio-gpu`).
+    static let optionsWithOptionalValue: Set<String> = ["--gpu"]
+
+    /// `arguments` with an empty value after each option of ``optionsWithOptionalValue`` given
+    /// without one (last, or followed by another option): ArgumentParser's options always take one.
+    static func givingBareOptionsAValue(_ arguments: [String]) -> [String] {
+        var result: [String] = []
+        for (i, a) in arguments.enumerated() {
+            result.append(a)
+            if optionsWithOptionalValue.contains(a), i + 1 == arguments.count || arguments[i + 1].hasPrefix("-") {
+                result.append("")
+            }
+        }
+        return result
+    }
+
+    /// Prints `message` as one line on stderr and exits with `status` (2: bad input).
+    static func fail(_ message: String, status: Int32 = 2) -> Never {
+        printToStandardError("swiftdm run: \(message)".replacingNewlines())
         Glibc.exit(status)
     }
 }

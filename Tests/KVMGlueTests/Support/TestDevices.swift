@@ -91,13 +91,26 @@ final class ScratchMMIO: IOHandler {
 /// Port 0x702: a write of vector V sends an MSI with that vector to APIC 0 (KVM_SIGNAL_MSI), from
 /// the vCPU thread handling the exit.
 final class MSITriggerPort: IOHandler {
-    let msi: any MSIController
+    let msi: (any MSIController)?
+    /// When set, every write raises this route instead of signalling the written vector.
+    let route: (any MSIVectorRoute)?
     let failures = Atomic<Int>(0)
-    init(msi: any MSIController) { self.msi = msi }
+    init(msi: any MSIController) {
+        self.msi = msi
+        route = nil
+    }
+    init(route: any MSIVectorRoute) {
+        msi = nil
+        self.route = route
+    }
     func read(at offset: UInt64, size: Int) -> UInt64 { 0 }
     func write(at offset: UInt64, size: Int, value: UInt64) {
         do {
-            try msi.signal(MSIMessage(address: 0xFEE0_0000, data: UInt32(value & 0xFF)))
+            if let route {
+                try route.signal()
+            } else {
+                try msi?.signal(MSIMessage(address: 0xFEE0_0000, data: UInt32(value & 0xFF)))
+            }
         } catch {
             failures.add(1, ordering: .relaxed)
         }

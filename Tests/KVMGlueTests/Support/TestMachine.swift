@@ -1,6 +1,7 @@
 import DeviceModel
 import Foundation
 import KVMGlue
+import X86Machine
 
 /// A minimal machine for the test guests: RAM, the devices listed in Tests/Guests/firmware.inc,
 /// and a runner. Each test builds its own.
@@ -54,10 +55,12 @@ final class TestMachine {
         try dispatcher.memory.register(base: Self.nullMMIOBase, length: 0x1000, name: "null-mmio", handler: nullMMIO)
     }
 
-    /// Maps `image` as firmware and puts vCPU 0 at the reset vector.
+    /// Maps `image` as firmware (as the launcher does) and puts vCPU 0 at the reset vector.
     func loadFirmware(_ image: [UInt8]) throws {
-        rom = try FirmwareImage(bytes: image, name: "test guest").load(into: vm, ram: ram)
-        try vcpus[0].resetToPowerOnState()
+        let firmware = try FirmwareImage(bytes: image, name: "test guest")
+        rom = try vm.mapFirmware(firmware)
+        try firmware.writeLegacyCopy(to: ram)
+        try vcpus[0].setRegisters(.powerOn)
     }
 
     /// Runs until the guest exits, a vCPU fails, or `timeoutMs` passes (then stops with `.host`).

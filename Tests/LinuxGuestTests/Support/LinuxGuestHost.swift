@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-@testable import swiftdm
+import GuestKit
 
 /// What the real-Linux tests need from the host, checked once per test process: QEMU,
 /// the `swiftdm` executable (the tests run its `vhost-user` backends as child processes,
@@ -63,17 +63,20 @@ enum LinuxGuestHost {
 
     static func requireKit() throws -> BuiltGuestKit { try kit.get() }
 
+    static func requireSwiftdm() throws -> String {
+        guard let swiftdm else { throw SkipReason("the swiftdm executable is not next to the test bundle (swift build first)") }
+        return swiftdm
+    }
+
     /// A fresh directory for one test's images and sockets (short path: sockaddr_un limit).
     static func scratchDirectory() throws -> String {
-        var template = Array("/tmp/sdm-lg-XXXXXX".utf8CString)
-        return template.withUnsafeMutableBufferPointer { String(cString: mkdtemp($0.baseAddress!)) }
+        try ScratchDirectory.create(prefix: "/tmp/sdm-lg-")
     }
 
     /// Echoes guest consoles when SWIFTDM_TEST_VERBOSE is set.
     static let echo: (@Sendable (String) -> Void)? = {
         guard ProcessInfo.processInfo.environment["SWIFTDM_TEST_VERBOSE"] != nil else { return nil }
-        let toStderr: @Sendable (String) -> Void = { text in FileHandle.standardError.write(Data(text.utf8)) }
-        return toStderr
+        return HostOutput.standardError
     }()
 }
 
@@ -111,35 +114,12 @@ struct TestImage {
     }
 }
 
-/// A `swiftdm vhost-user` backend running as a child process.
-final class BackendProcess: Sendable {
-    let socket: String
-    let process: ConsoleProcess
-
-    /// Starts `swiftdm vhost-user --socket SOCKET <device arguments>` (under `launcher`, such as
-    /// `ip netns exec NAME`) and waits for its socket.
-    init(socket: String, device: [String], launcher: [String] = []) throws {
-        self.socket = socket
-        process = try ConsoleProcess(launcher + [LinuxGuestHost.swiftdm!, "vhost-user", "--socket", socket] + device,
-                                     echo: LinuxGuestHost.echo)
-        for _ in 0..<200 where !FileManager.default.fileExists(atPath: socket) && process.isRunning {
-            usleep(50_000)
-        }
-        guard FileManager.default.fileExists(atPath: socket) else {
-            process.kill()
-            throw LinuxGuestHost.SkipReason("backend did not create \(socket): \(process.output)")
-        }
+extension VhostUserBackendProcess {
+    /// Starts `swiftdm vhost-user --socket SOCKET <device arguments>` from next to the test
+    /// bundle (under `launcher`, such as `ip netns exec NAME`), echoing its log when
+    /// SWIFTDM_TEST_VERBOSE is set, and waits for its socket.
+    convenience init(socket: String, device: [String], launcher: [String] = []) throws {
+        try self.init(swiftdm: try LinuxGuestHost.requireSwiftdm(), socket: socket, device: device,
+                      launcher: launcher, echo: LinuxGuestHost.echo)
     }
-
-    /// SIGTERM; returns the exit status (nil if it had to be killed).
-    func terminate() -> Int32? {
-        process.send(signal: SIGTERM)
-        guard process.waitForExit(timeout: .seconds(20)) else {
-            process.kill()
-            return nil
-        }
-        return process.terminatedBySignal ? nil : process.terminationStatus
-    }
-
-    deinit { if process.isRunning { process.kill() } }
 }

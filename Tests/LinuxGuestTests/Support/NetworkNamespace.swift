@@ -1,5 +1,5 @@
 import Foundation
-@testable import swiftdm
+import GuestKit
 
 /// A network namespace owned by one test: its interfaces, addresses and routes exist only
 /// inside it, so the guest's traffic never reaches the host's own network. Deleted (with

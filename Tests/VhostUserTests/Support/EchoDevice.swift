@@ -1,6 +1,6 @@
 import DeviceModel
 import Synchronization
-import VirtioDevices
+import Virtio
 
 /// A minimal device for protocol tests: every chain on queue 0 gets its readable bytes
 /// copied into its writable buffers. Runs its queue on its own event loop, as real devices do.

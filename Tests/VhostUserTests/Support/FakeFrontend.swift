@@ -16,10 +16,13 @@ final class FakeFrontend {
     static let usedGPA: UInt64 = 0x3000
     static let dataGPA: UInt64 = 0x10000
 
-    let fd: Int32
-    /// The end the backend serves; hand it to `VhostUserBackend.serve(connectedSocket:)`.
-    let backendFD: Int32
+    private(set) var fd: Int32
+    /// The end the backend serves; hand it to `VhostUserBackend.serve(connectedSocket:)`
+    /// (-1 for a frontend connected to a socket path).
+    private(set) var backendFD: Int32
     let memoryFD: Int32
+    /// Entries in ring 0 (8 unless a test sets another power of two before `setUpRing`).
+    var ringSize: UInt16 = FakeFrontend.ringSize
     let ram: UnsafeMutableRawPointer
     let kick = try! EventNotifier()
     let call = try! EventNotifier()
@@ -27,20 +30,81 @@ final class FakeFrontend {
     private var availIndex: UInt16 = 0
     private var nextDescriptor: UInt16 = 0
 
-    init() {
-        var sv: [Int32] = [-1, -1]
-        precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sv) == 0)
-        fd = sv[0]
-        backendFD = sv[1]
+    /// A frontend on one end of a socket pair (the other end is ``backendFD``).
+    convenience init() {
+        let (mine, theirs) = Self.socketPair()
+        self.init(socket: mine, backendFD: theirs)
+    }
+
+    /// A frontend connected to a backend listening on `path` (retrying for up to 10 s while
+    /// the backend starts); `nil` if it never accepted.
+    convenience init?(connectingTo path: String) {
+        guard let s = Self.connect(to: path) else { return nil }
+        self.init(socket: s, backendFD: -1)
+    }
+
+    private init(socket: Int32, backendFD: Int32) {
+        fd = socket
+        self.backendFD = backendFD
         var template = Array("/tmp/swiftdm-vu-ram-XXXXXX".utf8CString)
         memoryFD = mkstemp(&template)
         precondition(memoryFD >= 0)
         template.withUnsafeBufferPointer { _ = unlink($0.baseAddress!) }
         precondition(ftruncate(memoryFD, off_t(Self.ramSize)) == 0)
         ram = mmap(nil, Self.ramSize, PROT_READ | PROT_WRITE, MAP_SHARED, memoryFD, 0)!
-        // Read receives never hang a failing test for long.
-        var tv = timeval(tv_sec: 10, tv_usec: 0)
+        Self.limitReceives(fd)
+    }
+
+    // Read receives never hang a failing test for long; 60 s, because a reply can take over
+    // 10 s while every suite starts at once on a loaded 2-core machine (seen in a fresh-clone
+    // CI run: a late reply then shifted every later one by a message).
+    private static func limitReceives(_ fd: Int32) {
+        var tv = timeval(tv_sec: 60, tv_usec: 0)
         setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+    }
+
+    private static func socketPair() -> (Int32, Int32) {
+        var sv: [Int32] = [-1, -1]
+        precondition(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &sv) == 0)
+        return (sv[0], sv[1])
+    }
+
+    /// Retries for up to 60 s: a backend process started on a loaded 2-core machine (a debug
+    /// build, beside lab boots) can take many seconds to listen.
+    private static func connect(to path: String) -> Int32? {
+        for _ in 0..<3000 {
+            let s = socket(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0)
+            var addr = sockaddr_un()
+            addr.sun_family = sa_family_t(AF_UNIX)
+            withUnsafeMutableBytes(of: &addr.sun_path) { p in
+                for (i, b) in path.utf8.prefix(p.count - 1).enumerated() { p[i] = b }
+            }
+            let ok = withUnsafePointer(to: &addr) {
+                $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { Glibc.connect(s, $0, socklen_t(MemoryLayout<sockaddr_un>.size)) }
+            }
+            if ok == 0 { return s }
+            close(s)
+            usleep(20_000)
+        }
+        return nil
+    }
+
+    /// Drops the connection and opens a new one — the guest RAM, rings, and kick, call and
+    /// err descriptors stay, as a frontend keeps them across backend restarts. With a socket
+    /// pair, returns the new backend end to serve; with a path, connects again (`nil`: the
+    /// backend never accepted).
+    @discardableResult
+    func reconnect(to path: String? = nil) -> Int32? {
+        close(fd)
+        if let path {
+            guard let s = Self.connect(to: path) else { return nil }
+            fd = s
+            backendFD = -1
+        } else {
+            (fd, backendFD) = Self.socketPair()
+        }
+        Self.limitReceives(fd)
+        return path == nil ? backendFD : fd
     }
 
     deinit {
@@ -91,6 +155,52 @@ final class FakeFrontend {
         var payload = [UInt8](repeating: 0, count: Int(h.size))
         if h.size > 0 { guard recv(fd, &payload, Int(h.size), Int32(MSG_WAITALL)) == Int(h.size) else { return nil } }
         return (h, payload)
+    }
+
+    /// Reads one message and the descriptors passed with it (owned by the caller); `nil` on
+    /// EOF or timeout.
+    func receiveWithDescriptors() -> (header: VhostUserHeader, payload: [UInt8], fds: [Int32])? {
+        var header = [UInt8](repeating: 0, count: 12)
+        let controlSize = 64
+        let control = UnsafeMutableRawPointer.allocate(byteCount: controlSize, alignment: 8)
+        defer { control.deallocate() }
+        control.initializeMemory(as: UInt8.self, repeating: 0, count: controlSize)
+        var controlLength = 0
+        let n = header.withUnsafeMutableBytes { buf -> Int in
+            var iov = iovec(iov_base: buf.baseAddress, iov_len: 12)
+            return withUnsafeMutablePointer(to: &iov) { iovp in
+                var msg = msghdr()
+                msg.msg_iov = iovp
+                msg.msg_iovlen = 1
+                msg.msg_control = control
+                msg.msg_controllen = controlSize
+                let r = recvmsg(fd, &msg, Int32(MSG_WAITALL))
+                controlLength = msg.msg_controllen
+                return r
+            }
+        }
+        guard n == 12 else { return nil }
+        var fds: [Int32] = []
+        if controlLength >= 20, control.load(fromByteOffset: 12, as: Int32.self) == Int32(SCM_RIGHTS) {
+            let count = (control.load(as: Int.self) - 16) / 4
+            for i in 0..<count { fds.append(control.load(fromByteOffset: 16 + 4 * i, as: Int32.self)) }
+        }
+        let h = VhostUserHeader(decoding: header)
+        var payload = [UInt8](repeating: 0, count: Int(h.size))
+        if h.size > 0 { guard recv(fd, &payload, Int(h.size), Int32(MSG_WAITALL)) == Int(h.size) else { return nil } }
+        return (h, payload, fds)
+    }
+
+    /// `GET_INFLIGHT_FD` for `queues` queues of `queueSize`: the reply payload and the buffer's descriptor.
+    func getInflightFD(queues: UInt16 = 1, queueSize: UInt16) -> (payload: [UInt8], fd: Int32)? {
+        send(.getInflightFD, payload: Self.inflight(size: 0, offset: 0, queues: queues, queueSize: queueSize))
+        guard let r = receiveWithDescriptors(), r.header.request == VhostUserRequest.getInflightFD.rawValue,
+              r.fds.count == 1 else { return nil }
+        return (r.payload, r.fds[0])
+    }
+
+    static func inflight(size: UInt64, offset: UInt64, queues: UInt16, queueSize: UInt16) -> [UInt8] {
+        le64(size) + le64(offset) + le(UInt64(queues), 2) + le(UInt64(queueSize), 2) + le(0, 4)
     }
 
     /// Sends a request and returns its reply payload.
@@ -149,7 +259,7 @@ final class FakeFrontend {
 
     /// Sets up ring 0 (size, base, addresses, kick, call, err) and optionally enables it.
     func setUpRing(base: UInt16 = 0, enable: Bool = true) {
-        send(.setVringNum, payload: Self.state(0, UInt32(Self.ringSize)))
+        send(.setVringNum, payload: Self.state(0, UInt32(ringSize)))
         send(.setVringBase, payload: Self.state(0, UInt32(base)))
         send(.setVringAddr, payload: Self.vringAddr(0, desc: Self.userBase + Self.descGPA, used: Self.userBase + Self.usedGPA,
                                                     avail: Self.userBase + Self.availGPA))
@@ -181,30 +291,40 @@ final class FakeFrontend {
     /// the GPA of the writable buffer. `nextOverride` corrupts the chain's link for error tests.
     @discardableResult
     func submit(_ input: [UInt8], outputLength: Int, nextOverride: UInt16? = nil, kickNow: Bool = true) -> UInt64 {
-        let head = nextDescriptor % Self.ringSize
-        let second = (head + 1) % Self.ringSize
+        let head = nextDescriptor % ringSize
+        let second = (head + 1) % ringSize
         nextDescriptor &+= 2
         let inGPA = Self.dataGPA + UInt64(head) * 0x1000
         let outGPA = inGPA + 0x800
         write(input, at: inGPA)
         writeDescriptor(head, address: inGPA, length: UInt32(input.count), flags: 1, next: nextOverride ?? second)
         writeDescriptor(second, address: outGPA, length: UInt32(outputLength), flags: 2, next: 0)
-        write(Self.le(UInt64(head), 2), at: Self.availGPA + 4 + 2 * UInt64(availIndex % Self.ringSize))
-        availIndex &+= 1
-        write(Self.le(UInt64(availIndex), 2), at: Self.availGPA + 2)
-        if kickNow { try? kick.signal() }
+        makeAvailable(head, kickNow: kickNow)
         return outGPA
     }
 
+    /// Puts `head` (a chain already in the descriptor table) in the next avail slot and
+    /// publishes the new avail index.
+    func makeAvailable(_ head: UInt16, kickNow: Bool = true) {
+        write(Self.le(UInt64(head), 2), at: Self.availGPA + 4 + 2 * UInt64(availIndex % ringSize))
+        availIndex &+= 1
+        write(Self.le(UInt64(availIndex), 2), at: Self.availGPA + 2)
+        if kickNow { try? kick.signal() }
+    }
+
+    /// The avail index the frontend published last.
+    var publishedAvailIndex: UInt16 { availIndex }
+
     var usedIndex: UInt16 { read16(at: Self.usedGPA + 2) }
     func usedElement(_ slot: UInt16) -> (id: UInt32, length: UInt32) {
-        let at = Self.usedGPA + 4 + 8 * UInt64(slot % Self.ringSize)
+        let at = Self.usedGPA + 4 + 8 * UInt64(slot % ringSize)
         return (read32(at: at), read32(at: at + 4))
     }
 
     /// Waits (bounded) until the used index reaches `target`, re-checking on each call notification.
+    /// Waits up to 60 s (the suite runs beside lab boots on a loaded 2-core machine).
     func waitForUsed(_ target: UInt16) -> Bool {
-        for _ in 0..<100 where usedIndex != target { _ = call.wait(timeoutMs: 100) }
+        for _ in 0..<600 where usedIndex != target { _ = call.wait(timeoutMs: 100) }
         return usedIndex == target
     }
 }

@@ -17,7 +17,7 @@ final class XenTestDomain: @unchecked Sendable {
     /// Guest RAM: 4 MiB at 0 and 1 MiB at 256 MiB; everything else is a hole.
     static let ramLayout: [(guestBase: UInt64, length: UInt64)] = [(0, 4 << 20), (0x1000_0000, 1 << 20)]
 
-    let ram: SimulatedGuestRAM
+    let ram: SharedGuestRAM
     let xen: SimulatedXen
     let dispatcher = IODispatcher()
     let ports: ScratchDevice
@@ -31,7 +31,7 @@ final class XenTestDomain: @unchecked Sendable {
     ///   the answer arrives.
     init(vcpus: Int = 2, responseTimeout: Duration = .seconds(10), start: Bool = true, slowPortReads: Bool = false) throws {
         ports = ScratchDevice(length: 16, readDelayMs: slowPortReads ? 50 : 0)
-        ram = try SimulatedGuestRAM(layout: Self.ramLayout)
+        ram = try SharedGuestRAM(layout: Self.ramLayout)
         xen = try SimulatedXen(domid: Self.domid, vcpuCount: vcpus, ram: ram, responseTimeout: responseTimeout)
         try dispatcher.ports.register(base: Self.portBase, length: 16, name: "scratch-pio", handler: ports)
         try dispatcher.memory.register(base: Self.mmioBase, length: 4096, name: "scratch-mmio", handler: mmio)

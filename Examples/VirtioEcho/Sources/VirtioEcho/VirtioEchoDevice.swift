@@ -1,6 +1,5 @@
-import DeviceModel
 import Synchronization
-import VirtioDevices
+import Virtio
 
 /// A virtio "echo" device: whatever the driver puts in a chain's device-readable buffers
 /// comes back in the same chain's device-writable buffers (as much as fits; the used length
@@ -8,8 +7,10 @@ import VirtioDevices
 ///
 /// It shows what a third-party device needs from swiftdm: implement ``VirtioDevice`` and
 /// let a ``VirtqueueService`` run the queue on the device's own I/O thread. The device ID is
-/// from the experimental range (0xB0, PCI device ID 0x10F0), free for use without
-/// registration; a real device would get an ID assigned by the virtio TC.
+/// from the experimental range (0xB0), free for use without registration; a real device
+/// would get an ID assigned by the virtio TC. An experimental ID has no virtio-pci device ID
+/// (those end at 0x1040 + 63, virtio 1.2 §4.1.2.1), so the device serves on virtio-mmio and
+/// vhost-user.
 ///
 /// Configuration space: `le64 echoed_bytes`, the total echoed so far (read-only).
 public final class VirtioEchoDevice: VirtioDevice {

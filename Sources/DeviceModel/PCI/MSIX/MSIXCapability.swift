@@ -12,9 +12,15 @@ import Synchronization
 /// is set gets its pending bit set instead of sending; when the guest clears the mask (or the
 /// function mask, or enables MSI-X), pending vectors are delivered and their bits cleared.
 ///
+/// Per-vector routes: when the guest unmasks a vector, the capability asks its controller
+/// for an ``MSIVectorRoute`` bound to the vector's message (an irqfd on KVM), and repoints it
+/// when the guest reprograms the entry, so a device thread raises the vector with one eventfd
+/// write. Routing calls run on the vCPU thread that wrote the table, outside the state lock:
+/// until a route matches the entry, interrupts go through ``MSIController/signal(_:)``.
+///
 /// Thread-safe: vCPU threads program the table while I/O threads notify; one lock guards
 /// all state, and messages are sent under it so a vector masked by a completed table
-/// write never fires afterwards.
+/// write never fires afterwards. A second lock serialises route (re)binding between vCPUs.
 public final class MSIXCapability: Sendable {
     /// The MSI-X capability ID.
     public static let capabilityID: UInt8 = 0x11
@@ -48,6 +54,8 @@ public final class MSIXCapability: Sendable {
     private let controller: any MSIController
     private let logger: Logger
     private let state: Mutex<State>
+    /// Held while routes are bound or repointed (never while `state` is held by the caller).
+    private let binding = Mutex<Void>(())
 
     private struct State {
         /// Four dwords per entry: address low, address high, data, vector control.
@@ -56,6 +64,14 @@ public final class MSIXCapability: Sendable {
         var enabled = false
         var functionMasked = false
         var busMaster = false
+        /// Each vector's bound route and the message it delivers; used only while that
+        /// message is still the entry's.
+        var routes: [BoundRoute?]
+    }
+
+    private struct BoundRoute {
+        let route: any MSIVectorRoute
+        let message: MSIMessage
     }
 
     // Writable bits of each entry dword. Address bits 1:0 are kept zero for dword alignment
@@ -71,7 +87,8 @@ public final class MSIXCapability: Sendable {
         var words = [UInt32](repeating: 0, count: vectorCount * 4)
         // Every vector starts masked (§6.8.2.9).
         for v in 0..<vectorCount { words[v * 4 + 3] = 1 }
-        state = Mutex(State(words: words, pending: Array(repeating: 0, count: (vectorCount + 63) / 64)))
+        state = Mutex(State(words: words, pending: Array(repeating: 0, count: (vectorCount + 63) / 64),
+                            routes: Array(repeating: nil, count: vectorCount)))
     }
 
     // MARK: Device API
@@ -91,13 +108,20 @@ public final class MSIXCapability: Sendable {
         return try state.withLock { (s: inout State) throws(InterruptError) -> MSIXDelivery in
             guard s.enabled else { return .disabled }
             guard s.busMaster else { return .busMasterDisabled }
-            if s.functionMasked || s.words[vector * 4 + 3] & 1 != 0 {
+            if isMasked(s, vector) {
                 s.pending[vector / 64] |= 1 << UInt64(vector % 64)
                 return .pending
             }
-            try controller.signal(Self.message(s, vector))
+            try send(s, vector)
             return .delivered
         }
+    }
+
+    /// True when `vector` has a route bound to its current message (signalling it is one
+    /// ``MSIVectorRoute/signal()``).
+    public func hasBoundRoute(_ vector: Int) -> Bool {
+        guard (0..<vectorCount).contains(vector) else { return false }
+        return state.withLock { s in s.routes[vector].map { $0.message == Self.message(s, vector) } ?? false }
     }
 
     /// The table entry for `vector`, or `nil` when out of range.
@@ -145,7 +169,7 @@ public final class MSIXCapability: Sendable {
     func write(bar: Int, offset: UInt64, size: Int, value: UInt64) -> Bool {
         if Self.relative(offset, to: pba, in: bar, length: pbaLength) != nil { return true }
         guard let o = Self.relative(offset, to: table, in: bar, length: tableLength) else { return false }
-        state.withLock { s in
+        let touched = state.withLock { s in
             var touched: [Int] = []
             for i in 0..<size {
                 let byte = o + i
@@ -158,7 +182,9 @@ public final class MSIXCapability: Sendable {
                 if touched.last != word / 4 { touched.append(word / 4) }
             }
             for vector in touched { deliverIfPending(&s, vector) }
+            return touched
         }
+        bindRoutes(touched)
         return true
     }
 
@@ -169,6 +195,7 @@ public final class MSIXCapability: Sendable {
             s.functionMasked = control & 0x4000 != 0
             for vector in 0..<vectorCount { deliverIfPending(&s, vector) }
         }
+        bindRoutes(0..<vectorCount)
     }
 
     /// The command register's bus master bit changed (called under the config lock).
@@ -183,15 +210,66 @@ public final class MSIXCapability: Sendable {
 
     private func deliverIfPending(_ s: inout State, _ vector: Int) {
         let bit: UInt64 = 1 << UInt64(vector % 64)
-        guard s.pending[vector / 64] & bit != 0, s.enabled, s.busMaster, !s.functionMasked,
-            s.words[vector * 4 + 3] & 1 == 0
-        else { return }
+        guard s.pending[vector / 64] & bit != 0, s.enabled, s.busMaster, !isMasked(s, vector) else { return }
         s.pending[vector / 64] &= ~bit
-        let message = Self.message(s, vector)
         do {
-            try controller.signal(message)
+            try send(s, vector)
         } catch {
-            logger.error("MSI-X vector \(vector) \(message): \(error)")
+            logger.error("MSI-X vector \(vector) \(Self.message(s, vector)): \(error)")
+        }
+    }
+
+    /// Whether `vector` is held back by its mask bit or the function mask. A message the
+    /// controller masks itself is never held here: Xen guests with `XENFEAT_hvm_pirqs` write
+    /// the PIRQ form and leave the vectors masked (Linux sets `pci_msi_ignore_mask`), as
+    /// QEMU's `msix_vector_masked` allows with `xen_is_pirq_msi`.
+    private func isMasked(_ s: State, _ vector: Int) -> Bool {
+        guard s.functionMasked || s.words[vector * 4 + 3] & 1 != 0 else { return false }
+        return !controller.ignoresVectorMask(Self.message(s, vector))
+    }
+
+    /// Sends `vector`'s message: through its route when one is bound to that message.
+    private func send(_ s: State, _ vector: Int) throws(InterruptError) {
+        let message = Self.message(s, vector)
+        if let bound = s.routes[vector], bound.message == message {
+            try bound.route.signal()
+        } else {
+            try controller.signal(message)
+        }
+    }
+
+    /// Binds (or repoints) the routes of those `vectors` that are unmasked and whose route
+    /// does not carry the entry's message. The routing calls run without the state lock, so
+    /// device threads keep signalling (through the controller) meanwhile; a route being
+    /// repointed is unbound until the call returns. Masked vectors keep their route as is:
+    /// drivers mask an entry before reprogramming it, and rebinding waits for the unmask.
+    private func bindRoutes<S: Sequence<Int>>(_ vectors: S) {
+        binding.withLock { _ in
+            for vector in vectors {
+                let work: (message: MSIMessage, existing: (any MSIVectorRoute)?)? = state.withLock { s in
+                    let message = Self.message(s, vector)
+                    guard s.words[vector * 4 + 3] & 1 == 0, s.routes[vector]?.message != message else { return nil }
+                    let existing = s.routes[vector]?.route
+                    s.routes[vector] = nil
+                    return (message, existing)
+                }
+                guard let work else { continue }
+                let route: any MSIVectorRoute
+                do throws(InterruptError) {
+                    if let existing = work.existing {
+                        try existing.update(work.message)
+                        route = existing
+                    } else {
+                        guard let made = try controller.makeVectorRoute(work.message) else { continue }
+                        route = made
+                    }
+                } catch {
+                    // Not fatal: the vector keeps working through the controller's own path.
+                    logger.warning("MSI-X vector \(vector) \(work.message): no route of its own (\(error)); signalled one message at a time")
+                    continue
+                }
+                state.withLock { s in s.routes[vector] = BoundRoute(route: route, message: work.message) }
+            }
         }
     }
 

@@ -1,0 +1,236 @@
+import CDeviceModelShims
+#if canImport(Glibc)
+import Glibc
+#endif
+
+/// A raw image in a regular file or a host block device, accessed with `preadv`/`pwritev`
+/// straight from and into guest memory.
+///
+/// The image is locked with `flock` (shared when read-only, exclusive otherwise), as QEMU
+/// locks its images, so two writers cannot corrupt it.
+///
+/// With ``BlockCacheMode/none`` the image is opened `O_DIRECT` where the file system allows
+/// it; transfers whose buffers or offset do not meet ``directIO``'s alignment bounce through
+/// an aligned buffer (guest buffers can start anywhere), the others go straight to the disk.
+public final class FileBlockBackend: BlockBackend {
+    /// The image as opened.
+    public let path: String
+    public let capacity: UInt64
+    public let isReadOnly: Bool
+    /// The cache mode asked for.
+    public let cache: BlockCacheMode
+    /// The alignment `O_DIRECT` needs, or `nil` when the image is buffered (``BlockCacheMode/writeback``,
+    /// or ``BlockCacheMode/none`` where the file system refused `O_DIRECT`).
+    public let directIO: DirectIOAlignment?
+    /// Why ``BlockCacheMode/none`` fell back to buffered I/O, for the one warning the device
+    /// logs at start; `nil` otherwise.
+    public let directIOFallback: String?
+    /// The open image, for engines that submit their own I/O on it (io_uring). Valid as long
+    /// as this backend lives.
+    public let fileDescriptor: Int32
+    private var fd: Int32 { fileDescriptor }
+
+    /// `BLKGETSIZE64` (`_IOR(0x12, 114, size_t)` in <linux/fs.h>).
+    private static let blkGetSize64: UInt = 0x8008_1272
+    /// <linux/falloc.h>
+    private static let fallocKeepSize: Int32 = 0x01
+    private static let fallocPunchHole: Int32 = 0x02
+    private static let fallocZeroRange: Int32 = 0x10
+    /// virtio-blk's sector: the finest granularity of a request's offset and length.
+    private static let sectorSize: UInt32 = 512
+    /// Linux's `UIO_MAXIOV`: the most iovecs one `preadv`/`pwritev` takes.
+    private static let maxIOVecs = 1024
+
+    /// Opens `path`. `open(2)`, `fstat(2)`, `flock(2)`.
+    ///
+    /// Opened with `O_NONBLOCK` so a FIFO in the image's place is refused by type instead of
+    /// blocking `open` until a writer appears; the flag is cleared once the type is known.
+    ///
+    /// `cache: .none` adds `O_DIRECT`; a file system that refuses it (`EINVAL` at open), or
+    /// one that needs file offsets aligned beyond virtio-blk's 512-byte sectors, gets the
+    /// image buffered instead, with the reason in ``directIOFallback``.
+    public init(path: String, readOnly: Bool, cache: BlockCacheMode = .writeback) throws(BlockBackendError) {
+        let flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY
+        var fd: Int32
+        var fallback: String?
+        repeat { fd = swiftdm_open(path, flags | (cache == .none ? swiftdm_o_direct() : 0), 0) } while fd < 0 && errno == EINTR
+        if fd < 0 && cache == .none && errno == EINVAL {
+            fallback = "the file system refuses O_DIRECT"
+            repeat { fd = swiftdm_open(path, flags, 0) } while fd < 0 && errno == EINTR
+        }
+        guard fd >= 0 else { throw .open(path: path, errno: errno) }
+        var st = stat()
+        guard fstat(fd, &st) == 0 else {
+            let e = errno
+            close(fd)
+            throw .open(path: path, errno: e)
+        }
+        var size: UInt64 = 0
+        switch st.st_mode & S_IFMT {
+        case S_IFREG:
+            size = UInt64(st.st_size)
+        case S_IFBLK:
+            guard swiftdm_ioctl_ptr(fd, Self.blkGetSize64, &size) == 0 else {
+                let e = errno
+                close(fd)
+                throw .open(path: path, errno: e)
+            }
+        default:
+            close(fd)
+            throw .unsupportedImage(path: path)
+        }
+        guard fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK) == 0 else {
+            let e = errno
+            close(fd)
+            throw .open(path: path, errno: e)
+        }
+        guard flock(fd, (readOnly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 else {
+            let e = errno
+            close(fd)
+            if e == EWOULDBLOCK { throw .imageLocked(path: path) }
+            throw .open(path: path, errno: e)
+        }
+        var direct: DirectIOAlignment?
+        if cache == .none && fallback == nil {
+            (direct, fallback) = Self.directIOAlignment(fd)
+            if direct == nil {
+                // O_DIRECT can be cleared on an open descriptor (fcntl F_SETFL).
+                _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~swiftdm_o_direct())
+            }
+        }
+        self.path = path
+        self.fileDescriptor = fd
+        self.capacity = size
+        self.isReadOnly = readOnly
+        self.cache = cache
+        self.directIO = direct
+        self.directIOFallback = fallback
+    }
+
+    deinit { close(fd) }
+
+    /// The alignment `O_DIRECT` needs on `fd`, or why it is not used. Offsets aligned
+    /// beyond 512 bytes are refused: a virtio-blk request may start at any 512-byte sector,
+    /// and read-modify-write cycles would cost more than the page cache saves.
+    private static func directIOAlignment(_ fd: Int32) -> (DirectIOAlignment?, String?) {
+        var memory: UInt32 = 0, offset: UInt32 = 0
+        let rc = swiftdm_dio_alignment(fd, &memory, &offset)
+        // Without STATX_DIOALIGN (older kernels), assume the common 512-byte sector and
+        // page-aligned bounce buffers.
+        if rc == -EOPNOTSUPP || rc == -EINVAL { (memory, offset) = (512, 512) } else if rc != 0 {
+            return (nil, "statx(STATX_DIOALIGN) failed: errno \(-rc)")
+        }
+        guard offset <= Self.sectorSize else {
+            return (nil, "O_DIRECT needs \(offset)-byte aligned offsets, virtio-blk sectors are 512 bytes")
+        }
+        return (DirectIOAlignment(memory: Int(max(memory, 1)), offset: UInt64(offset)), nil)
+    }
+
+    public func read(into buffers: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BlockBackendError) {
+        if let directIO, !directIO.admits(buffers, at: offset) {
+            let bounce = BounceBuffer(length: buffers.reduce(0) { $0 + $1.count }, alignment: directIO.bufferAlignment)
+            try transfer([bounce.bytes], at: offset, operation: "preadv") { fd, iov, count, off in preadv(fd, iov, count, off) }
+            bounce.scatter(into: buffers)
+            return
+        }
+        try transfer(buffers, at: offset, operation: "preadv") { fd, iov, count, off in preadv(fd, iov, count, off) }
+    }
+
+    public func write(from buffers: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BlockBackendError) {
+        guard !isReadOnly else { throw .io(operation: "pwritev", offset: offset, errno: EROFS) }
+        if let directIO, !directIO.admits(buffers, at: offset) {
+            let bounce = BounceBuffer(length: buffers.reduce(0) { $0 + $1.count }, alignment: directIO.bufferAlignment)
+            bounce.gather(from: buffers)
+            try transfer([bounce.bytes], at: offset, operation: "pwritev") { fd, iov, count, off in pwritev(fd, iov, count, off) }
+            return
+        }
+        try transfer(buffers, at: offset, operation: "pwritev") { fd, iov, count, off in pwritev(fd, iov, count, off) }
+    }
+
+    /// Moves every byte of `buffers`, retrying short transfers and EINTR; a transfer that
+    /// makes no progress (end of image, full disk) is an error, never a silent truncation.
+    private func transfer(
+        _ buffers: [UnsafeMutableRawBufferPointer], at offset: UInt64, operation: String,
+        _ call: (Int32, UnsafePointer<iovec>, Int32, off_t) -> Int
+    ) throws(BlockBackendError) {
+        var iovecs = buffers.filter { $0.count > 0 }.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+        var first = 0
+        var position = offset
+        while first < iovecs.count {
+            let count = min(iovecs.count - first, Self.maxIOVecs)
+            let n = iovecs.withUnsafeBufferPointer { call(fd, $0.baseAddress! + first, Int32(count), off_t(clamping: position)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw .io(operation: operation, offset: position, errno: errno)
+            }
+            if n == 0 { throw .io(operation: operation, offset: position, errno: operation == "preadv" ? EIO : ENOSPC) }
+            position += UInt64(n)
+            var left = n
+            while left > 0 {
+                let len = iovecs[first].iov_len
+                if left >= len {
+                    left -= len
+                    first += 1
+                } else {
+                    iovecs[first].iov_base = iovecs[first].iov_base! + left
+                    iovecs[first].iov_len = len - left
+                    left = 0
+                }
+            }
+        }
+    }
+
+    public func flush() throws(BlockBackendError) {
+        while fdatasync(fd) != 0 {
+            if errno == EINTR { continue }
+            throw .io(operation: "fdatasync", offset: 0, errno: errno)
+        }
+    }
+
+    public func discard(offset: UInt64, length: UInt64) throws(BlockBackendError) {
+        guard !isReadOnly else { throw .io(operation: "discard", offset: offset, errno: EROFS) }
+        // Discard is a hint (§5.2.6.2 "MAY deallocate"): a filesystem without hole punching
+        // simply keeps the data.
+        switch fallocate(Self.fallocPunchHole | Self.fallocKeepSize, offset, length) {
+        case nil, EOPNOTSUPP?, ENOSYS?: return
+        case let e?: throw .io(operation: "fallocate(PUNCH_HOLE)", offset: offset, errno: e)
+        }
+    }
+
+    public func writeZeroes(offset: UInt64, length: UInt64, mayUnmap: Bool) throws(BlockBackendError) {
+        guard !isReadOnly else { throw .io(operation: "write zeroes", offset: offset, errno: EROFS) }
+        // Cheapest first; every branch leaves the range reading as zeroes (§5.2.6.2).
+        var attempts = [Self.fallocZeroRange | Self.fallocKeepSize]
+        if mayUnmap { attempts.insert(Self.fallocPunchHole | Self.fallocKeepSize, at: 0) }
+        for mode in attempts {
+            switch fallocate(mode, offset, length) {
+            case nil: return
+            case EOPNOTSUPP?, ENOSYS?, EINVAL?: continue
+            case let e?: throw .io(operation: "fallocate(\(mode))", offset: offset, errno: e)
+            }
+        }
+        try writeZeroBytes(offset: offset, length: length)
+    }
+
+    private func fallocate(_ mode: Int32, _ offset: UInt64, _ length: UInt64) -> Int32? {
+        guard length > 0 else { return nil }
+        guard offset <= UInt64(Int64.max), length <= UInt64(Int64.max) else { return EINVAL }
+        while swiftdm_fallocate(fd, mode, Int64(offset), Int64(length)) != 0 {
+            if errno == EINTR { continue }
+            return errno
+        }
+        return nil
+    }
+
+    private static let zeroChunk = 1 << 20
+
+    private func writeZeroBytes(offset: UInt64, length: UInt64) throws(BlockBackendError) {
+        let zeroes = BounceBuffer(length: Self.zeroChunk, alignment: 4096)
+        var done: UInt64 = 0
+        while done < length {
+            let n = Int(min(UInt64(Self.zeroChunk), length - done))
+            try write(from: [UnsafeMutableRawBufferPointer(rebasing: zeroes.bytes[0..<n])], at: offset + done)
+            done += UInt64(n)
+        }
+    }
+}

@@ -1,0 +1,114 @@
+import DeviceModel
+import Logging
+import Synchronization
+import X86Machine
+
+/// KVM as an x86 machine's accelerator: one VM with the in-kernel irqchip and PIT, its memory
+/// slots, its vCPUs and their threads.
+///
+/// Hands every port-I/O and MMIO exit to the sink it is started with; decides nothing x86 of its
+/// own (the machine supplies the memory layout, the firmware's placement and the boot state).
+public final class KVMAccelerator: X86Accelerator {
+    public let system: KVMSystem
+    public let vm: KVMVirtualMachine
+    /// The VM's GSI routing table (irqchip routes installed; MSI routes are added on demand).
+    public let routing: KVMGSIRouting
+    private let logger: Logger
+
+    private struct State {
+        var vcpus: [KVMVCPU] = []
+        var runner: VCPURunner?
+        var pendingStop: MachineStopReason?
+        /// ROM slots must stay mapped while the VM runs.
+        var firmware: [ROMMapping] = []
+    }
+    private let state = Mutex(State())
+
+    /// Opens `/dev/kvm` (or uses `system`) and creates a VM with the PC's in-kernel irqchip,
+    /// PIT and interrupt routing (the MADT and MP tables announce ISA IRQ 0 on GSI 2, so the
+    /// PIT's GSI 0 is routed to pin 2).
+    public init(system given: KVMSystem? = nil, logger: Logger = Logger(label: "swiftdm.kvm")) throws(KVMError) {
+        let system: KVMSystem
+        if let given { system = given } else { system = try KVMSystem() }
+        self.system = system
+        vm = try system.createVM()
+        try vm.setupX86Platform()
+        routing = KVMGSIRouting(vm: vm, irqchipRoutes: KVMGSIRouting.pcCompatibleRoutes)
+        try routing.install()
+        self.logger = logger
+    }
+
+    public var reservedRanges: [AddressRange] { [KVMVirtualMachine.reservedRange] }
+
+    public func mapRAM(_ ram: MappedGuestMemory) throws {
+        try vm.mapRAM(ram)
+    }
+
+    public func mapFirmware(_ image: FirmwareImage) throws {
+        let mapping = try vm.mapFirmware(image)
+        state.withLock { $0.firmware.append(mapping) }
+    }
+
+    public func directBackend(ram: MappedGuestMemory, dispatcher: IODispatcher, pciINTxRouting: PCIINTxRouting) throws -> any MachineBackend {
+        KVMDirectBackend(vm: vm, routing: routing, ram: ram, dispatcher: dispatcher, pciINTxRouting: pciINTxRouting)
+    }
+
+    public func createProcessors(count: Int, boot: X86CPUState) throws {
+        var cpuid = try system.supportedCPUID()
+        if system.supports(.tscDeadlineTimer) { cpuid = cpuid.withTSCDeadlineTimer() }
+        var vcpus: [KVMVCPU] = []
+        for id in 0..<count {
+            let vcpu = try vm.createVCPU(id: id)
+            try vcpu.setCPUID(cpuid.forVCPU(id, of: count))
+            vcpus.append(vcpu)
+        }
+        if let first = vcpus.first { try first.setRegisters(boot) }
+        state.withLock { $0.vcpus = vcpus }
+    }
+
+    /// The vCPUs, once created.
+    public var vcpus: [KVMVCPU] { state.withLock { $0.vcpus } }
+
+    public func start(sink: any IORequestSink) throws {
+        let vcpus = self.vcpus
+        let runner = try VCPURunner(vcpus: vcpus, sink: sink, logger: logger)
+        let pending: MachineStopReason? = state.withLock { s in
+            s.runner = runner
+            return s.pendingStop
+        }
+        try runner.start()
+        if let pending { runner.stop(Self.vmStopReason(pending)) }
+    }
+
+    public func stop(_ reason: MachineStopReason) {
+        let runner: VCPURunner? = state.withLock { s in
+            if s.runner == nil, s.pendingStop == nil { s.pendingStop = reason }
+            return s.runner
+        }
+        runner?.stop(Self.vmStopReason(reason))
+    }
+
+    public func wait() -> MachineRunOutcome {
+        guard let runner = state.withLock({ $0.runner }) else {
+            return .failed("the vCPUs were never started")
+        }
+        switch runner.wait() {
+        case .stopped(.powerOff): return .stopped(.powerOff)
+        case .stopped(.reset): return .stopped(.reset)
+        case .stopped(.guestExit(let status)): return .stopped(.guestExit(status))
+        case .stopped(.guestPanic): return .stopped(.guestPanic)
+        case .stopped(.host), nil: return .stopped(.host)
+        case .failed(let error): return .failed("\(error)")
+        }
+    }
+
+    private static func vmStopReason(_ reason: MachineStopReason) -> VMStopReason {
+        switch reason {
+        case .host: .host
+        case .powerOff: .powerOff
+        case .reset: .reset
+        case .guestExit(let status): .guestExit(status: status)
+        case .guestPanic: .guestPanic
+        }
+    }
+}

@@ -1,0 +1,63 @@
+import DeviceModel
+import Logging
+
+/// A machine whose requests arrive from the hypervisor through an ``IORequestServer`` (a Xen
+/// ioreq server): PCI bus 0 with its virtio devices, no processors of its own.
+///
+/// Each device takes the first free slot of those offered (by default those after the Xen HVM
+/// platform's, ``PCISlotList/afterXenfvPlatform``: the hypervisor's other device models may
+/// own the rest); its function is claimed, and its ports and MMIO are claimed as the guest
+/// programs its BARs.
+///
+/// ```swift
+/// let server = try XenIoreqServer(domid: 5, hypervisor: try .openLibxen(), dispatcher: IODispatcher())
+/// let machine = try IOServerMachine(server: server, devices: [.block(BlockDeviceSpec(path: "disk.img"))])
+/// // … until done:
+/// machine.stop()
+/// ```
+public final class IOServerMachine {
+
+    public let server: any IORequestServer
+    public let bus: PCIBus
+    /// The devices and where they went.
+    public let attachments: [VirtioDeviceAttacher.Attachment]
+
+    /// Builds `devices` on `server`'s bus 0 and starts serving. On failure the server is stopped.
+    public init(
+        server: any IORequestServer, devices: [VirtioDeviceSpec], slots: [UInt8] = PCISlotList.afterXenfvPlatform.slots,
+        vcpuCount: Int = 1, logger: Logger = Logger(label: "swiftdm.machine")
+    ) throws(MachineError) {
+        self.server = server
+        do {
+            bus = try PCIBus(
+                dispatcher: server.dispatcher, interruptLines: server.interruptLines, intxRouting: server.pciINTxRouting, logger: logger)
+        } catch {
+            server.stop()
+            throw .setupFailed("PCI bus: \(error)")
+        }
+        let attacher = VirtioDeviceAttacher(backend: server, bus: bus, pciSlots: slots, mmio: nil)
+        do {
+            for (index, spec) in devices.enumerated() {
+                // An HVM guest finds devices by PCI enumeration: virtio-mmio has nothing to announce it.
+                if spec.transport == .mmio {
+                    throw MachineError.noFreeSlot(device: spec.description, transport: .mmio, reason: "this machine offers virtio over PCI only")
+                }
+                let context = DeviceBuildContext(vcpuCount: vcpuCount, index: index, logger: logger)
+                let attachment = try attacher.attach(spec, defaultTransport: .pci, context: context)
+                if let address = attachment.pciAddress { try server.claimPCIFunction(address) }
+            }
+            server.followRegistrations()
+            try server.start()
+        } catch {
+            server.stop()
+            if let e = error as? MachineError { throw e }
+            throw .setupFailed("\(error)")
+        }
+        attachments = attacher.attachments
+    }
+
+    /// Stops serving and detaches; the devices stop when the machine is released.
+    public func stop() {
+        server.stop()
+    }
+}

@@ -1,0 +1,273 @@
+import DeviceModel
+import Synchronization
+
+/// A virtqueue while its device runs: the driver's ring, its kick, the device's handler,
+/// and the bookkeeping that returns every popped head exactly once and raises used-buffer
+/// interrupts only when the driver asked for them.
+///
+/// Threading: everything except ``resume()`` and request completion runs on the device's
+/// I/O thread (``loop``). Each activation creates new instances; a stopped instance ignores
+/// every call, so late completions from a previous activation never reach the new rings.
+public final class ServedQueue: @unchecked Sendable {
+    // SAFETY (@unchecked): the `var`s below are touched only on `session.loop`'s thread
+    // (every entry point is a loop callback or checks `loop.isCurrent`); cross-thread
+    // completions go through the `deferred` mutex and `loop.execute`.
+    public let index: Int
+    /// The driver's ring. Exposed for transports that must report its position after the
+    /// device stopped (vhost-user `GET_VRING_BASE`); devices use the methods below.
+    public let virtqueue: SplitVirtqueue
+    /// Features the driver accepted.
+    public let features: UInt64
+    let session: ServiceSession
+    let handler: any VirtqueueHandler
+    let kick: EventNotifier
+
+    private var outstanding: [Bool]
+    /// Popped heads not yet returned to the used ring.
+    private(set) var outstandingCount = 0
+    /// Set by ``drain()``: no chain is taken any more, but completions still land.
+    private var draining = false
+    private var handlerStopped = false
+    public private(set) var isPaused = false
+    private var batchDepth = 0
+    private var pushedSinceCheck = false
+    private let deferred = Mutex<[DeferredCompletion]>([])
+
+    private struct DeferredCompletion {
+        var head: UInt16
+        var bytesWritten: UInt32
+        var error: VirtioDeviceError?
+    }
+
+    init(binding: VirtioQueueBinding, features: UInt64, session: ServiceSession, handler: any VirtqueueHandler) {
+        self.index = binding.index
+        self.virtqueue = binding.queue
+        self.kick = binding.kick
+        self.features = features
+        self.session = session
+        self.handler = handler
+        self.outstanding = Array(repeating: false, count: Int(binding.queue.size))
+    }
+
+    /// The device's I/O thread.
+    public var loop: EventLoop { session.loop }
+    public var memory: any GuestMemory { virtqueue.memory }
+    /// False once the device stopped or entered NEEDS_RESET.
+    public var isLive: Bool { session.live.load(ordering: .acquiring) }
+    /// True when `feature` was negotiated.
+    public func has(_ feature: UInt64) -> Bool { features & feature == feature }
+
+    // MARK: Taking requests
+
+    /// The kick/drain loop of §2.7.10: with notifications suppressed, hands each available
+    /// chain to `body` until the ring is empty or `body` pauses; then re-enables driver
+    /// notifications and re-checks, so a chain added in between is not left waiting for a
+    /// kick the driver will not send. A `body` error fails that request (NEEDS_RESET).
+    public func forEachRequest(_ body: (VirtqueueRequest) throws(VirtioDeviceError) -> QueueFlow) {
+        precondition(loop.isCurrent, "forEachRequest runs on the device's I/O thread")
+        batch {
+            while isLive && !isPaused {
+                guard ring({ () throws(VirtqueueError) in try virtqueue.disableNotifications() }) != nil else { return }
+                while isLive && !isPaused, let request = popRequest() {
+                    do throws(VirtioDeviceError) {
+                        if try body(request) == .pause { isPaused = true }
+                    } catch {
+                        request.fail(error)
+                    }
+                }
+                guard isLive, !isPaused else { return }
+                guard let more = ring({ () throws(VirtqueueError) in try virtqueue.enableNotifications() }), more else { return }
+            }
+        }
+    }
+
+    /// Pops the next available chain, or `nil` when the ring is empty or the queue stopped.
+    /// A ring violation puts the device in NEEDS_RESET and returns `nil`.
+    public func popRequest() -> VirtqueueRequest? {
+        precondition(loop.isCurrent, "popRequest runs on the device's I/O thread")
+        guard isLive, !draining else { return nil }
+        guard let chain = ring({ () throws(VirtqueueError) in try virtqueue.popAvailable() }) ?? nil else { return nil }
+        guard !outstanding[Int(chain.head)] else {
+            // The driver re-posted a head the device still owns (§2.7.13.1 forbids reusing
+            // descriptors before they are used): completing both would corrupt its state.
+            session.fail(.malformedRequest(queue: index, head: chain.head, reason: "head made available again while still in use"))
+            return nil
+        }
+        outstanding[Int(chain.head)] = true
+        outstandingCount += 1
+        return VirtqueueRequest(chain: chain, queue: self)
+    }
+
+    /// True when the driver has chains the device has not popped.
+    public func hasAvailable() -> Bool {
+        precondition(loop.isCurrent, "hasAvailable runs on the device's I/O thread")
+        guard isLive else { return false }
+        return (ring({ () throws(VirtqueueError) in try virtqueue.availableCount() }) ?? 0) > 0
+    }
+
+    /// Re-arms driver notifications (for devices that pop only when they have data) and
+    /// returns true if chains are available now, in which case the caller should pop
+    /// instead of waiting for a kick.
+    public func enableNotifications() -> Bool {
+        precondition(loop.isCurrent, "enableNotifications runs on the device's I/O thread")
+        guard isLive else { return false }
+        return ring({ () throws(VirtqueueError) in try virtqueue.enableNotifications() }) ?? false
+    }
+
+    /// Stops ``forEachRequest(_:)`` from taking chains until ``resume()``.
+    public func pause() {
+        precondition(loop.isCurrent, "pause runs on the device's I/O thread")
+        isPaused = true
+    }
+
+    /// Clears a pause and serves the queue again. Any thread.
+    public func resume() {
+        loop.execute { [self] in
+            guard isLive, !draining else { return }
+            isPaused = false
+            serve()
+        }
+    }
+
+    /// Runs `body` with used-buffer interrupts held back, then raises at most one (if the
+    /// driver wants it). Nested batches coalesce into the outermost.
+    public func batch(_ body: () -> Void) {
+        precondition(loop.isCurrent, "batch runs on the device's I/O thread")
+        batchDepth += 1
+        body()
+        batchDepth -= 1
+        guard batchDepth == 0 else { return }
+        if virtqueue.memory.isPoisoned {
+            // A ring or buffer access faulted and read zeros: stop before trusting more.
+            session.fail(.guestMemoryPoisoned)
+            return
+        }
+        flushNotification()
+    }
+
+    // MARK: Loop-side machinery
+
+    func start() {
+        handler.start(self)
+        let source = loop.watch(fd: kick.fd, for: .readable) { [self] _ in kicked() }
+        session.track(source)
+    }
+
+    private func kicked() {
+        kick.drain()
+        guard isLive, !isPaused else { return }
+        serve()
+    }
+
+    func serve() {
+        guard isLive, !draining else { return }
+        batch { handler.serve(self) }
+    }
+
+    /// First half of a stop: takes no more chains and has the handler release the requests
+    /// it parked (each returns to the used ring with nothing written), while completions of
+    /// requests in flight are still written. Loop thread.
+    func drain() {
+        draining = true
+        isPaused = true
+        stopHandler()
+    }
+
+    /// The queue stops for good (the session halts). Loop thread.
+    func stop() { drain() }
+
+    private func stopHandler() {
+        guard !handlerStopped else { return }
+        handlerStopped = true
+        handler.stop(self)
+    }
+
+    /// Runs a ring operation; a violation fails the device and yields `nil`.
+    private func ring<T>(_ op: () throws(VirtqueueError) -> T) -> T? {
+        do { return try op() } catch {
+            session.fail(.queue(index: index, error))
+            return nil
+        }
+    }
+
+    private func flushNotification() {
+        guard pushedSinceCheck, isLive else { return }
+        pushedSinceCheck = false
+        if ring({ () throws(VirtqueueError) in try virtqueue.needsNotification() }) == true {
+            session.interrupts.signalUsedBuffers(queue: index)
+        }
+    }
+
+    // MARK: Completion (called by VirtqueueRequest)
+
+    func finish(head: UInt16, bytesWritten: UInt32, error: VirtioDeviceError?) {
+        if loop.isCurrent {
+            finishNow(head: head, bytesWritten: bytesWritten, error: error)
+        } else {
+            finishDeferred(head: head, bytesWritten: bytesWritten, error: error)
+        }
+    }
+
+    /// Queues a completion for the I/O thread; completions arriving together are pushed in
+    /// one batch with at most one interrupt.
+    func finishDeferred(head: UInt16, bytesWritten: UInt32, error: VirtioDeviceError? = nil) {
+        let first = deferred.withLock { list -> Bool in
+            list.append(DeferredCompletion(head: head, bytesWritten: bytesWritten, error: error))
+            return list.count == 1
+        }
+        guard first else { return }
+        loop.execute { [self] in
+            let list = deferred.withLock { list -> [DeferredCompletion] in
+                let taken = list
+                list.removeAll(keepingCapacity: true)
+                return taken
+            }
+            batch {
+                for c in list { finishNow(head: c.head, bytesWritten: c.bytesWritten, error: c.error) }
+            }
+        }
+    }
+
+    private func finishNow(head: UInt16, bytesWritten: UInt32, error: VirtioDeviceError?) {
+        guard isLive, Int(head) < outstanding.count, outstanding[Int(head)] else { return }
+        outstanding[Int(head)] = false
+        outstandingCount -= 1
+        guard ring({ () throws(VirtqueueError) in try virtqueue.pushUsed(head: head, bytesWritten: bytesWritten) }) != nil else { return }
+        pushedSinceCheck = true
+        if let error {
+            session.fail(error)
+            return
+        }
+        if batchDepth == 0 { flushNotification() }
+    }
+
+    func offload(_ request: VirtqueueRequest, _ work: @escaping @Sendable (VirtqueueRequest) -> Void) {
+        guard let workers = session.workers else {
+            preconditionFailure("VirtqueueService was created without worker threads; offload needs some")
+        }
+        let session = self.session
+        session.offloads.begin()
+        let accepted = workers.submit {
+            defer { session.offloads.end() }
+            // A job that starts after reset must not touch the (abandoned) guest buffers.
+            guard session.live.load(ordering: .acquiring) else { return }
+            work(request)
+        }
+        if !accepted { session.offloads.end() }
+    }
+
+    // MARK: Timers and fd watches that end with the activation
+
+    /// Watches `fd` on the I/O thread until the device stops (then it is cancelled).
+    @discardableResult
+    public func watch(fd: Int32, for conditions: FDConditions, _ handler: @escaping @Sendable (FDConditions) -> Void) -> EventSource {
+        session.watch(fd: fd, for: conditions, handler)
+    }
+
+    /// Runs `handler` on the I/O thread after `delay` (again while it returns true), until
+    /// the device stops.
+    @discardableResult
+    public func schedule(after delay: Duration, _ handler: @escaping @Sendable () -> Bool) -> EventSource {
+        session.schedule(after: delay, handler)
+    }
+}

@@ -1,0 +1,51 @@
+import HostIO
+import Machine
+import Testing
+import VirtioDevices
+
+/// `aio=` and `cache=` on a disk, in QEMU's spellings, through the one parser `swiftdm run
+/// --disk`, `swiftdm vhost-user --blk` and `--device virtio-blk` share.
+@Suite struct BlockEngineOptionTests {
+    @Test func engineAndCacheSpellings() throws {
+        #expect(try VirtioDeviceSpec.block(parsing: "/img", option: "--disk")
+            == .block(BlockDeviceSpec(path: "/img", aio: nil, cache: .writeback)))
+        for (text, aio) in [("aio=io_uring", BlockIOEngine.ioUring), ("aio=threads", .threads)] {
+            #expect(try VirtioDeviceSpec.block(parsing: "/img,\(text)", option: "--blk") == .block(BlockDeviceSpec(path: "/img", aio: aio)))
+        }
+        for (text, cache) in [("cache=none", BlockCacheMode.none), ("cache=writeback", .writeback)] {
+            #expect(try VirtioDeviceSpec.block(parsing: "/img,\(text)", option: "--disk") == .block(BlockDeviceSpec(path: "/img", cache: cache)))
+        }
+        // Together with the older options, in any order, and through --device.
+        #expect(try VirtioDeviceSpec.block(parsing: "/img,cache=none,readonly=on,aio=threads,serial=d0", option: "--disk")
+            == .block(BlockDeviceSpec(path: "/img", readOnly: true, serial: "d0", aio: .threads, cache: .none)))
+        #expect(try VirtioDeviceSpec.device(parsing: "virtio-blk,file=/img,aio=io_uring,cache=none", option: "--device")
+            == .block(BlockDeviceSpec(path: "/img", aio: .ioUring, cache: .none)))
+    }
+
+    @Test func badValuesNameThemselves() {
+        let cases: [(String, String, String)] = [
+            ("/img,aio=native", "--disk aio", "native"),
+            ("/img,aio=IO_URING", "--disk aio", "IO_URING"),
+            ("/img,aio=", "--disk aio", ""),
+            ("/img,cache=directsync", "--disk cache", "directsync"),
+            ("/img,cache=None", "--disk cache", "None"),
+        ]
+        for (text, option, value) in cases {
+            let error = #expect(throws: DeviceSpecError.self) { try VirtioDeviceSpec.block(parsing: text, option: "--disk") }
+            #expect(error?.option == option, "\(text)")
+            #expect(error?.value == value, "\(text)")
+            #expect(error?.description.contains("'\(value)'") == true, "\(text)")
+        }
+        // A bare key is not a value.
+        #expect(throws: DeviceSpecError.self) { try VirtioDeviceSpec.block(parsing: "/img,aio", option: "--disk") }
+    }
+
+    @Test func theDeviceGetsWhatWasParsed() throws {
+        guard case .block(let spec) = try VirtioDeviceSpec.block(parsing: "/img,aio=threads,cache=none", option: "--blk") else {
+            Issue.record("not a disk")
+            return
+        }
+        #expect(spec.description.contains("aio=threads"))
+        #expect(spec.description.contains("cache=none"))
+    }
+}
