@@ -1,6 +1,13 @@
 // liburing through Swift: liburing's submission and completion helpers are `static inline`
 // and touch the rings with C11 atomics, so each one Swift needs is wrapped here, one line
 // each. Everything else (which operation, retries, accounting) is Swift's business.
+//
+// <features.h> comes first: liburing.h defines _XOPEN_SOURCE and _GNU_SOURCE before its own
+// includes, and if it were the first to pull in glibc, this module's copies of the system
+// types would differ from every other module's (fd_set's member is `fds_bits` under
+// _XOPEN_SOURCE, `__fds_bits` otherwise) and a Swift file importing both fails to compile,
+// depending on which module the build happened to compile first.
+#include <features.h>
 #include <liburing.h>
 #include <errno.h>
 #include <sys/syscall.h>
