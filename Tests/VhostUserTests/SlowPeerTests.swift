@@ -19,8 +19,17 @@ struct SlowPeerTests {
         let message = VhostUserHeader(request: VhostUserRequest.getConfig.rawValue, flags: 1, size: 4000).encoded
             + [UInt8](repeating: 0, count: 4000)
         let start = ContinuousClock.now
-        let fd = f.fd
+        // The trickler sends on its own duplicate of the socket and closes it itself, and the
+        // test waits for it: sending on `f.fd` once `f` closed it wrote zero bytes into
+        // whichever socket of a test running in parallel got that descriptor number next
+        // (seen as "message flags 0x100" in other vhost-user tests).
+        let fd = dup(f.fd)
+        let tricklerDone = DispatchSemaphore(value: 0)
         DispatchQueue.global().async {
+            defer {
+                close(fd)
+                tricklerDone.signal()
+            }
             for b in message {
                 var byte = b
                 if send(fd, &byte, 1, Int32(MSG_NOSIGNAL)) != 1 { return }
@@ -28,6 +37,7 @@ struct SlowPeerTests {
                 if ContinuousClock.now - start > .seconds(15) { return }
             }
         }
+        defer { tricklerDone.wait() }
         let end = try #require(h.nextEnd())
         let elapsed = ContinuousClock.now - start
         #expect(end == .stalledMessage(request: VhostUserRequest.getConfig.rawValue) || end == .stalledMessage(request: nil),

@@ -127,7 +127,19 @@ final class FakeFrontend {
             for (i, f) in fds.enumerated() { control.storeBytes(of: f, toByteOffset: 16 + 4 * i, as: Int32.self) }
         }
         var copy = bytes
-        let n = copy.withUnsafeMutableBytes { buf -> Int in
+        var n: Int
+        repeat { n = sendOnce(&copy, control: control, controlSize: controlSize) } while n < 0 && errno == EINTR
+        // A stream socket may take part of a message; the rest follows without descriptors.
+        while n > 0 && n < bytes.count {
+            let rest = copy.withUnsafeBytes { Glibc.send(fd, $0.baseAddress! + n, $0.count - n, Int32(MSG_NOSIGNAL)) }
+            if rest > 0 { n += rest } else if !(rest < 0 && errno == EINTR) { break }
+        }
+        // Short or failed sends are what a test of a backend that hangs up sees; the reply
+        // that does not come says so.
+    }
+
+    private func sendOnce(_ copy: inout [UInt8], control: UnsafeMutableRawPointer, controlSize: Int) -> Int {
+        copy.withUnsafeMutableBytes { buf -> Int in
             var iov = iovec(iov_base: buf.baseAddress, iov_len: buf.count)
             return withUnsafeMutablePointer(to: &iov) { iovp in
                 var msg = msghdr()
@@ -140,7 +152,6 @@ final class FakeFrontend {
                 return sendmsg(fd, &msg, Int32(MSG_NOSIGNAL))
             }
         }
-        precondition(n == bytes.count || n < 0)
     }
 
     func send(_ request: VhostUserRequest, flags: UInt32 = VhostUserHeader.version, payload: [UInt8] = [], fds: [Int32] = []) {
@@ -150,11 +161,27 @@ final class FakeFrontend {
     /// Reads one message; `nil` on EOF or timeout.
     func receive() -> (header: VhostUserHeader, payload: [UInt8])? {
         var header = [UInt8](repeating: 0, count: 12)
-        guard recv(fd, &header, 12, Int32(MSG_WAITALL)) == 12 else { return nil }
+        guard receiveFully(&header) else { return nil }
         let h = VhostUserHeader(decoding: header)
         var payload = [UInt8](repeating: 0, count: Int(h.size))
-        if h.size > 0 { guard recv(fd, &payload, Int(h.size), Int32(MSG_WAITALL)) == Int(h.size) else { return nil } }
+        guard receiveFully(&payload) else { return nil }
         return (h, payload)
+    }
+
+    /// Fills `buffer` from the socket, from `start` on. A signal (the test process reaps
+    /// child processes: SIGCHLD) interrupts a `recv` on a socket with a receive timeout even
+    /// with `SA_RESTART`, and `MSG_WAITALL` then returns what it has so far: both are
+    /// continued, or a reply would be lost and the next one read in its place. False on EOF
+    /// or once the receive timeout passes with nothing more.
+    func receiveFully(_ buffer: inout [UInt8], from start: Int = 0) -> Bool {
+        var got = start
+        while got < buffer.count {
+            let n = buffer.withUnsafeMutableBytes { recv(fd, $0.baseAddress! + got, $0.count - got, Int32(MSG_WAITALL)) }
+            if n > 0 { got += n; continue }
+            if n < 0 && errno == EINTR { continue }
+            return false
+        }
+        return true
     }
 
     /// Reads one message and the descriptors passed with it (owned by the caller); `nil` on
@@ -174,12 +201,14 @@ final class FakeFrontend {
                 msg.msg_iovlen = 1
                 msg.msg_control = control
                 msg.msg_controllen = controlSize
-                let r = recvmsg(fd, &msg, Int32(MSG_WAITALL))
+                var r: Int
+                repeat { r = recvmsg(fd, &msg, Int32(MSG_WAITALL)) } while r < 0 && errno == EINTR
                 controlLength = msg.msg_controllen
                 return r
             }
         }
-        guard n == 12 else { return nil }
+        // Descriptors come with the first byte; the rest of a header split by a signal follows.
+        guard n > 0, receiveFully(&header, from: n) else { return nil }
         var fds: [Int32] = []
         if controlLength >= 20, control.load(fromByteOffset: 12, as: Int32.self) == Int32(SCM_RIGHTS) {
             let count = (control.load(as: Int.self) - 16) / 4
@@ -187,7 +216,7 @@ final class FakeFrontend {
         }
         let h = VhostUserHeader(decoding: header)
         var payload = [UInt8](repeating: 0, count: Int(h.size))
-        if h.size > 0 { guard recv(fd, &payload, Int(h.size), Int32(MSG_WAITALL)) == Int(h.size) else { return nil } }
+        guard receiveFully(&payload) else { return nil }
         return (h, payload, fds)
     }
 
