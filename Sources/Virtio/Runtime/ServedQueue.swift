@@ -32,6 +32,8 @@ public final class ServedQueue: @unchecked Sendable {
     private var batchDepth = 0
     private var pushedSinceCheck = false
     private let deferred = Mutex<[DeferredCompletion]>([])
+    /// Requests per used-buffer notification within one long pass.
+    static let notifyEvery = 8
 
     private struct DeferredCompletion {
         var head: UInt16
@@ -68,12 +70,18 @@ public final class ServedQueue: @unchecked Sendable {
         batch {
             while isLive && !isPaused {
                 guard ring({ () throws(VirtqueueError) in try virtqueue.disableNotifications() }) != nil else { return }
+                var taken = 0
                 while isLive && !isPaused, let request = popRequest() {
                     do throws(VirtioDeviceError) {
                         if try body(request) == .pause { isPaused = true }
                     } catch {
                         request.fail(error)
                     }
+                    // A long pass tells the driver about what already completed every few
+                    // requests (if it asked to be told), so it can refill the ring while the
+                    // rest is served instead of waiting for the whole pass.
+                    taken += 1
+                    if taken % Self.notifyEvery == 0 { flushNotification() }
                 }
                 guard isLive, !isPaused else { return }
                 guard let more = ring({ () throws(VirtqueueError) in try virtqueue.enableNotifications() }), more else { return }
