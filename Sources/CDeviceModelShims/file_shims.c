@@ -7,10 +7,15 @@
 #include <unistd.h>
 #include <sys/syscall.h>
 #include <linux/stat.h>
+#include <sys/vfs.h>
 
 ssize_t swiftdm_getrandom(void *buf, size_t len, unsigned int flags) { return getrandom(buf, len, flags); }
 int swiftdm_fallocate(int fd, int mode, int64_t offset, int64_t len) { return fallocate(fd, mode, offset, len); }
 int swiftdm_o_direct(void) { return O_DIRECT; }
+int64_t swiftdm_fstatfs_type(int fd) {
+    struct statfs fs;
+    return fstatfs(fd, &fs) == 0 ? (int64_t)fs.f_type : -errno;
+}
 
 int swiftdm_dio_alignment(int fd, uint32_t *memory, uint32_t *offset) {
     struct statx stx;

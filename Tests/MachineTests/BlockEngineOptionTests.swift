@@ -9,7 +9,7 @@ import VirtioDevices
     @Test func engineAndCacheSpellings() throws {
         #expect(try VirtioDeviceSpec.block(parsing: "/img", option: "--disk")
             == .block(BlockDeviceSpec(path: "/img", aio: nil, cache: .writeback)))
-        for (text, aio) in [("aio=io_uring", BlockIOEngine.ioUring), ("aio=threads", .threads)] {
+        for (text, aio) in [("aio=io_uring", BlockIOEngine.ioUring), ("aio=threads", .threads), ("aio=inline", .inline)] {
             #expect(try VirtioDeviceSpec.block(parsing: "/img,\(text)", option: "--blk") == .block(BlockDeviceSpec(path: "/img", aio: aio)))
         }
         for (text, cache) in [("cache=none", BlockCacheMode.none), ("cache=writeback", .writeback)] {

@@ -25,9 +25,9 @@ import VirtioDevices
 
     @Test(arguments: [
         ("/img,discard=unmap", "--disk '/img,discard=unmap': unknown disk option 'discard' (readonly, serial, transport, aio, cache)"),
-        ("", "--disk '': expected PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads][,cache=writeback|none]"),
-        (",readonly=on", "--disk ',readonly=on': expected PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads][,cache=writeback|none]"),
-        ("/img,aio=native", "--disk aio 'native': expected io_uring or threads"),
+        ("", "--disk '': expected PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none]"),
+        (",readonly=on", "--disk ',readonly=on': expected PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none]"),
+        ("/img,aio=native", "--disk aio 'native': expected io_uring, threads or inline"),
         ("/img,cache=directsync", "--disk cache 'directsync': expected writeback or none"),
         ("/img,readonly=maybe", "--disk readonly 'maybe': expected on or off"),
         ("/img,serial=123456789012345678901", "--disk serial '123456789012345678901': expected 1 to 20 ASCII characters"),

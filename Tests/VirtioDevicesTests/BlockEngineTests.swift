@@ -15,6 +15,21 @@ struct BlockEngineTests {
         #expect(g.device.engine == .threads)
     }
 
+    @Test("an image on tmpfs runs inline by default; one on a disk file system does not")
+    func inlineForImagesInMemory() throws {
+        let shm = "/dev/shm/swiftdm-inline-\(getpid()).img"
+        #expect(FileManager.default.createFile(atPath: shm, contents: Data(count: 1 << 20)))
+        defer { unlink(shm) }
+        let inMemory = try FileBlockBackend(path: shm, readOnly: false)
+        #expect(inMemory.memoryFileSystem == "tmpfs")
+        let device = try VirtioBlockDevice(configuration: VirtioBlockConfiguration(path: shm), backend: inMemory)
+        #expect(device.engine == .inline)
+        // The fixture's image is in the temporary directory: on a disk here, where io_uring stays.
+        let f = try BlockFixture()
+        #expect((f.device.backend as? FileBlockBackend)?.memoryFileSystem == nil || f.path.hasPrefix("/dev/shm"))
+        #expect(f.device.engine != .inline || f.path.hasPrefix("/dev/shm"))
+    }
+
     @Test("a read past the end of an image that shrank under the device is IOERR, data zeroed",
           arguments: BlockIOEngine.allCases)
     func shrunkImage(engine: BlockIOEngine) throws {

@@ -53,6 +53,9 @@ int swiftdm_o_direct(void);
 /// alignment in `memory`, file offset alignment in `offset`. 0, or -errno (-EOPNOTSUPP when
 /// the file system does not do direct I/O on this file).
 int swiftdm_dio_alignment(int fd, uint32_t *memory, uint32_t *offset);
+/// The `f_type` of the file system holding `fd` (fstatfs(2); <sys/vfs.h> is not in Swift's
+/// Glibc module), or -errno.
+int64_t swiftdm_fstatfs_type(int fd);
 /// memfd_create(name, MFD_CLOEXEC): anonymous memory that can be mapped more than once
 /// (guest RAM shared with a simulated hypervisor or a vhost-user peer). Needs _GNU_SOURCE.
 int swiftdm_memfd(const char *name);

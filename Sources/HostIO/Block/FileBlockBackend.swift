@@ -25,6 +25,10 @@ public final class FileBlockBackend: BlockBackend {
     /// Why ``BlockCacheMode/none`` fell back to buffered I/O, for the one warning the device
     /// logs at start; `nil` otherwise.
     public let directIOFallback: String?
+    /// The file system holding the image when it keeps files in memory ("tmpfs", "ramfs",
+    /// "hugetlbfs"), where no transfer waits on a device; `nil` otherwise (and for block
+    /// devices). `fstatfs(2)`.
+    public let memoryFileSystem: String?
     /// The open image, for engines that submit their own I/O on it (io_uring). Valid as long
     /// as this backend lives.
     public let fileDescriptor: Int32
@@ -98,6 +102,7 @@ public final class FileBlockBackend: BlockBackend {
                 _ = fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~swiftdm_o_direct())
             }
         }
+        self.memoryFileSystem = st.st_mode & S_IFMT == S_IFREG ? Self.memoryFileSystem(fd) : nil
         self.path = path
         self.fileDescriptor = fd
         self.capacity = size
@@ -108,6 +113,14 @@ public final class FileBlockBackend: BlockBackend {
     }
 
     deinit { close(fd) }
+
+    /// `f_type` magic numbers (<linux/magic.h>) of the file systems that keep files in memory.
+    private static let memoryFileSystems: [Int: String] = [0x0102_1994: "tmpfs", 0x8584_58f6: "ramfs", 0x9584_58f6: "hugetlbfs"]
+
+    private static func memoryFileSystem(_ fd: Int32) -> String? {
+        let type = swiftdm_fstatfs_type(fd)
+        return type < 0 ? nil : memoryFileSystems[Int(type)]
+    }
 
     /// The alignment `O_DIRECT` needs on `fd`, or why it is not used. Offsets aligned
     /// beyond 512 bytes are refused: a virtio-blk request may start at any 512-byte sector,

@@ -2,13 +2,13 @@ import HostIO
 import VirtioDevices
 
 /// A virtio-blk disk on a raw image or block device:
-/// `PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads][,cache=writeback|none]`
+/// `PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none]`
 /// (`--disk`, `--blk`), or `virtio-blk,file=PATH,…` through `--device`. `aio=` and `cache=`
 /// take QEMU's spellings.
 public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
     /// virtio-blk's `GET_ID` answer is at most 20 bytes (virtio 1.2 §5.2.6).
     public static let maximumSerialLength = 20
-    static let syntax = "PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads][,cache=writeback|none]"
+    static let syntax = "PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none]"
 
     public var path: String
     public var readOnly: Bool
@@ -53,7 +53,7 @@ public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
                 transport = try VirtioTransportKind(parsing: value, option: "\(option) transport")
             case ("aio", let value?):
                 guard let engine = BlockIOEngine(rawValue: value) else {
-                    throw DeviceSpecError(option: "\(option) aio", value: value, expected: "expected io_uring or threads")
+                    throw DeviceSpecError(option: "\(option) aio", value: value, expected: "expected io_uring, threads or inline")
                 }
                 aio = engine
             case ("cache", let value?):

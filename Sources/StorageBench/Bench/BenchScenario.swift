@@ -7,6 +7,8 @@ public struct BenchScenario: Sendable, Hashable {
 
     /// "4k randread QD32".
     public var name: String { workload.description }
+    /// The name as one command-line word: "4k-randread-qd32".
+    public var key: String { name.lowercased().split(separator: " ").joined(separator: "-") }
     /// Large sequential requests are reported in MB/s, small ones in IOPS.
     public var reportsBandwidth: Bool { workload.blockSize >= 1 << 20 }
 

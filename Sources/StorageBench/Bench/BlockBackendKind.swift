@@ -10,9 +10,9 @@ public enum BlockBackendKind: String, Sendable, CaseIterable {
 /// How each backend is started on an image: the command line, given the executables and
 /// whether the image's file system takes `O_DIRECT`.
 public enum BlockBackendCommand {
-    /// `swiftdm vhost-user --blk IMAGE --socket SOCKET`.
-    public static func swiftdm(_ executable: String, image: String, socket: String) -> [String] {
-        [executable, "vhost-user", "--blk", escaped(image), "--socket", socket]
+    /// `swiftdm vhost-user --blk IMAGE[,DISK-OPTIONS] --socket SOCKET`.
+    public static func swiftdm(_ executable: String, image: String, socket: String, diskOptions: String = "") -> [String] {
+        [executable, "vhost-user", "--blk", escaped(image) + (diskOptions.isEmpty ? "" : "," + diskOptions), "--socket", socket]
     }
 
     /// `qemu-storage-daemon` exporting IMAGE as vhost-user-blk on SOCKET, one queue, writable:

@@ -13,6 +13,9 @@ public struct StorageBenchOptions: Sendable {
     public var directory: String
     /// The swiftdm executable whose `vhost-user --blk` is measured.
     public var swiftdm: String
+    /// Appended to swiftdm's `--blk IMAGE` (`aio=io_uring`, `cache=none`), to compare its
+    /// engines; empty for its defaults.
+    public var swiftdmDiskOptions: String = ""
     /// `qemu-storage-daemon` and `fio`, `nil` when not installed.
     public var qemuStorageDaemon: String?
     /// The fio executable for the limit row.

@@ -76,7 +76,8 @@ public struct StorageBenchRunner {
         let command: [String]
         switch kind {
         case .swiftdm:
-            command = BlockBackendCommand.swiftdm(options.swiftdm, image: image.path, socket: socket)
+            command = BlockBackendCommand.swiftdm(options.swiftdm, image: image.path, socket: socket,
+                                                      diskOptions: options.swiftdmDiskOptions)
         case .qemuStorageDaemon:
             guard let qsd = options.qemuStorageDaemon else { throw .badParameter("qemu-storage-daemon is not installed") }
             command = BlockBackendCommand.qemuStorageDaemon(qsd, image: image.path, socket: socket, directIO: directIO)

@@ -8,7 +8,8 @@ import Virtio
 /// (``FileBlockBackend``). Requests are parsed on the device's I/O thread; reads, writes,
 /// flushes, discards and zeroing go to each queue's io_uring, reaped on that same thread
 /// (``BlockIOEngine/ioUring``), or run on its worker threads (``BlockIOEngine/threads``),
-/// and complete asynchronously.
+/// and complete asynchronously; or, for an image in memory, run on the I/O thread itself
+/// (``BlockIOEngine/inline``).
 public final class VirtioBlockDevice: VirtioDevice {
     /// Upper bound for request queues (Linux caps at the vCPU count anyway).
     public static let maximumQueues = 64
@@ -106,18 +107,24 @@ public final class VirtioBlockDevice: VirtioDevice {
     /// Warned at most once per process, however many disks fall back.
     private static let warnedUnavailable = Atomic<Bool>(false)
 
-    /// `aio=` as asked, or the default: io_uring where the host has it and the backend is an
-    /// image file, else the thread pool (saying so once).
+    /// `aio=` as asked, or the default: inline for an image file in memory, io_uring for
+    /// other image files where the host has it, else the thread pool (saying so once).
     private static func chooseEngine(_ asked: BlockIOEngine?, backend: any BlockBackend,
                                      logger: Logger) throws(VirtioBlockError) -> BlockIOEngine {
-        guard backend is FileBlockBackend else { return .threads }
+        guard let file = backend as? FileBlockBackend else { return asked == .inline ? .inline : .threads }
         switch asked {
         case .threads?:
             return .threads
+        case .inline?:
+            return .inline
         case .ioUring?:
             if let problem = IOURingAvailability.problem { throw .backend(problem) }
             return .ioUring
         case nil:
+            if let fileSystem = file.memoryFileSystem {
+                logger.debug("\(file.path) is on \(fileSystem): I/O runs inline on the queue's thread (aio=inline)")
+                return .inline
+            }
             guard let problem = IOURingAvailability.problem else { return .ioUring }
             if !warnedUnavailable.exchange(true, ordering: .relaxed) {
                 logger.warning("io_uring unavailable (\(problem)): using the thread-pool engine")
@@ -157,7 +164,9 @@ public final class VirtioBlockDevice: VirtioDevice {
             // io_uring uses host slices after the call that produced them: only memory whose
             // mappings persist qualifies (not Xen's map-on-demand memory).
             let io: any BlockRequestIO
-            if binding.index < uringQueues.count, binding.queue.memory is any PersistentlyMappedGuestMemory {
+            if engine == .inline {
+                io = InlineBlockRequestIO(backend: backend)
+            } else if binding.index < uringQueues.count, binding.queue.memory is any PersistentlyMappedGuestMemory {
                 io = uringQueues[binding.index]
             } else {
                 if binding.index < uringQueues.count {

@@ -38,7 +38,29 @@ struct BenchCommand: ParsableCommand {
     @Option(help: ArgumentHelp("The swiftdm executable to measure (default: the swiftdm that started this command).", valueName: "PATH"))
     var swiftdm: String?
 
+    @Option(name: .customLong("scenario"),
+            help: ArgumentHelp("Run only this scenario (repeatable), by its table name with dashes: 4k-randread-qd1, 4k-randwrite-qd32, 1m-read-qd8.",
+                               valueName: "NAME"))
+    var scenarioNames: [String] = []
+
+    /// The standard scenarios `--scenario` picks, in table order.
+    private var chosenScenarios: [BenchScenario] {
+        get throws {
+            guard !scenarioNames.isEmpty else { return BenchScenario.standard }
+            for name in scenarioNames where BenchScenario.standard.first(where: { $0.key == name.lowercased() }) == nil {
+                throw ValidationError("--scenario \(name): not one of \(BenchScenario.standard.map(\.key).joined(separator: ", "))")
+            }
+            return BenchScenario.standard.filter { scenarioNames.map { $0.lowercased() }.contains($0.key) }
+        }
+    }
+
+    @Option(name: .customLong("swiftdm-disk-options"),
+            help: ArgumentHelp("Appended to swiftdm's --blk IMAGE, to compare its engines (e.g. aio=io_uring, cache=none).",
+                               valueName: "OPTIONS"))
+    var swiftdmDiskOptions: String?
+
     func validate() throws {
+        _ = try chosenScenarios
         if let rounds, rounds < 3 { throw ValidationError("--rounds must be at least 3 (medians of fewer mean little)") }
         if let seconds, !(seconds > 0) { throw ValidationError("--seconds must be positive") }
         if let imageSize {
@@ -55,12 +77,14 @@ struct BenchCommand: ParsableCommand {
         if let imageSize, let size = StorageBenchOptions.parseSize(imageSize) { options.imageSize = size }
         if let dir { options.directory = dir }
         if let swiftdm { options.swiftdm = swiftdm }
+        options.scenarios = try chosenScenarios
+        if let swiftdmDiskOptions { options.swiftdmDiskOptions = swiftdmDiskOptions }
         // A backend that goes away mid-write must not kill the bench with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
 
         // Unbuffered writes, so the header, the progress lines (stderr) and the table appear
         // in the order they happen.
-        Self.emit("swiftdm bench: vhost-user-blk, swiftdm \(options.swiftdm) vs qemu-storage-daemon \(options.qemuStorageDaemon ?? "(not installed)"), fio \(options.fio ?? "(not installed)")", to: STDOUT_FILENO)
+        Self.emit("swiftdm bench: vhost-user-blk, swiftdm \(options.swiftdm)\(options.swiftdmDiskOptions.isEmpty ? "" : " (--blk …,\(options.swiftdmDiskOptions))") vs qemu-storage-daemon \(options.qemuStorageDaemon ?? "(not installed)"), fio \(options.fio ?? "(not installed)")", to: STDOUT_FILENO)
         let runner = StorageBenchRunner(options: options) { Self.emit($0, to: STDERR_FILENO) }
         // Only an unusable image or option ends the run with an error (its message names the
         // value); a side that fails is reported in the table.
