@@ -15,6 +15,8 @@ import VirtioDevices
         for (text, cache) in [("cache=none", BlockCacheMode.none), ("cache=writeback", .writeback)] {
             #expect(try VirtioDeviceSpec.block(parsing: "/img,\(text)", option: "--disk") == .block(BlockDeviceSpec(path: "/img", cache: cache)))
         }
+        #expect(try VirtioDeviceSpec.block(parsing: "/img,poll-max-ns=32768", option: "--blk")
+            == .block(BlockDeviceSpec(path: "/img", pollMaxNanoseconds: 32768)))
         // Together with the older options, in any order, and through --device.
         #expect(try VirtioDeviceSpec.block(parsing: "/img,cache=none,readonly=on,aio=threads,serial=d0", option: "--disk")
             == .block(BlockDeviceSpec(path: "/img", readOnly: true, serial: "d0", aio: .threads, cache: .none)))
@@ -29,6 +31,9 @@ import VirtioDevices
             ("/img,aio=", "--disk aio", ""),
             ("/img,cache=directsync", "--disk cache", "directsync"),
             ("/img,cache=None", "--disk cache", "None"),
+            ("/img,poll-max-ns=-1", "--disk poll-max-ns", "-1"),
+            ("/img,poll-max-ns=1000001", "--disk poll-max-ns", "1000001"),
+            ("/img,poll-max-ns=32us", "--disk poll-max-ns", "32us"),
         ]
         for (text, option, value) in cases {
             let error = #expect(throws: DeviceSpecError.self) { try VirtioDeviceSpec.block(parsing: text, option: "--disk") }

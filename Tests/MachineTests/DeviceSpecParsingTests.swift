@@ -24,9 +24,9 @@ import VirtioDevices
     }
 
     @Test(arguments: [
-        ("/img,discard=unmap", "--disk '/img,discard=unmap': unknown disk option 'discard' (readonly, serial, transport, aio, cache)"),
-        ("", "--disk '': expected PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none]"),
-        (",readonly=on", "--disk ',readonly=on': expected PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none]"),
+        ("/img,discard=unmap", "--disk '/img,discard=unmap': unknown disk option 'discard' (readonly, serial, transport, aio, cache, poll-max-ns)"),
+        ("", "--disk '': expected PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]"),
+        (",readonly=on", "--disk ',readonly=on': expected PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]"),
         ("/img,aio=native", "--disk aio 'native': expected io_uring, threads or inline"),
         ("/img,cache=directsync", "--disk cache 'directsync': expected writeback or none"),
         ("/img,readonly=maybe", "--disk readonly 'maybe': expected on or off"),

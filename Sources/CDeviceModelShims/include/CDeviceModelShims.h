@@ -23,6 +23,14 @@ static inline void swiftdm_store_release_u32(void *p, uint32_t v) { __atomic_sto
 static inline uint64_t swiftdm_load_acquire_u64(const void *p) { return __atomic_load_n((const uint64_t *)p, __ATOMIC_ACQUIRE); }
 static inline void swiftdm_store_release_u64(void *p, uint64_t v) { __atomic_store_n((uint64_t *)p, v, __ATOMIC_RELEASE); }
 
+/// A spin-wait hint (x86 PAUSE): lets the sibling hyperthread run and saves power while a
+/// thread polls a ring.
+static inline void swiftdm_cpu_relax(void) {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+}
+
 /// ioctl(2) with a pointer argument (Swift cannot call the variadic prototype portably).
 int swiftdm_ioctl_ptr(int fd, unsigned long request, void *arg);
 /// ioctl(2) with an integer argument.

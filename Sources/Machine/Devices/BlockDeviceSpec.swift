@@ -2,13 +2,13 @@ import HostIO
 import VirtioDevices
 
 /// A virtio-blk disk on a raw image or block device:
-/// `PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none]`
+/// `PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]`
 /// (`--disk`, `--blk`), or `virtio-blk,file=PATH,…` through `--device`. `aio=` and `cache=`
 /// take QEMU's spellings.
 public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
     /// virtio-blk's `GET_ID` answer is at most 20 bytes (virtio 1.2 §5.2.6).
     public static let maximumSerialLength = 20
-    static let syntax = "PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none]"
+    static let syntax = "PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]"
 
     public var path: String
     public var readOnly: Bool
@@ -19,15 +19,22 @@ public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
     public var aio: BlockIOEngine?
     /// `cache=`: buffered (`writeback`, the default) or `O_DIRECT` (`none`).
     public var cache: BlockCacheMode
+    /// `poll-max-ns=`: the longest a queue polls its avail ring after a pass (QEMU's
+    /// iothread `poll-max-ns`); 0, the default, never polls.
+    public var pollMaxNanoseconds: Int
+
+    /// The largest `poll-max-ns` accepted (``AvailRingPolling/maximumLimit``).
+    static let maximumPollNanoseconds = 1_000_000
 
     public init(path: String, readOnly: Bool = false, serial: String? = nil, transport: VirtioTransportKind? = nil,
-                aio: BlockIOEngine? = nil, cache: BlockCacheMode = .writeback) {
+                aio: BlockIOEngine? = nil, cache: BlockCacheMode = .writeback, pollMaxNanoseconds: Int = 0) {
         self.path = path
         self.readOnly = readOnly
         self.serial = serial
         self.transport = transport
         self.aio = aio
         self.cache = cache
+        self.pollMaxNanoseconds = pollMaxNanoseconds
     }
 
     /// Parses `options` (the path first unless it comes as `file=`); `option` names the
@@ -36,6 +43,7 @@ public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
         var path = positional
         readOnly = false
         cache = .writeback
+        pollMaxNanoseconds = 0
         for field in options {
             switch (field.key, field.value) {
             case ("file", let value?) where path == nil:
@@ -61,10 +69,16 @@ public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
                     throw DeviceSpecError(option: "\(option) cache", value: value, expected: "expected writeback or none")
                 }
                 cache = mode
+            case ("poll-max-ns", let value?):
+                guard let ns = Int(value), (0...Self.maximumPollNanoseconds).contains(ns) else {
+                    throw DeviceSpecError(option: "\(option) poll-max-ns", value: value,
+                                          expected: "expected nanoseconds from 0 to \(Self.maximumPollNanoseconds)")
+                }
+                pollMaxNanoseconds = ns
             default:
                 throw DeviceSpecError(
                     option: option, value: text,
-                    expected: "unknown disk option '\(field.key)' (readonly, serial, transport, aio, cache)")
+                    expected: "unknown disk option '\(field.key)' (readonly, serial, transport, aio, cache, poll-max-ns)")
             }
         }
         guard let path, !path.isEmpty else {
@@ -76,12 +90,13 @@ public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         "virtio-blk \(path)\(readOnly ? " (read-only)" : "")\(serial.map { " serial \($0)" } ?? "")"
             + (aio.map { " aio=\($0.rawValue)" } ?? "") + (cache == .writeback ? "" : " cache=\(cache.rawValue)")
+            + (pollMaxNanoseconds == 0 ? "" : " poll-max-ns=\(pollMaxNanoseconds)")
     }
 
     func makeDevice(_ context: DeviceBuildContext) throws -> VirtioBlockDevice {
-        try VirtioBlockDevice(
-            configuration: VirtioBlockConfiguration(path: path, readOnly: readOnly, serial: serial, vcpus: context.vcpuCount,
-                                                    aio: aio, cache: cache),
-            name: "virtio-blk\(context.index)")
+        var configuration = VirtioBlockConfiguration(path: path, readOnly: readOnly, serial: serial, vcpus: context.vcpuCount,
+                                                     aio: aio, cache: cache)
+        configuration.pollLimit = .nanoseconds(pollMaxNanoseconds)
+        return try VirtioBlockDevice(configuration: configuration, name: "virtio-blk\(context.index)")
     }
 }

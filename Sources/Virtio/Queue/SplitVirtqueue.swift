@@ -51,6 +51,8 @@ public final class SplitVirtqueue: @unchecked Sendable {
 
     /// The next avail ring slot the device will consume (`last_avail_idx`).
     public private(set) var nextAvail: UInt16
+    /// False between ``disableNotifications()`` and ``enableNotifications()``.
+    private var kicksWanted = true
     /// The next used ring slot the device will fill; also the published `used.idx`.
     public private(set) var nextUsed: UInt16
     // Used index at the last interrupt decision (EVENT_IDX bookkeeping, §2.7.10).
@@ -158,8 +160,9 @@ public final class SplitVirtqueue: @unchecked Sendable {
         // log holds it (a restarted device derives its avail position from both).
         inflightLog?.headTaken(head)
         nextAvail &+= 1
-        if eventIndex {
-            // Keep avail_event current so the driver kicks only for entries we haven't seen.
+        if eventIndex && kicksWanted {
+            // Keep avail_event current so the driver kicks only for entries we haven't seen
+            // (not while notifications are disabled: then the driver need not kick at all).
             try publishAvailEvent()
         }
         return chain
@@ -302,8 +305,10 @@ public final class SplitVirtqueue: @unchecked Sendable {
     }
 
     /// Asks the driver not to kick while the device is already processing
-    /// (`VIRTQ_USED_F_NO_NOTIFY`; with EVENT_IDX, suppression is via `avail_event` instead).
+    /// (`VIRTQ_USED_F_NO_NOTIFY`; with EVENT_IDX, by leaving `avail_event` where it is until
+    /// ``enableNotifications()``, so the driver's next entries do not cross it).
     public func disableNotifications() throws(VirtqueueError) {
+        kicksWanted = false
         guard !eventIndex else { return }
         try guestWrite(Self.usedNoNotify, at: layout.usedRing)
     }
@@ -311,6 +316,7 @@ public final class SplitVirtqueue: @unchecked Sendable {
     /// Re-enables driver kicks and returns `true` if entries arrived meanwhile (so the caller
     /// must process again instead of sleeping — closes the race of §2.7.10).
     public func enableNotifications() throws(VirtqueueError) -> Bool {
+        kicksWanted = true
         if eventIndex {
             try publishAvailEvent()
         } else {

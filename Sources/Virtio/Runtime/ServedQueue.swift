@@ -1,3 +1,4 @@
+import CDeviceModelShims
 import DeviceModel
 import Synchronization
 
@@ -34,6 +35,10 @@ public final class ServedQueue: @unchecked Sendable {
     private let deferred = Mutex<[DeferredCompletion]>([])
     /// Requests per used-buffer notification within one long pass.
     static let notifyEvery = 8
+    /// The avail-ring polling window after each pass (the service's setting, adapted here).
+    private var polling: AvailRingPolling
+    /// When the last pass found the ring empty.
+    private var idleSince: ContinuousClock.Instant?
 
     private struct DeferredCompletion {
         var head: UInt16
@@ -41,8 +46,10 @@ public final class ServedQueue: @unchecked Sendable {
         var error: VirtioDeviceError?
     }
 
-    init(binding: VirtioQueueBinding, features: UInt64, session: ServiceSession, handler: any VirtqueueHandler) {
+    init(binding: VirtioQueueBinding, features: UInt64, session: ServiceSession, handler: any VirtqueueHandler,
+         polling: AvailRingPolling = .off) {
         self.index = binding.index
+        self.polling = polling
         self.virtqueue = binding.queue
         self.kick = binding.kick
         self.features = features
@@ -84,9 +91,29 @@ public final class ServedQueue: @unchecked Sendable {
                     if taken % Self.notifyEvery == 0 { flushNotification() }
                 }
                 guard isLive, !isPaused else { return }
+                // The ring ran empty: a kick's distance from here (poll window included) is
+                // what the window adapts to.
+                if polling.limit > .zero { idleSince = ContinuousClock.now }
+                // Polling only while nothing is in flight: completions from io_uring or the
+                // workers arrive through the loop, which does not run while this thread spins.
+                if polling.window > .zero, outstandingCount == 0 {
+                    flushNotification()
+                    if pollForAvailable(polling.window) { continue }
+                }
                 guard let more = ring({ () throws(VirtqueueError) in try virtqueue.enableNotifications() }), more else { return }
             }
         }
+    }
+
+    /// Spins (bounded by `window`) until the driver makes a chain available; true if it did.
+    private func pollForAvailable(_ window: Duration) -> Bool {
+        let deadline = ContinuousClock.now.advanced(by: window)
+        repeat {
+            for _ in 0..<32 { swiftdm_cpu_relax() }
+            guard isLive else { return false }
+            if (ring({ () throws(VirtqueueError) in try virtqueue.availableCount() }) ?? 0) > 0 { return true }
+        } while ContinuousClock.now < deadline
+        return false
     }
 
     /// Pops the next available chain, or `nil` when the ring is empty or the queue stopped.
@@ -163,6 +190,7 @@ public final class ServedQueue: @unchecked Sendable {
 
     private func kicked() {
         kick.drain()
+        if let idleSince { polling.kicked(after: ContinuousClock.now - idleSince) }
         guard isLive, !isPaused else { return }
         serve()
     }

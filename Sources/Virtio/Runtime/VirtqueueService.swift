@@ -27,8 +27,14 @@ public final class VirtqueueService: @unchecked Sendable {
     private var session: ServiceSession?
     private let isShutDown = Atomic<Bool>(false)
 
+    /// How long each queue watches its avail ring after a pass before sleeping on its kick.
+    public let polling: AvailRingPolling
+
     /// Starts the I/O thread `name` and, if `workerThreads > 0`, that many worker threads.
-    public init(name: String, workerThreads: Int = 0) throws(VirtioDeviceError) {
+    /// `polling` is each queue's avail-ring polling after a pass (off by default: a polling
+    /// thread trades a CPU for latency).
+    public init(name: String, workerThreads: Int = 0, polling: AvailRingPolling = .off) throws(VirtioDeviceError) {
+        self.polling = polling
         do { loop = try EventLoop(name: name) } catch {
             throw .host(what: "cannot start I/O thread \(name): \(error)", errno: 0)
         }
@@ -56,7 +62,7 @@ public final class VirtqueueService: @unchecked Sendable {
             for binding in activation.queues.sorted(by: { $0.index < $1.index }) {
                 guard let handler = handlers[binding.index] else { continue }
                 session.queues.append(ServedQueue(binding: binding, features: activation.features,
-                                                  session: session, handler: handler))
+                                                  session: session, handler: handler, polling: polling))
             }
             self.session = session
             for q in session.queues { q.start() }

@@ -1,4 +1,5 @@
 import HostIO
+import Virtio
 
 /// Settings for a ``VirtioBlockDevice`` backed by a raw image, in the spirit of
 /// Virtualization.framework's attachment types: a plain value, validated when the device
@@ -27,9 +28,13 @@ public struct VirtioBlockConfiguration: Sendable, Hashable {
     public var writeZeroes: Bool
     /// Worker threads doing the file I/O (the thread-pool engine).
     public var ioThreads: Int
-    /// The I/O engine (`aio=`); `nil` picks io_uring where the host has it and the thread
-    /// pool otherwise (with one warning per process).
+    /// The I/O engine (`aio=`); `nil` picks inline for an image in memory, io_uring where
+    /// the host has it, and the thread pool otherwise (with one warning per process).
     public var aio: BlockIOEngine?
+    /// The longest a queue's thread polls its avail ring after a pass before sleeping on the
+    /// kick (QEMU's `poll-max-ns`; adaptive, see ``AvailRingPolling``); `.zero`, the
+    /// default, never polls.
+    public var pollLimit: Duration = .zero
     /// Host page cache use (`cache=`): ``BlockCacheMode/writeback`` (buffered, the default)
     /// or ``BlockCacheMode/none`` (`O_DIRECT` where the file system allows it).
     public var cache: BlockCacheMode
@@ -71,6 +76,9 @@ public struct VirtioBlockConfiguration: Sendable, Hashable {
             throw .invalidConfiguration("physical block size \(physicalBlockSize) is not a power-of-two multiple of \(logicalBlockSize)")
         }
         guard (1...64).contains(ioThreads) else { throw .invalidConfiguration("I/O threads \(ioThreads) not in 1...64") }
+        guard pollLimit >= .zero, pollLimit <= AvailRingPolling.maximumLimit else {
+            throw .invalidConfiguration("poll limit \(pollLimit) not in 0...\(AvailRingPolling.maximumLimit)")
+        }
         if let serial {
             guard serial.utf8.count <= BlockLayout.idBytes, serial.utf8.allSatisfy({ $0 >= 0x20 && $0 < 0x7F }) else {
                 throw .invalidSerial(serial)

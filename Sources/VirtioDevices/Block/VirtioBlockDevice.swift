@@ -76,7 +76,10 @@ public final class VirtioBlockDevice: VirtioDevice {
             discardSectorAlignment: configuration.logicalBlockSize / UInt32(BlockLayout.sectorSize),
             maxWriteZeroesSectors: Self.maxDiscardSectors, maxWriteZeroesSegments: Self.maxDiscardSegments,
             writeZeroesMayUnmap: true)
-        do { service = try VirtqueueService(name: name, workerThreads: configuration.ioThreads) } catch { throw .runtime(error) }
+        do {
+            service = try VirtqueueService(name: name, workerThreads: configuration.ioThreads,
+                                           polling: AvailRingPolling(limit: configuration.pollLimit))
+        } catch { throw .runtime(error) }
         threadIO = ThreadBlockRequestIO(backend: backend)
         engine = try Self.chooseEngine(configuration.aio, backend: backend, logger: logger)
         var rings: [UringBlockRequestIO] = []

@@ -17,7 +17,7 @@ struct VhostUserCommand: ParsableCommand {
         abstract: "Serve a virtio device to a vhost-user frontend (QEMU, Cloud Hypervisor, crosvm, user-mode Linux).",
         discussion: """
             Exactly one device per socket:
-              --blk PATH[,readonly=on][,serial=ID][,aio=io_uring|threads|inline][,cache=writeback|none]
+              --blk PATH[,readonly=on][,serial=ID][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]
                                                      virtio-blk on a raw image file or block device
               --rng                                  virtio-rng fed from getrandom(2)
               --console [stdio|socket=PATH]          virtio-console on this process's stdio (default) or a UNIX socket
@@ -32,7 +32,7 @@ struct VhostUserCommand: ParsableCommand {
     @Option(name: .customLong("socket"), help: ArgumentHelp("The UNIX socket to listen on (a stale one is replaced).", valueName: "PATH"))
     var socketPath: String
 
-    @Option(name: .customLong("blk"), help: ArgumentHelp("Serve virtio-blk on PATH.", valueName: "PATH[,readonly=on][,serial=ID][,aio=io_uring|threads|inline][,cache=writeback|none]"))
+    @Option(name: .customLong("blk"), help: ArgumentHelp("Serve virtio-blk on PATH.", valueName: "PATH[,readonly=on][,serial=ID][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]"))
     var block: String?
 
     @Option(name: .customLong("net"), help: ArgumentHelp("Serve virtio-net on a tap interface.", valueName: "tap=NAME[,mac=MAC]"))
