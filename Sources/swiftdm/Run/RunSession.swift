@@ -66,6 +66,7 @@ struct RunSession {
             lastSignal.store(signal, ordering: .relaxed)
             stopRequest.stop()
         }
+        let teardown = TeardownWatchdog()
 
         let kvm: KVMAccelerator
         do {
@@ -154,21 +155,25 @@ struct RunSession {
             if let profile = machine.exitProfile { printToStandardError(Self.exitSummary(profile)) }
         }
 
+        let status: Int32
         switch outcome {
         case .stopped(.powerOff), .stopped(.reset):
-            return 0
-        case .stopped(.guestExit(let status)):
-            return status
+            status = 0
+        case .stopped(.guestExit(let code)):
+            status = code
         case .stopped(.guestPanic):
             printToStandardError("swiftdm run: the guest kernel panicked (pvpanic)")
-            return 1
+            status = 1
         case .stopped(.host):
             let signal = lastSignal.load(ordering: .relaxed)
-            return 128 + (signal == 0 ? SIGTERM : signal)
+            status = 128 + (signal == 0 ? SIGTERM : signal)
         case .failed(let error):
             printToStandardError("swiftdm run: \(error)")
-            return 1
+            status = 1
         }
+        // What follows (the defers, the machine's teardown, exit) must not outlast the run.
+        teardown.arm(exitStatus: status)
+        return status
     }
 }
 
