@@ -20,13 +20,22 @@ public enum BlockBackendCommand {
     /// issue's figures used) where the file system takes `O_DIRECT`, else
     /// `aio=threads,cache.direct=off` (native AIO needs `O_DIRECT`). `queues` request queues
     /// (the bench uses one, as swiftdm serves one).
+    /// With `pollMaxNanoseconds`, the export runs in an iothread polling up to that long
+    /// (`--object iothread,poll-max-ns=N`, QEMU's own adaptive polling), to compare with
+    /// swiftdm's `poll-max-ns` on equal terms.
     public static func qemuStorageDaemon(_ executable: String, image: String, socket: String, directIO: Bool,
-                                         queues: Int = 1) -> [String] {
+                                         queues: Int = 1, pollMaxNanoseconds: Int? = nil) -> [String] {
         let cache = directIO ? "aio=native,cache.direct=on" : "aio=threads,cache.direct=off"
-        return [executable,
-                "--blockdev", "driver=file,node-name=f,filename=\(escaped(image)),\(cache)",
-                "--blockdev", "driver=raw,node-name=d,file=f",
-                "--export", "type=vhost-user-blk,id=e,node-name=d,addr.type=unix,addr.path=\(escaped(socket)),writable=on,num-queues=\(queues)"]
+        var command = [executable]
+        var thread = ""
+        if let pollMaxNanoseconds {
+            command += ["--object", "iothread,id=bench-io,poll-max-ns=\(pollMaxNanoseconds)"]
+            thread = ",iothread=bench-io"
+        }
+        return command + [
+            "--blockdev", "driver=file,node-name=f,filename=\(escaped(image)),\(cache)",
+            "--blockdev", "driver=raw,node-name=d,file=f",
+            "--export", "type=vhost-user-blk,id=e,node-name=d,addr.type=unix,addr.path=\(escaped(socket)),writable=on,num-queues=\(queues)\(thread)"]
     }
 
     /// QEMU option syntax (which swiftdm's device options share): a comma in a value is doubled.

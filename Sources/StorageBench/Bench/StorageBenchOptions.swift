@@ -16,6 +16,9 @@ public struct StorageBenchOptions: Sendable {
     /// Appended to swiftdm's `--blk IMAGE` (`aio=io_uring`, `cache=none`), to compare its
     /// engines; empty for its defaults.
     public var swiftdmDiskOptions: String = ""
+    /// Runs qemu-storage-daemon's export in an iothread polling up to this long; `nil`: its
+    /// main loop, without polling.
+    public var qsdPollMaxNanoseconds: Int?
     /// `qemu-storage-daemon` and `fio`, `nil` when not installed.
     public var qemuStorageDaemon: String?
     /// The fio executable for the limit row.

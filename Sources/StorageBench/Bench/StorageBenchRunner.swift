@@ -80,7 +80,8 @@ public struct StorageBenchRunner {
                                                       diskOptions: options.swiftdmDiskOptions)
         case .qemuStorageDaemon:
             guard let qsd = options.qemuStorageDaemon else { throw .badParameter("qemu-storage-daemon is not installed") }
-            command = BlockBackendCommand.qemuStorageDaemon(qsd, image: image.path, socket: socket, directIO: directIO)
+            command = BlockBackendCommand.qemuStorageDaemon(qsd, image: image.path, socket: socket, directIO: directIO,
+                                                                pollMaxNanoseconds: options.qsdPollMaxNanoseconds)
         }
         let backend = try BlockBackendProcess(kind: kind, command: command, socket: socket)
         defer { backend.stop() }

@@ -59,7 +59,13 @@ struct BenchCommand: ParsableCommand {
                                valueName: "OPTIONS"))
     var swiftdmDiskOptions: String?
 
+    @Option(name: .customLong("qsd-poll-max-ns"),
+            help: ArgumentHelp("Run qemu-storage-daemon's export in an iothread polling up to N ns (compare with --swiftdm-disk-options poll-max-ns=N).",
+                               valueName: "N"))
+    var qsdPollMaxNanoseconds: Int?
+
     func validate() throws {
+        if let qsdPollMaxNanoseconds, qsdPollMaxNanoseconds < 0 { throw ValidationError("--qsd-poll-max-ns must not be negative") }
         _ = try chosenScenarios
         if let rounds, rounds < 3 { throw ValidationError("--rounds must be at least 3 (medians of fewer mean little)") }
         if let seconds, !(seconds > 0) { throw ValidationError("--seconds must be positive") }
@@ -79,12 +85,13 @@ struct BenchCommand: ParsableCommand {
         if let swiftdm { options.swiftdm = swiftdm }
         options.scenarios = try chosenScenarios
         if let swiftdmDiskOptions { options.swiftdmDiskOptions = swiftdmDiskOptions }
+        options.qsdPollMaxNanoseconds = qsdPollMaxNanoseconds
         // A backend that goes away mid-write must not kill the bench with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
 
         // Unbuffered writes, so the header, the progress lines (stderr) and the table appear
         // in the order they happen.
-        Self.emit("swiftdm bench: vhost-user-blk, swiftdm \(options.swiftdm)\(options.swiftdmDiskOptions.isEmpty ? "" : " (--blk …,\(options.swiftdmDiskOptions))") vs qemu-storage-daemon \(options.qemuStorageDaemon ?? "(not installed)"), fio \(options.fio ?? "(not installed)")", to: STDOUT_FILENO)
+        Self.emit("swiftdm bench: vhost-user-blk, swiftdm \(options.swiftdm)\(options.swiftdmDiskOptions.isEmpty ? "" : " (--blk …,\(options.swiftdmDiskOptions))") vs qemu-storage-daemon \(options.qemuStorageDaemon ?? "(not installed)")\(options.qsdPollMaxNanoseconds.map { " (iothread, poll-max-ns=\($0))" } ?? ""), fio \(options.fio ?? "(not installed)")", to: STDOUT_FILENO)
         let runner = StorageBenchRunner(options: options) { Self.emit($0, to: STDERR_FILENO) }
         // Only an unusable image or option ends the run with an error (its message names the
         // value); a side that fails is reported in the table.
