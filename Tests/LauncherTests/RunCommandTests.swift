@@ -237,8 +237,14 @@ struct RunCommandGuestTests {
             "--disk", "\(disk),serial=swiftdm-disk0,transport=\(transport)",
         ])
         #expect(r.status == 0, "\(r.stderr)")
+        #expect(r.stdout == Self.virtioPCIBlockTranscript(transport: transport))
+        try expectWrittenPattern(disk)
+    }
+
+    /// What the polled virtio-blk guest prints over virtio-pci `transport` (on KVM and xen-sim alike).
+    static func virtioPCIBlockTranscript(transport: String) -> String {
         let id = transport == "pci" ? "10421AF4" : "10011AF4"
-        #expect(r.stdout == """
+        return """
             virtio-pci blk \(id) in slot 00000001
             capacity 00000800
             serial swiftdm-disk0
@@ -247,8 +253,7 @@ struct RunCommandGuestTests {
             write status 00000000
             msi-x interrupts 00000003
 
-            """)
-        try expectWrittenPattern(disk)
+            """
     }
 
     /// The polled virtio-blk driver over virtio-mmio, found in the machine's virtio-mmio window.
@@ -259,17 +264,20 @@ struct RunCommandGuestTests {
             "--disk", "\(disk),serial=mmio-disk,transport=mmio",
         ])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout == """
-            virtio-mmio blk at D0000000
-            capacity 00000800
-            serial mmio-disk
-            read checksum 0ADB9800
-            read status 00000000
-            write status 00000000
-
-            """)
+        #expect(r.stdout == Self.virtioMMIOBlockTranscript)
         try expectWrittenPattern(disk)
     }
+
+    /// What the polled virtio-blk guest prints over virtio-mmio (on KVM and xen-sim alike).
+    static let virtioMMIOBlockTranscript = """
+        virtio-mmio blk at D0000000
+        capacity 00000800
+        serial mmio-disk
+        read checksum 0ADB9800
+        read status 00000000
+        write status 00000000
+
+        """
 
     /// The refusals both hostile guests expect, each answered with DEVICE_NEEDS_RESET.
     static let hostileRefusals = """

@@ -118,17 +118,7 @@ struct RunXenSimTests {
             "--disk", "\(disk),serial=swiftdm-disk0,transport=\(transport)", "--ioreq", "xen-sim",
         ])
         #expect(r.status == 0, "\(r.stderr)")
-        let id = transport == "pci" ? "10421AF4" : "10011AF4"
-        #expect(r.stdout == """
-            virtio-pci blk \(id) in slot 00000001
-            capacity 00000800
-            serial swiftdm-disk0
-            read checksum 0ADB9800
-            read status 00000000
-            write status 00000000
-            msi-x interrupts 00000003
-
-            """)
+        #expect(r.stdout == RunCommandGuestTests.virtioPCIBlockTranscript(transport: transport))
         try RunCommandGuestTests().expectWrittenPattern(disk)
         print("STATS: xen-sim virtio-pci-blk \(transport): \(stats.values.sorted { $0.key < $1.key })")
         #expect(stats["pcicfg"] > 0, "\(stats.values)")
@@ -148,15 +138,7 @@ struct RunXenSimTests {
             "--disk", "\(disk),serial=mmio-disk,transport=mmio", "--ioreq", "xen-sim",
         ])
         #expect(r.status == 0, "\(r.stderr)")
-        #expect(r.stdout == """
-            virtio-mmio blk at D0000000
-            capacity 00000800
-            serial mmio-disk
-            read checksum 0ADB9800
-            read status 00000000
-            write status 00000000
-
-            """)
+        #expect(r.stdout == RunCommandGuestTests.virtioMMIOBlockTranscript)
         try RunCommandGuestTests().expectWrittenPattern(disk)
         print("STATS: xen-sim virtio-mmio-blk: \(stats.values.sorted { $0.key < $1.key })")
         #expect(stats["mmio"] > 20, "\(stats.values)")
