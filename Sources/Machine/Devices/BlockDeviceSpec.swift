@@ -1,4 +1,5 @@
 import HostIO
+import Virtio
 import VirtioDevices
 
 /// A virtio-blk disk on a raw image or block device:
@@ -23,8 +24,9 @@ public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
     /// iothread `poll-max-ns`); 0, the default, never polls.
     public var pollMaxNanoseconds: Int
 
-    /// The largest `poll-max-ns` accepted (``AvailRingPolling/maximumLimit``).
-    static let maximumPollNanoseconds = 1_000_000
+    /// The largest `poll-max-ns` accepted: ``AvailRingPolling/maximumLimit``.
+    static let maximumPollNanoseconds = Int(AvailRingPolling.maximumLimit.components.seconds) * 1_000_000_000
+        + Int(AvailRingPolling.maximumLimit.components.attoseconds / 1_000_000_000)
 
     public init(path: String, readOnly: Bool = false, serial: String? = nil, transport: VirtioTransportKind? = nil,
                 aio: BlockIOEngine? = nil, cache: BlockCacheMode = .writeback, pollMaxNanoseconds: Int = 0) {

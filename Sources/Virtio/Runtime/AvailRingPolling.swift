@@ -30,7 +30,8 @@ public struct AvailRingPolling: Sendable, Hashable {
     /// No polling.
     public static let off = AvailRingPolling(limit: .zero)
 
-    /// A kick woke the thread `gap` after the previous pass ended (its window ran out first).
+    /// A kick woke the thread `gap` after its ring last ran empty (the window, if any, ran
+    /// out first: it is part of the gap).
     mutating func kicked(after gap: Duration) {
         guard limit > .zero else { return }
         if gap > limit {

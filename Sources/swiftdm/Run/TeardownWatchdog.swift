@@ -1,4 +1,5 @@
 import CDeviceModelShims
+import Machine
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -70,12 +71,6 @@ final class TeardownWatchdog: Sendable {
     }
 
     private static func firstLine(_ path: String) -> String? {
-        let fd = open(path, O_RDONLY | O_CLOEXEC)
-        guard fd >= 0 else { return nil }
-        defer { close(fd) }
-        var buffer = [UInt8](repeating: 0, count: 512)
-        let n = read(fd, &buffer, buffer.count)
-        guard n > 0 else { return nil }
-        return String(decoding: buffer[0..<n].prefix { $0 != 10 }, as: UTF8.self)
+        (try? HostFiles.firstLine(of: path, option: "teardown watchdog")).flatMap { $0.isEmpty ? nil : $0 }
     }
 }
