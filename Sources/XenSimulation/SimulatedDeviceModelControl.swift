@@ -134,4 +134,17 @@ public final class SimulatedDeviceModelControl: XenDeviceModelControl, @unchecke
         }
         xen.state.withLock { $0.modifiedFrames.append((firstFrame, count)) }
     }
+
+    public func setPCILinkRoute(domid: XenDomainID, link: UInt8, irq: UInt8) throws(XenError) {
+        let function = "xendevicemodel_set_pci_link_route"
+        try enter(function, domid)
+        // dm.c (hvm_set_pci_link_route): link < 4, irq < 16.
+        guard link < 4, irq < 16 else { throw .callFailed(function: function, domid: domid, errno: EINVAL) }
+        xen.state.withLock { $0.pciLinkRoutes[Int(link)] = irq }
+    }
+
+    public func shutdown(domid: XenDomainID, reason: XenShutdownReason) throws(XenError) {
+        try enter("xendevicemodel_shutdown", domid)
+        xen.state.withLock { $0.shutdownRequests.append(reason) }
+    }
 }

@@ -54,6 +54,9 @@ public final class SimulatedXen: @unchecked Sendable {
         var interruptSink: (@Sendable (SimulatedInterrupt) -> Void)?
         var store: [String: String] = [:]
         var modifiedFrames: [(first: XenGuestFrame, count: UInt32)] = []
+        /// ISA IRQ of each PCI link (PIRQ A–D), 0 while unrouted.
+        var pciLinkRoutes: [UInt8] = [0, 0, 0, 0]
+        var shutdownRequests: [XenShutdownReason] = []
         var unclaimedAccesses: UInt64 = 0
         var bufferedMMIO: [AddressRange] = []
 
@@ -171,6 +174,12 @@ public final class SimulatedXen: @unchecked Sendable {
 
     /// Ranges reported with `xendevicemodel_modified_memory`.
     public var modifiedFrames: [(first: XenGuestFrame, count: UInt32)] { state.withLock { $0.modifiedFrames } }
+
+    /// The ISA IRQ each PCI link (PIRQ A–D) is routed to by `set_pci_link_route`; 0 while unrouted.
+    public var pciLinkRoutes: [UInt8] { state.withLock { $0.pciLinkRoutes } }
+
+    /// Shutdowns the device model asked for (`xendevicemodel_shutdown`), in order.
+    public var shutdownRequests: [XenShutdownReason] { state.withLock { $0.shutdownRequests } }
 
     /// Guest accesses no enabled server claimed (answered by the null handler).
     public var unclaimedAccesses: UInt64 { state.withLock { $0.unclaimedAccesses } }

@@ -17,6 +17,24 @@ public enum XenIORangeKind: UInt32, Sendable, Hashable {
     case pci = 2
 }
 
+/// Why a device model asks Xen to shut its domain down (`SHUTDOWN_*` in `xen/sched.h`).
+public enum XenShutdownReason: UInt32, Sendable, Hashable, CustomStringConvertible {
+    /// The guest powered off (ACPI S5): the toolstack destroys the domain.
+    case powerOff = 0
+    /// The guest reset the machine (i8042 pulse, 0xCF9, triple fault): the toolstack rebuilds it.
+    case reboot = 1
+    /// The guest crashed (pvpanic).
+    case crash = 3
+
+    public var description: String {
+        switch self {
+        case .powerOff: "poweroff"
+        case .reboot: "reboot"
+        case .crash: "crash"
+        }
+    }
+}
+
 /// Device-model control operations on a domain (libxendevicemodel, `HYPERVISOR_dm_op`).
 ///
 /// All calls name the target domain; the implementation is bound to one caller (dom0's
@@ -60,6 +78,15 @@ public protocol XenDeviceModelControl: AnyObject, Sendable {
 
     /// Sets the level of an ISA IRQ 0–15 (`xendevicemodel_set_isa_irq_level`).
     func setISAIRQLevel(domid: XenDomainID, irq: UInt8, asserted: Bool) throws(XenError)
+
+    /// Routes PCI interrupt link `link` (0–3, PIRQ A–D) to ISA IRQ `irq` (0 disables it;
+    /// `xendevicemodel_set_pci_link_route`): what a PIIX3's PIRQ route registers mean to Xen's
+    /// virtual PIC.
+    func setPCILinkRoute(domid: XenDomainID, link: UInt8, irq: UInt8) throws(XenError)
+
+    /// Asks Xen to shut the domain down for `reason` (`xendevicemodel_shutdown`), as the
+    /// guest's platform devices request it.
+    func shutdown(domid: XenDomainID, reason: XenShutdownReason) throws(XenError)
 
     /// Tells Xen the device model wrote guest frames `[firstFrame, firstFrame + count)`
     /// (`xendevicemodel_modified_memory`), for log-dirty tracking during migration.

@@ -91,4 +91,12 @@ public final class LibxenDeviceModelControl: XenDeviceModelControl, @unchecked S
     public func modifiedMemory(domid: XenDomainID, firstFrame: XenGuestFrame, count: UInt32) throws(XenError) {
         try check(xendevicemodel_modified_memory(handle, domid, firstFrame, count), "xendevicemodel_modified_memory", domid)
     }
+
+    public func setPCILinkRoute(domid: XenDomainID, link: UInt8, irq: UInt8) throws(XenError) {
+        try check(xendevicemodel_set_pci_link_route(handle, domid, link, irq), "xendevicemodel_set_pci_link_route", domid)
+    }
+
+    public func shutdown(domid: XenDomainID, reason: XenShutdownReason) throws(XenError) {
+        try check(xendevicemodel_shutdown(handle, domid, reason.rawValue), "xendevicemodel_shutdown", domid)
+    }
 }
