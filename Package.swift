@@ -13,6 +13,7 @@ let package = Package(
         .library(name: "VirtioDevices", targets: ["VirtioDevices"]),
         .library(name: "KVMGlue", targets: ["KVMGlue"]),
         .library(name: "XenGlue", targets: ["XenGlue"]),
+        .library(name: "QMP", targets: ["QMP"]),
         .library(name: "VhostUser", targets: ["VhostUser"]),
         .library(name: "X86Machine", targets: ["X86Machine"]),
         .library(name: "Machine", targets: ["Machine"]),
@@ -89,6 +90,9 @@ let package = Package(
             dependencies: ["DeviceModel", "CXen", "CDeviceModelShims", .product(name: "Logging", package: "swift-log")]),
         // A simulated Xen hypervisor (ioreq pages, event channels, foreign memory) that
         // drives XenGlue without Xen: used by its tests and by `swiftdm run --ioreq xen-sim`.
+        // The QMP control plane: JSON, the protocol's framing and negotiation, commands and events
+        // on UNIX sockets. Machines register their commands; it knows nothing of any machine.
+        .target(name: "QMP", dependencies: ["DeviceModel", .product(name: "Logging", package: "swift-log")]),
         .target(
             name: "XenSimulation",
             dependencies: ["XenGlue", "DeviceModel", "CXen", "CDeviceModelShims", .product(name: "Logging", package: "swift-log")]),
@@ -133,7 +137,7 @@ let package = Package(
         .executableTarget(
             name: "swiftdm",
             dependencies: [
-                "DeviceModel", "Virtio", "KVMGlue", "XenGlue", "XenSimulation", "VhostUser", "X86Machine", "Machine",
+                "DeviceModel", "Virtio", "KVMGlue", "XenGlue", "XenSimulation", "VhostUser", "X86Machine", "Machine", "QMP",
                 "Display", "DisplayOutputs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
@@ -157,6 +161,7 @@ let package = Package(
         .testTarget(name: "KVMGlueTests", dependencies: ["KVMGlue", "X86Machine", "DeviceModelTesting", "SwiftdmTestSupport"]),
         // The launcher end to end: `swiftdm run`, `swiftdm xen`, `swiftdm vhost-user` as processes.
         .testTarget(name: "LauncherTests", dependencies: ["swiftdm", "swiftdm-kit", "SwiftdmTestSupport", "DeviceModelTesting", "XenGlue", "KVMGlue"]),
+        .testTarget(name: "QMPTests", dependencies: ["QMP"]),
         .testTarget(name: "MachineTests", dependencies: ["Machine", "DeviceModelTesting", "VirtioDevices", "KVMGlue", "SwiftdmTestSupport"]),
         .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "XenSimulation", "Virtio", "HostIO", "VirtioDevices", "DeviceModelTesting"]),
         // The vhost-user backend in process, and `swiftdm vhost-user` as a child process killed

@@ -19,6 +19,9 @@ struct Swiftdm: ParsableCommand {
             printToStandardError("swiftdm: cannot read the command line (is /proc mounted?)")
             Glibc.exit(2)
         }
-        main(Array(arguments.dropFirst()))
+        let rest = Array(arguments.dropFirst())
+        // libxl spawns its device model with QEMU's command line (`-xen-domid D …`).
+        if XenDeviceModelOptions.looksLikeQEMUArguments(rest) { XenDeviceModelRun.main(rest) }
+        main(rest)
     }
 }

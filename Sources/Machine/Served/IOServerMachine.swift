@@ -21,11 +21,17 @@ public final class IOServerMachine {
     public let bus: PCIBus
     /// The devices and where they went.
     public let attachments: [VirtioDeviceAttacher.Attachment]
+    /// The HVM platform, when this machine is the domain's only device model.
+    public let platform: HVMPlatform?
 
     /// Builds `devices` on `server`'s bus 0 and starts serving. On failure the server is stopped.
+    ///
+    /// - Parameter platform: builds the ``HVMPlatform`` (host bridge, PIIX3, UART, …) first,
+    ///   for a device model that serves the domain alone; `nil` for one that serves beside
+    ///   another (which owns the platform). The platform's slots are then never given to devices.
     public init(
         server: any IORequestServer, devices: [VirtioDeviceSpec], slots: [UInt8] = PCISlotList.afterXenfvPlatform.slots,
-        vcpuCount: Int = 1, logger: Logger = Logger(label: "swiftdm.machine")
+        vcpuCount: Int = 1, platform: HVMPlatform.Configuration? = nil, logger: Logger = Logger(label: "swiftdm.machine")
     ) throws(MachineError) {
         self.server = server
         do {
@@ -35,7 +41,22 @@ public final class IOServerMachine {
             server.stop()
             throw .setupFailed("PCI bus: \(error)")
         }
-        let attacher = VirtioDeviceAttacher(backend: server, bus: bus, pciSlots: slots, mmio: nil)
+        var deviceSlots = slots
+        do {
+            if let platform {
+                let built = try HVMPlatform(bus: bus, interruptLines: server.interruptLines, configuration: platform)
+                for address in built.pciFunctions { try server.claimPCIFunction(address) }
+                deviceSlots.removeAll { HVMPlatform.slots.contains($0) }
+                self.platform = built
+            } else {
+                self.platform = nil
+            }
+        } catch {
+            server.stop()
+            if let e = error as? MachineError { throw e }
+            throw .setupFailed("HVM platform: \(error)")
+        }
+        let attacher = VirtioDeviceAttacher(backend: server, bus: bus, pciSlots: deviceSlots, mmio: nil)
         do {
             for (index, spec) in devices.enumerated() {
                 // An HVM guest finds devices by PCI enumeration: virtio-mmio has nothing to announce it.
