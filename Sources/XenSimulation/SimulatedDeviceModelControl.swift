@@ -42,7 +42,8 @@ public final class SimulatedDeviceModelControl: XenDeviceModelControl, @unchecke
             var ports: [XenEventChannelPort] = []
             for _ in 0..<xen.vcpuCount { ports.append(try xen.allocatePort(in: &s)) }
             let bufferedPort = buffered == .off ? 0 : try xen.allocatePort(in: &s)
-            s.servers[id] = try SimulatedIoreqServer(id: id, handling: buffered, vcpuPorts: ports, bufferedPort: bufferedPort)
+            s.servers[id] = try SimulatedIoreqServer(id: id, handling: buffered, vcpuPorts: ports, wakes: ports.map { s.ports[$0]?.wake },
+                                                     bufferedPort: bufferedPort)
             return id
         }
     }

@@ -50,6 +50,10 @@ public final class SimulatedEventChannels: XenEventChannels, @unchecked Sendable
             s.ports[remotePort] = port
         }
         state.withLock { $0.bindings[local] = remotePort }
+        // evtchn_bind_interdomain: "We may have lost notifications on the remote unbound
+        // port. Fix that up here by conservatively always setting a notification on the
+        // local port."
+        deliver(local)
         return local
     }
 

@@ -18,15 +18,33 @@ extension SimulatedXen {
     }
 
     /// Puts `request` in `vcpu`'s slot of `server` (the newest enabled one by default) and
-    /// raises its port, without waiting: the vCPU is blocked in Xen until
-    /// ``collectResponse(vcpu:server:)`` reads the answer. Unlike ``send(vcpu:_:server:)`` it
-    /// may be called from the hooks above.
-    public func issue(vcpu: Int, _ request: SimulatedIoreq, server: IoreqServerID? = nil) throws(XenSimulationError) {
+    /// raises its port, without waiting: the vCPU is blocked in Xen until the answer is read
+    /// with the returned request's ``SimulatedPendingIoreq/response()`` (or
+    /// ``collectResponse(vcpu:server:)``). Unlike ``send(vcpu:_:server:)`` it may be called
+    /// from the hooks above.
+    @discardableResult
+    public func issue(vcpu: Int, _ request: SimulatedIoreq, server: IoreqServerID? = nil) throws(XenSimulationError) -> SimulatedPendingIoreq {
         let target: SimulatedIoreqServer? = state.withLock { s in
             if let server { return s.servers[server] }
             return s.enabledServers.first
         }
         guard let target else { throw .invalidRequest("no ioreq server\(server.map { " \($0)" } ?? "")") }
         try issue(vcpu: vcpu, request, to: target)
+        return SimulatedPendingIoreq(xen: self, server: target, vcpu: vcpu)
+    }
+}
+
+/// A request ``SimulatedXen/issue(vcpu:_:server:)`` put in a slot, its vCPU waiting in Xen.
+/// It keeps the server's pages, so the answer can be read even after the device model
+/// destroyed the server.
+public struct SimulatedPendingIoreq: Sendable {
+    let xen: SimulatedXen
+    let server: SimulatedIoreqServer
+    public let vcpu: Int
+
+    /// Waits (up to the simulation's response timeout) for the answer, as `wait_for_io`
+    /// does, and returns the slot's `data`.
+    public func response() throws(XenSimulationError) -> UInt64 {
+        try xen.collectResponse(vcpu: vcpu, from: server)
     }
 }

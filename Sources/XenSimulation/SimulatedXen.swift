@@ -422,9 +422,12 @@ public final class SimulatedXen: @unchecked Sendable {
     /// Resumes waiting for `vcpu`'s response after ``XenSimulationError/noResponse(vcpu:state:)``
     /// — as a later wake-up makes Xen re-check the slot — and returns its `data`.
     public func collectResponse(vcpu: Int, server: IoreqServerID? = nil) throws(XenSimulationError) -> UInt64 {
-        let srv = try self.server(server)
+        try collectResponse(vcpu: vcpu, from: try self.server(server))
+    }
+
+    func collectResponse(vcpu: Int, from srv: SimulatedIoreqServer) throws(XenSimulationError) -> UInt64 {
         guard vcpu >= 0, vcpu < vcpuCount, vcpu < srv.vcpuPorts.count else { throw .noSuchVCPU(vcpu) }
-        guard let wake = state.withLock({ $0.ports[srv.vcpuPorts[vcpu]]?.wake }) else { throw .emulatorGone(vcpu: vcpu) }
+        guard let wake = srv.wakes[vcpu] else { throw .emulatorGone(vcpu: vcpu) }
         return try gates[vcpu].lock.withLock { _ throws(XenSimulationError) -> UInt64 in
             try waitForResponse(vcpu: vcpu, slot: srv.slot(vcpu), wake: wake)
         }

@@ -119,6 +119,11 @@ extension SimulatedXen {
         fireWatches(changed: "@releaseDomain")
     }
 
+    /// Fires `@releaseDomain` alone, as when some other domain shuts down.
+    public func fireReleaseDomain() {
+        fireWatches(changed: "@releaseDomain")
+    }
+
     /// True after ``destroyDomain()``.
     public var isDomainDestroyed: Bool { state.withLock { $0.destroyed } }
 }
