@@ -14,7 +14,7 @@ public final class SimulatedDeviceModelControl: XenDeviceModelControl, @unchecke
     init(xen: SimulatedXen) { self.xen = xen }
 
     private func enter(_ function: String, _ domid: XenDomainID) throws(XenError) {
-        guard domid == xen.domid else { throw .callFailed(function: function, domid: domid, errno: ESRCH) }
+        if let e = xen.missingDomain(domid) { throw .callFailed(function: function, domid: domid, errno: e) }
         if let e = xen.injectedFailure(function) { throw .callFailed(function: function, domid: domid, errno: e) }
     }
 
@@ -42,7 +42,8 @@ public final class SimulatedDeviceModelControl: XenDeviceModelControl, @unchecke
             var ports: [XenEventChannelPort] = []
             for _ in 0..<xen.vcpuCount { ports.append(try xen.allocatePort(in: &s)) }
             let bufferedPort = buffered == .off ? 0 : try xen.allocatePort(in: &s)
-            s.servers[id] = try SimulatedIoreqServer(id: id, handling: buffered, vcpuPorts: ports, bufferedPort: bufferedPort)
+            s.servers[id] = try SimulatedIoreqServer(id: id, handling: buffered, vcpuPorts: ports, wakes: ports.map { s.ports[$0]?.wake },
+                                                     bufferedPort: bufferedPort)
             return id
         }
     }
@@ -99,16 +100,33 @@ public final class SimulatedDeviceModelControl: XenDeviceModelControl, @unchecke
     }
 
     public func setIoreqServerState(domid: XenDomainID, server: IoreqServerID, enabled: Bool) throws(XenError) {
-        try withServer("xendevicemodel_set_ioreq_server_state", domid, server) { _, srv in
-            if enabled, !srv.enabled { srv.publishEventPorts() }
-            srv.enabled = enabled
-            return .success(())
+        let function = "xendevicemodel_set_ioreq_server_state"
+        if !enabled {
+            // Requests Xen routed to the server before the disable takes effect.
+            let hook = try withServer(function, domid, server) { s, srv in .success(srv.enabled ? s.disableHook : nil) }
+            hook?(server)
         }
+        let hook = try withServer(function, domid, server) { s, srv -> Result<(@Sendable (IoreqServerID) -> Void)?, XenError> in
+            let changed = srv.enabled != enabled
+            // ioreq_server_enable: the slots get their vp_eport only now.
+            if enabled, changed { srv.publishEventPorts() }
+            srv.enabled = enabled
+            return .success(enabled && changed ? s.enableHook : nil)
+        }
+        // Requests that reach the server between the enable and the device model's binds.
+        hook?(server)
     }
 
     public func injectMSI(domid: XenDomainID, address: UInt64, data: UInt32) throws(XenError) {
-        try enter("xendevicemodel_inject_msi", domid)
-        xen.record(.msi(MSIMessage(address: address, data: data)))
+        let function = "xendevicemodel_inject_msi"
+        try enter(function, domid)
+        let message = MSIMessage(address: address, data: data)
+        // hvm_inject_msi: vector 0 is the PIRQ form; the PIRQ must be positive (else -ERANGE)
+        // and is bound as an emulated MSI on first use, whatever the MSI-X mask bits say.
+        if message.vector == 0, (SimulatedInterrupt.pirq(of: message) ?? 0) <= 0 {
+            throw .callFailed(function: function, domid: domid, errno: ERANGE)
+        }
+        xen.record(.msi(message))
     }
 
     public func setPCIIntxLevel(domid: XenDomainID, segment: UInt16, bus: UInt8, device: UInt8, pin: UInt8, asserted: Bool) throws(XenError) {

@@ -35,7 +35,7 @@ public final class SimulatedEventChannels: XenEventChannels, @unchecked Sendable
     public var fileDescriptor: Int32 { notifier.fd }
 
     public func bindInterdomain(domid: XenDomainID, remotePort: XenEventChannelPort) throws(XenError) -> XenEventChannelPort {
-        guard domid == xen.domid else { throw .callFailed(function: "xenevtchn_bind_interdomain", domid: domid, errno: ESRCH) }
+        if let e = xen.missingDomain(domid) { throw .callFailed(function: "xenevtchn_bind_interdomain", domid: domid, errno: e) }
         let local = state.withLock { s in
             let p = s.nextLocal
             s.nextLocal += 1
@@ -50,6 +50,10 @@ public final class SimulatedEventChannels: XenEventChannels, @unchecked Sendable
             s.ports[remotePort] = port
         }
         state.withLock { $0.bindings[local] = remotePort }
+        // evtchn_bind_interdomain: "We may have lost notifications on the remote unbound
+        // port. Fix that up here by conservatively always setting a notification on the
+        // local port."
+        deliver(local)
         return local
     }
 

@@ -18,7 +18,7 @@ public final class SimulatedForeignMemory: XenForeignMemory, @unchecked Sendable
 
     public func mapIoreqServerPages(domid: XenDomainID, server: IoreqServerID) throws(XenError) -> XenForeignMapping {
         let function = "xenforeignmemory_map_resource(ioreq_server)"
-        guard domid == xen.domid else { throw .callFailed(function: function, domid: domid, errno: ESRCH) }
+        if let e = xen.missingDomain(domid) { throw .callFailed(function: function, domid: domid, errno: e) }
         if let e = xen.injectedFailure("xenforeignmemory_map_resource") { throw .callFailed(function: function, domid: domid, errno: e) }
         guard let fd = xen.state.withLock({ $0.servers[server]?.pagesFD }) else {
             throw .callFailed(function: function, domid: domid, errno: ENOENT)
@@ -34,7 +34,7 @@ public final class SimulatedForeignMemory: XenForeignMemory, @unchecked Sendable
     }
 
     public func mapGuestFrames(domid: XenDomainID, frames: [XenGuestFrame]) throws(XenError) -> (XenForeignMapping, pageErrors: [Int32]) {
-        guard domid == xen.domid else { throw .callFailed(function: "xenforeignmemory_map", domid: domid, errno: ESRCH) }
+        if let e = xen.missingDomain(domid) { throw .callFailed(function: "xenforeignmemory_map", domid: domid, errno: e) }
         if let e = xen.injectedFailure("xenforeignmemory_map") { throw .callFailed(function: "xenforeignmemory_map", domid: domid, errno: e) }
         guard !frames.isEmpty else { throw .callFailed(function: "xenforeignmemory_map", domid: domid, errno: EINVAL) }
         let (length, overflow) = frames.count.multipliedReportingOverflow(by: Self.page)

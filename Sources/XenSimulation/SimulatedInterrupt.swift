@@ -23,6 +23,20 @@ public enum SimulatedInterrupt: Sendable, Equatable, CustomStringConvertible {
         }
     }
 
+    /// The PIRQ a PIRQ-form MSI names (Xen `hvm_inject_msi`: vector 0, the PIRQ in the
+    /// destination ID bits 19:12 and address bits 63:40), or `nil` for other interrupts.
+    public var pirq: UInt32? {
+        if case .msi(let message) = self { return Self.pirq(of: message) }
+        return nil
+    }
+
+    /// The PIRQ of `message` when it has the PIRQ form (vector 0), else `nil`.
+    public static func pirq(of message: MSIMessage) -> UInt32? {
+        guard message.vector == 0 else { return nil }
+        let destination = UInt32(truncatingIfNeeded: message.address >> 12) & 0xff
+        return UInt32(truncatingIfNeeded: message.address >> 32) & 0xffff_ff00 | destination
+    }
+
     public var description: String {
         switch self {
         case .msi(let m): "\(m)"

@@ -21,13 +21,17 @@ final class SimulatedIoreqServer: @unchecked Sendable {
     let pages: UnsafeMutableRawPointer
     /// Xen-side port of each vCPU (what the slot's `vp_eport` says).
     let vcpuPorts: [XenEventChannelPort]
+    /// What each vCPU waits on (its port's notifier), kept for vCPUs still waiting after the
+    /// server is gone.
+    let wakes: [EventNotifier?]
     let bufferedPort: XenEventChannelPort
     var enabled = false
     var ranges: [XenIORangeKind: [ClosedRange<UInt64>]] = [.port: [], .memory: [], .pci: []]
     /// Xen's `bufioreq_lock`: one producer at a time.
     let bufferedLock = Mutex<Void>(())
 
-    init(id: IoreqServerID, handling: BufferedIoreqHandling, vcpuPorts: [XenEventChannelPort], bufferedPort: XenEventChannelPort) throws(XenError) {
+    init(id: IoreqServerID, handling: BufferedIoreqHandling, vcpuPorts: [XenEventChannelPort], wakes: [EventNotifier?],
+         bufferedPort: XenEventChannelPort) throws(XenError) {
         let fd = swiftdm_memfd("swiftdm-xen-sim-ioreq")
         guard fd >= 0 else { throw .callFailed(function: "memfd_create", domid: nil, errno: errno) }
         let size = 2 * Int(SWIFTDM_XEN_PAGE_SIZE)
@@ -46,6 +50,7 @@ final class SimulatedIoreqServer: @unchecked Sendable {
         self.pagesFD = fd
         self.pages = p
         self.vcpuPorts = vcpuPorts
+        self.wakes = wakes
         self.bufferedPort = bufferedPort
     }
 

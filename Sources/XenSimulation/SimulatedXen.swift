@@ -59,6 +59,14 @@ public final class SimulatedXen: @unchecked Sendable {
         var shutdownRequests: [XenShutdownReason] = []
         var unclaimedAccesses: UInt64 = 0
         var bufferedMMIO: [AddressRange] = []
+        /// Run right after a server is enabled (``whenServerEnabled(_:)``).
+        var enableHook: (@Sendable (IoreqServerID) -> Void)?
+        /// Run when a server is being disabled, while it still is enabled (``beforeServerDisabled(_:)``).
+        var disableHook: (@Sendable (IoreqServerID) -> Void)?
+        /// Set by ``destroyDomain()``: every call about the domain fails with `ESRCH`.
+        var destroyed = false
+        /// Watches registered through any simulated store handle.
+        var watches: [StoreWatch] = []
 
         /// Enabled servers, newest first (Xen's `FOR_EACH_IOREQ_SERVER` order).
         var enabledServers: [SimulatedIoreqServer] {
@@ -102,6 +110,18 @@ public final class SimulatedXen: @unchecked Sendable {
         self.ram = ram
         self.responseTimeout = responseTimeout
         self.gates = (0..<vcpuCount).map { _ in VCPUGate() }
+        // The toolstack's directory of the domain (libxl creates it with the domain).
+        state.withLock { $0.store[homePath] = "" }
+    }
+
+    /// The domain's xenstore home, `/local/domain/<domid>`: present while the domain exists.
+    public var homePath: String { "/local/domain/\(domid)" }
+
+    /// `ESRCH` when `domid` is not this domain or the domain was destroyed, else `nil`: what
+    /// every hypercall about a domain checks first (`rcu_lock_remote_domain_by_id`).
+    func missingDomain(_ domid: XenDomainID) -> Int32? {
+        guard domid == self.domid else { return ESRCH }
+        return state.withLock { $0.destroyed } ? ESRCH : nil
     }
 
     /// The device model's view: control, a fresh event-channel handle, foreign memory
@@ -111,7 +131,7 @@ public final class SimulatedXen: @unchecked Sendable {
             control: SimulatedDeviceModelControl(xen: self),
             eventChannels: try SimulatedEventChannels(xen: self),
             foreignMemory: SimulatedForeignMemory(xen: self),
-            store: SimulatedXenStore(xen: self))
+            store: try SimulatedXenStore(xen: self))
     }
 
     // MARK: Fault injection
@@ -402,9 +422,12 @@ public final class SimulatedXen: @unchecked Sendable {
     /// Resumes waiting for `vcpu`'s response after ``XenSimulationError/noResponse(vcpu:state:)``
     /// — as a later wake-up makes Xen re-check the slot — and returns its `data`.
     public func collectResponse(vcpu: Int, server: IoreqServerID? = nil) throws(XenSimulationError) -> UInt64 {
-        let srv = try self.server(server)
+        try collectResponse(vcpu: vcpu, from: try self.server(server))
+    }
+
+    func collectResponse(vcpu: Int, from srv: SimulatedIoreqServer) throws(XenSimulationError) -> UInt64 {
         guard vcpu >= 0, vcpu < vcpuCount, vcpu < srv.vcpuPorts.count else { throw .noSuchVCPU(vcpu) }
-        guard let wake = state.withLock({ $0.ports[srv.vcpuPorts[vcpu]]?.wake }) else { throw .emulatorGone(vcpu: vcpu) }
+        guard let wake = srv.wakes[vcpu] else { throw .emulatorGone(vcpu: vcpu) }
         return try gates[vcpu].lock.withLock { _ throws(XenSimulationError) -> UInt64 in
             try waitForResponse(vcpu: vcpu, slot: srv.slot(vcpu), wake: wake)
         }
@@ -436,19 +459,37 @@ public final class SimulatedXen: @unchecked Sendable {
         guard let wake = state.withLock({ $0.ports[port]?.wake }) else { throw .emulatorGone(vcpu: vcpu) }
         let slot = server.slot(vcpu)
         return try gates[vcpu].lock.withLock { _ throws(XenSimulationError) -> UInt64 in
-            let current = swiftdm_ioreq_load_state(slot)
-            guard current == UInt8(STATE_IOREQ_NONE) else { throw .slotBusy(vcpu: vcpu, state: current) }
-            guard slot.pointee.vp_eport == port else {
-                throw .badEventPort(vcpu: vcpu, found: slot.pointee.vp_eport, expected: port)
-            }
-            // Stale wake-ups from an earlier request must not end this wait early.
-            wake.drain()
-            slot.pointee = request.ioreq(state: UInt8(STATE_IOREQ_NONE), port: port)
-            // Contents first, then READY (with the write barrier), then the event.
-            swiftdm_ioreq_store_state(slot, UInt8(STATE_IOREQ_READY))
-            notifyDeviceModel(port)
+            try place(vcpu: vcpu, request, in: slot, port: port, wake: wake)
             return try waitForResponse(vcpu: vcpu, slot: slot, wake: wake)
         }
+    }
+
+    /// `ioreq_send` without `wait_for_io`: fills `vcpu`'s slot of `server`, sets READY and
+    /// raises the port (an event for an unbound port is lost, as in Xen). The caller waits
+    /// for the answer later with ``collectResponse(vcpu:server:)``.
+    func issue(vcpu: Int, _ request: SimulatedIoreq, to server: SimulatedIoreqServer) throws(XenSimulationError) {
+        guard vcpu >= 0, vcpu < vcpuCount, vcpu < server.vcpuPorts.count else { throw .noSuchVCPU(vcpu) }
+        let port = server.vcpuPorts[vcpu]
+        guard let wake = state.withLock({ $0.ports[port]?.wake }) else { throw .emulatorGone(vcpu: vcpu) }
+        try gates[vcpu].lock.withLock { _ throws(XenSimulationError) in
+            try place(vcpu: vcpu, request, in: server.slot(vcpu), port: port, wake: wake)
+        }
+    }
+
+    /// Fills a free slot and publishes it (the caller holds the vCPU's gate).
+    private func place(vcpu: Int, _ request: SimulatedIoreq, in slot: UnsafeMutablePointer<ioreq_t>,
+                       port: XenEventChannelPort, wake: EventNotifier) throws(XenSimulationError) {
+        let current = swiftdm_ioreq_load_state(slot)
+        guard current == UInt8(STATE_IOREQ_NONE) else { throw .slotBusy(vcpu: vcpu, state: current) }
+        guard slot.pointee.vp_eport == port else {
+            throw .badEventPort(vcpu: vcpu, found: slot.pointee.vp_eport, expected: port)
+        }
+        // Stale wake-ups from an earlier request must not end this wait early.
+        wake.drain()
+        slot.pointee = request.ioreq(state: UInt8(STATE_IOREQ_NONE), port: port)
+        // Contents first, then READY (with the write barrier), then the event.
+        swiftdm_ioreq_store_state(slot, UInt8(STATE_IOREQ_READY))
+        notifyDeviceModel(port)
     }
 
     private func waitForResponse(vcpu: Int, slot: UnsafeMutablePointer<ioreq_t>, wake: EventNotifier) throws(XenSimulationError) -> UInt64 {

@@ -35,8 +35,9 @@ public final class SimulatedXenDomain: Sendable {
                 faultHandler: @escaping @Sendable (XenIoreqError) -> Void = { _ in }) throws {
         self.ram = ram
         xen = try SimulatedXen(domid: domid, vcpuCount: vcpuCount, ram: ram, responseTimeout: responseTimeout)
+        // The domain's only device model, so its primary: it tells the toolstack it runs.
         server = try XenIoreqServer(domid: domid, hypervisor: try xen.openHypervisor(), dispatcher: dispatcher,
-                                    logger: logger, faultHandler: faultHandler)
+                                    announcesReadiness: true, logger: logger, faultHandler: faultHandler)
         // The only device model of the domain: claim every port, MMIO range and PCI function
         // the dispatcher serves, following BAR changes.
         server.mirrorRegistrations(of: [.port, .memory, .pciConfig])

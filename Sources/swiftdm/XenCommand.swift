@@ -11,8 +11,10 @@ import Glibc
 ///
 /// Runs in dom0. Parses the devices with the machine library's catalogue (the spellings of
 /// `swiftdm run`), attaches to the domain as an ioreq server and serves them on PCI bus 0
-/// (``IOServerMachine``) until SIGINT/SIGTERM. Any failure is one line on stderr and a
-/// non-zero exit.
+/// (``IOServerMachine``) until SIGINT/SIGTERM or until the domain is gone (destroyed,
+/// powered off, rebooted: exit 0 with a log line). It is a secondary device model: it does
+/// not write the readiness key of the domain's primary one. Any failure is one line on
+/// stderr and a non-zero exit.
 struct XenCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "xen",
@@ -95,15 +97,26 @@ struct XenCommand: ParsableCommand {
 
         let logger = Logger(label: "swiftdm.xen")
         let machine: IOServerMachine
+        let server: XenIoreqServer
         do {
-            let server = try XenIoreqServer(domid: domid, hypervisor: try XenHypervisor.openLibxen(), dispatcher: IODispatcher(), logger: logger)
+            server = try XenIoreqServer(domid: domid, hypervisor: try XenHypervisor.openLibxen(), dispatcher: IODispatcher(), logger: logger)
             machine = try IOServerMachine(server: server, devices: devices, slots: slotList.slots, vcpuCount: server.vcpuCount, logger: logger)
             logger.info("serving domain \(domid) as ioreq server \(server.id) with \(server.vcpuCount) vCPUs: \(devices.map(\.description).joined(separator: ", "))")
         } catch {
             try Self.fail("cannot attach to domain \(domid): \(error)", status: 1)
         }
+        do {
+            // The domain's end wakes the sigwait below like a SIGTERM.
+            try server.watchDomain { kill(getpid(), SIGTERM) }
+        } catch {
+            machine.stop()
+            try Self.fail("cannot watch domain \(domid)'s lifetime: \(error)", status: 1)
+        }
         var received: Int32 = 0
         sigwait(&signals, &received)
         machine.stop()
+        if server.isDomainGone {
+            logger.notice("domain \(domid) is gone; detached and exiting")
+        }
     }
 }

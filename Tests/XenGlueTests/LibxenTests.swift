@@ -1,6 +1,6 @@
 import CXen
 import Testing
-import XenGlue
+@testable import XenGlue
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -8,6 +8,14 @@ import Glibc
 /// The real libxen path on this host, and the C layouts it shares with Xen.
 @Suite struct LibxenTests {
     static let onXen = access(XenGlueInfo.privcmdPath, F_OK) == 0
+
+    /// libxendevicemodel's `is_mmio` argument is really the range type
+    /// (`XEN_DMOP_IO_RANGE_PORT`/`MEMORY`/`PCI`), and Xen files the range by it.
+    @Test func ioRangeCallsPassTheRangeType() {
+        #expect(LibxenDeviceModelControl.ioRangeType(.port) == Int32(XEN_DMOP_IO_RANGE_PORT))
+        #expect(LibxenDeviceModelControl.ioRangeType(.memory) == Int32(XEN_DMOP_IO_RANGE_MEMORY))
+        #expect(LibxenDeviceModelControl.ioRangeType(.pci) == Int32(XEN_DMOP_IO_RANGE_PCI))
+    }
 
     @Test func ioreqLayoutComesFromTheXenHeaders() {
         // Values fixed by Xen's ABI (xen/include/public/hvm/ioreq.h); checked, not copied.

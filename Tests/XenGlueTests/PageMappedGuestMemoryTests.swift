@@ -78,7 +78,10 @@ private final class BufferFrameMapper: GuestFrameMapper, @unchecked Sendable {
         }
         #expect(try memory.read(UInt32.self, at: 4 * 4096 + 12) == 0xaabb_ccdd)
         #expect(try memory.read(UInt32.self, at: 6 * 4096) == 0x1122_3344)
-        #expect(mapper.maps == 1, "one mapping serves the good pages around the bad one")
+        // One mapping serves the good pages around the bad one; each access that needs the
+        // bad one maps the bucket again (the frame may have been populated since).
+        #expect(mapper.maps == 3)
+        #expect(memory.statistics.remaps == 2)
         #expect(!memory.contains(5 * 4096, length: 1))
         #expect(memory.contains(6 * 4096, length: 4096))
     }

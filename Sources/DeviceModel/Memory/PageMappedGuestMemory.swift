@@ -5,11 +5,20 @@ import Synchronization
 /// Guest-physical space is cut into buckets of ``bucketFrames`` frames (1 MiB by default,
 /// like QEMU's Xen map cache). The first access to a bucket maps all its frames with one
 /// mapper call; later accesses reuse the mapping. Frames the mapper could not map fail
-/// only the accesses that touch them, with ``GuestMemoryError/mappingFailed(gpa:errno:)``.
+/// only the accesses that touch them, with ``GuestMemoryError/mappingFailed(gpa:errno:)``;
+/// the next access that needs such a frame maps its bucket again (as QEMU's map cache
+/// remaps an entry whose pages are not all valid), since a frame missing now — not yet
+/// populated, ballooned out — may be there later and the hypervisor says nothing when RAM
+/// is added.
 ///
 /// Mappings in use by a running closure stay valid even if the cache drops them
-/// meanwhile (``invalidate()`` or eviction): each bucket is unmapped only when its last
-/// user returns. A ``GuestMemory/withContiguousBytes(at:length:_:)`` range that crosses
+/// meanwhile (``invalidate()``, eviction, a remap): each bucket is unmapped only when its
+/// last user returns. So an invalidation never pulls memory from under an access in flight
+/// on another thread (a block request's DMA); it only keeps later accesses off the old
+/// mappings, which go as soon as their borrowers are done.
+///
+/// With an `accessObserver`, every access reports the frames it was given, after its
+/// closure returned (a backend's dirty log). A ``GuestMemory/withContiguousBytes(at:length:_:)`` range that crosses
 /// a bucket boundary gets a one-off mapping of exactly its frames.
 public final class PageMappedGuestMemory: GuestMemory {
     /// The page size of guest frames (x86 and Xen: 4 KiB).
@@ -24,6 +33,8 @@ public final class PageMappedGuestMemory: GuestMemory {
         public var invalidations: UInt64 = 0
         /// Mappings made for a single contiguous access across buckets.
         public var oneOffMappings: UInt64 = 0
+        /// Buckets mapped again because an access needed a frame that had failed to map.
+        public var remaps: UInt64 = 0
     }
 
     public let mapper: any GuestFrameMapper
@@ -31,6 +42,8 @@ public final class PageMappedGuestMemory: GuestMemory {
     public let bucketFrames: Int
     /// Most buckets kept mapped; the least recently used one is dropped beyond that.
     public let maxBuckets: Int
+    /// Told `(firstFrame, count)` of every access once its closure returned.
+    private let accessObserver: (@Sendable (UInt64, Int) -> Void)?
 
     private struct Cache {
         var buckets: [UInt64: Bucket] = [:]
@@ -61,10 +74,15 @@ public final class PageMappedGuestMemory: GuestMemory {
     /// - Parameters:
     ///   - bucketFrames: frames per cached mapping (at least 1).
     ///   - maxBuckets: most mappings kept at once (at least 1).
-    public init(mapper: any GuestFrameMapper, bucketFrames: Int = 256, maxBuckets: Int = 4096) {
+    ///   - accessObserver: called with `(firstFrame, count)` after every access, on the
+    ///     accessing thread, once its closure returned. The closures get writable bytes, so
+    ///     any access may have written: a dirty log built on this is a superset, never short.
+    public init(mapper: any GuestFrameMapper, bucketFrames: Int = 256, maxBuckets: Int = 4096,
+                accessObserver: (@Sendable (_ firstFrame: UInt64, _ count: Int) -> Void)? = nil) {
         self.mapper = mapper
         self.bucketFrames = max(1, bucketFrames)
         self.maxBuckets = max(1, maxBuckets)
+        self.accessObserver = accessObserver
     }
 
     /// Drops every cached mapping (Xen `IOREQ_TYPE_INVALIDATE`: the guest's memory map
@@ -97,11 +115,12 @@ public final class PageMappedGuestMemory: GuestMemory {
         let bucketBytes = UInt64(bucketFrames) << Self.pageShift
         let last = gpa + UInt64(length - 1)
         if gpa / bucketBytes == last / bucketBytes {
-            let bucket = try self.bucket(containing: gpa)
-            let host = try Self.hostAddress(in: bucket.mapping, gpa: gpa, length: length)
-            return withExtendedLifetime(bucket) {
+            let (bucket, host) = try mapped(gpa, length)
+            let result = withExtendedLifetime(bucket) {
                 body(UnsafeMutableRawBufferPointer(start: host, count: length))
             }
+            observe(gpa, length)
+            return result
         }
         // Crosses buckets: map exactly the frames needed, once.
         let firstFrame = gpa >> Self.pageShift
@@ -110,7 +129,9 @@ public final class PageMappedGuestMemory: GuestMemory {
         defer { mapper.unmap(mapping) }
         cache.withLock { $0.statistics.oneOffMappings += 1 }
         let host = try Self.hostAddress(in: mapping, gpa: gpa, length: length)
-        return body(UnsafeMutableRawBufferPointer(start: host, count: length))
+        let result = body(UnsafeMutableRawBufferPointer(start: host, count: length))
+        observe(gpa, length)
+        return result
     }
 
     public func withSlices<R>(
@@ -124,16 +145,16 @@ public final class PageMappedGuestMemory: GuestMemory {
         var cursor = gpa
         var remaining = UInt64(length)
         while remaining > 0 {
-            let bucket = try self.bucket(containing: cursor)
-            let bucketStart = bucket.mapping.firstFrame << Self.pageShift
-            let n = min(remaining, bucketBytes - (cursor - bucketStart))
-            let host = try Self.hostAddress(in: bucket.mapping, gpa: cursor, length: Int(n))
+            let n = min(remaining, bucketBytes - cursor % bucketBytes)
+            let (bucket, host) = try mapped(cursor, Int(n))
             slices.append(UnsafeMutableRawBufferPointer(start: host, count: Int(n)))
             held.append(bucket)
             cursor &+= n
             remaining -= n
         }
-        return withExtendedLifetime(held) { body(slices) }
+        let result = withExtendedLifetime(held) { body(slices) }
+        observe(gpa, length)
+        return result
     }
 
     // MARK: Internals
@@ -159,6 +180,46 @@ public final class PageMappedGuestMemory: GuestMemory {
             throw .mappingFailed(gpa: start + (UInt64(page) << pageShift), errno: mapping.pageErrors[page])
         }
         return mapping.host + Int(offset)
+    }
+
+    /// Reports the frames of `[gpa, gpa + length)` (length > 0, no overflow) to the observer.
+    private func observe(_ gpa: UInt64, _ length: Int) {
+        guard let accessObserver else { return }
+        let first = gpa >> Self.pageShift
+        let last = (gpa + UInt64(length - 1)) >> Self.pageShift
+        accessObserver(first, Int(last - first + 1))
+    }
+
+    /// The bucket holding `[gpa, gpa + length)` (inside one bucket) and the range's host
+    /// address. When a page of the range had failed to map, the bucket is mapped once more
+    /// first (the frame may have been populated since); the new mapping replaces the
+    /// cached one unless an invalidation came in between.
+    private func mapped(_ gpa: UInt64, _ length: Int) throws(GuestMemoryError) -> (Bucket, UnsafeMutableRawPointer) {
+        let bucket = try self.bucket(containing: gpa)
+        do {
+            return (bucket, try Self.hostAddress(in: bucket.mapping, gpa: gpa, length: length))
+        } catch .mappingFailed {
+            let fresh = try remap(bucket)
+            return (fresh, try Self.hostAddress(in: fresh.mapping, gpa: gpa, length: length))
+        }
+    }
+
+    /// Maps `stale`'s frames again and puts the result in the cache in its place (if it is
+    /// still there); `stale` is unmapped when its last user is done.
+    private func remap(_ stale: Bucket) throws(GuestMemoryError) -> Bucket {
+        let index = stale.mapping.firstFrame / UInt64(bucketFrames)
+        let mapping = try mapper.map(firstFrame: stale.mapping.firstFrame, count: stale.mapping.frameCount)
+        let fresh = Bucket(mapping: mapping, mapper: mapper)
+        let replaced: Bucket? = cache.withLock { c in
+            c.statistics.remaps += 1
+            guard c.buckets[index] === stale else { return nil }
+            c.clock &+= 1
+            fresh.lastUse = c.clock
+            c.buckets[index] = fresh
+            return stale
+        }
+        withExtendedLifetime(replaced) {}
+        return fresh
     }
 
     private func bucket(containing gpa: UInt64) throws(GuestMemoryError) -> Bucket {

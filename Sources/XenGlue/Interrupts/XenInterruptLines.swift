@@ -11,10 +11,13 @@ import DeviceModel
 public final class XenInterruptLines: InterruptLineProvider {
     public let control: any XenDeviceModelControl
     public let domid: XenDomainID
+    /// Reported before a line is raised (see ``XenMSIController/modifiedFrames``).
+    public let modifiedFrames: XenModifiedFrameLog?
 
-    public init(control: any XenDeviceModelControl, domid: XenDomainID) {
+    public init(control: any XenDeviceModelControl, domid: XenDomainID, modifiedFrames: XenModifiedFrameLog? = nil) {
         self.control = control
         self.domid = domid
+        self.modifiedFrames = modifiedFrames
     }
 
     /// First line number of ``pciINTxRouting``: `base | device << 2 | (pin - 1)`.
@@ -28,7 +31,7 @@ public final class XenInterruptLines: InterruptLineProvider {
 
     /// ISA IRQ `gsi` (0–15), or a PCI INTx pin named by ``pciINTxRouting``.
     public func line(gsi: UInt32) throws(InterruptError) -> any InterruptLine {
-        if gsi < 16 { return XenISAInterruptLine(control: control, domid: domid, irq: UInt8(gsi)) }
+        if gsi < 16 { return XenISAInterruptLine(control: control, domid: domid, irq: UInt8(gsi), modifiedFrames: modifiedFrames) }
         guard gsi >= Self.pciINTxLineBase, gsi < Self.pciINTxLineBase + 128 else { throw .invalidLine(gsi) }
         let n = gsi - Self.pciINTxLineBase
         return try pciINTxLine(bus: 0, device: UInt8(n >> 2), pin: UInt8(n & 3))
@@ -37,7 +40,8 @@ public final class XenInterruptLines: InterruptLineProvider {
     /// The INTx pin `pin` (0–3 = INTA#–INTD#) of `device` on `bus`.
     public func pciINTxLine(segment: UInt16 = 0, bus: UInt8, device: UInt8, pin: UInt8) throws(InterruptError) -> any InterruptLine {
         guard device < 32, pin < 4 else { throw .invalidLine(UInt32(device) << 2 | UInt32(pin)) }
-        return XenPCIINTxLine(control: control, domid: domid, segment: segment, bus: bus, device: device, pin: pin)
+        return XenPCIINTxLine(control: control, domid: domid, segment: segment, bus: bus, device: device, pin: pin,
+                              modifiedFrames: modifiedFrames)
     }
 }
 
@@ -46,14 +50,17 @@ final class XenISAInterruptLine: InterruptLine {
     let control: any XenDeviceModelControl
     let domid: XenDomainID
     let irq: UInt8
+    let modifiedFrames: XenModifiedFrameLog?
 
-    init(control: any XenDeviceModelControl, domid: XenDomainID, irq: UInt8) {
+    init(control: any XenDeviceModelControl, domid: XenDomainID, irq: UInt8, modifiedFrames: XenModifiedFrameLog?) {
         self.control = control
         self.domid = domid
         self.irq = irq
+        self.modifiedFrames = modifiedFrames
     }
 
     func setLevel(_ asserted: Bool) throws(InterruptError) {
+        if asserted { modifiedFrames?.flush() }
         do {
             try control.setISAIRQLevel(domid: domid, irq: irq, asserted: asserted)
         } catch {
@@ -75,17 +82,21 @@ final class XenPCIINTxLine: InterruptLine {
     let bus: UInt8
     let device: UInt8
     let pin: UInt8
+    let modifiedFrames: XenModifiedFrameLog?
 
-    init(control: any XenDeviceModelControl, domid: XenDomainID, segment: UInt16, bus: UInt8, device: UInt8, pin: UInt8) {
+    init(control: any XenDeviceModelControl, domid: XenDomainID, segment: UInt16, bus: UInt8, device: UInt8, pin: UInt8,
+         modifiedFrames: XenModifiedFrameLog?) {
         self.control = control
         self.domid = domid
         self.segment = segment
         self.bus = bus
         self.device = device
         self.pin = pin
+        self.modifiedFrames = modifiedFrames
     }
 
     func setLevel(_ asserted: Bool) throws(InterruptError) {
+        if asserted { modifiedFrames?.flush() }
         do {
             try control.setPCIIntxLevel(domid: domid, segment: segment, bus: bus, device: device, pin: pin, asserted: asserted)
         } catch {

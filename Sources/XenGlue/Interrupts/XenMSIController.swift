@@ -11,16 +11,21 @@ import DeviceModel
 public final class XenMSIController: MSIController {
     public let control: any XenDeviceModelControl
     public let domid: XenDomainID
+    /// Reported before each interrupt, so the guest never sees an interrupt for data Xen's
+    /// dirty log lacks.
+    public let modifiedFrames: XenModifiedFrameLog?
 
-    public init(control: any XenDeviceModelControl, domid: XenDomainID) {
+    public init(control: any XenDeviceModelControl, domid: XenDomainID, modifiedFrames: XenModifiedFrameLog? = nil) {
         self.control = control
         self.domid = domid
+        self.modifiedFrames = modifiedFrames
     }
 
     /// True for the PIRQ form: vector (data bits 7:0) 0.
     public func ignoresVectorMask(_ message: MSIMessage) -> Bool { message.data & 0xFF == 0 }
 
     public func signal(_ message: MSIMessage) throws(InterruptError) {
+        modifiedFrames?.flush()
         do {
             try control.injectMSI(domid: domid, address: message.address, data: message.data)
         } catch {

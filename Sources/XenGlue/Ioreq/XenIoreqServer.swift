@@ -10,9 +10,15 @@ import Synchronization
 /// `xen_register_ioreq`): create an ioreq server with atomic buffered ioreqs, map its
 /// two pages with `xenforeignmemory_map_resource`, look up the buffered event channel,
 /// enable the server, then bind one event channel per vCPU (the remote ports Xen wrote
-/// into each slot's `vp_eport`) and one for the buffered ring. ``start()`` begins
-/// serving on a dedicated ``EventLoop`` thread watching the event-channel fd, then writes
+/// into each slot's `vp_eport` when it enabled the server) and one for the buffered ring.
+/// ``start()`` begins serving on a dedicated ``EventLoop`` thread watching the event-channel
+/// fd, first answering whatever arrived between the enable and the binds, and — for the
+/// domain's primary device model only (`announcesReadiness`) — writes
 /// `device-model/<domid>/state = running` so the toolstack unpauses the domain.
+///
+/// ``stop()`` detaches in the order that leaves no vCPU waiting: disable (Xen routes nothing
+/// more here), answer what arrived before that, stop the thread, then destroy the server,
+/// unbind and unmap.
 ///
 /// Every synchronous request (`IOREQ_TYPE_PIO`, `COPY`, `PCI_CONFIG`) becomes an
 /// `IORequest` for the shared ``IODispatcher`` (its software ioeventfds included), with
@@ -24,8 +30,8 @@ import Synchronization
 /// server: each is counted, logged and passed to the fault handler, and the vCPU gets a
 /// defined answer (all ones for a failed read) whenever the protocol allows one.
 public final class XenIoreqServer: @unchecked Sendable {
-    // SAFETY (@unchecked): stored properties are immutable after init except `lifecycle`
-    // (a Mutex) and the counters (atomics). The shared ioreq pages are touched only on
+    // SAFETY (@unchecked): stored properties are immutable after init except `lifecycle`,
+    // `mirrors` and `domainWatch` (Mutexes), `domainGone` and the counters (atomics). The shared ioreq pages are touched only on
     // `loop`'s thread; the ioreq protocol hands a slot to us from READY to IORESP_READY
     // and the buffered ring's read side is ours alone.
 
@@ -55,6 +61,12 @@ public final class XenIoreqServer: @unchecked Sendable {
     public let msiController: XenMSIController
     /// ISA IRQs and PCI INTx pins through `set_isa_irq_level` / `set_pci_intx_level`.
     public let interruptLines: XenInterruptLines
+    /// Frames of guest RAM the device model accessed, for Xen's dirty log: reported before
+    /// each ioreq answer and each interrupt.
+    public let modifiedFrames: XenModifiedFrameLog
+    /// Whether ``start()`` tells the toolstack the device model runs (only the device model
+    /// libxl launched for the domain may).
+    public let announcesReadiness: Bool
 
     /// Most elements one repeated request may have (a page of bytes).
     static let maxRepeat = UInt32(SWIFTDM_XEN_PAGE_SIZE)
@@ -64,16 +76,20 @@ public final class XenIoreqServer: @unchecked Sendable {
     private let vcpuPorts: [XenEventChannelPort]
     private let vcpuByPort: [XenEventChannelPort: Int]
     private let bufferedPort: XenEventChannelPort
-    private let loop: EventLoop
-    private let logger: Logger
+    let loop: EventLoop
+    let logger: Logger
     private let faultHandler: @Sendable (XenIoreqError) -> Void
 
-    private enum Lifecycle {
+    enum Lifecycle {
         case attached
         case serving(EventSource)
         case stopped
     }
-    private let lifecycle = Mutex<Lifecycle>(.attached)
+    let lifecycle = Mutex<Lifecycle>(.attached)
+    /// The `@releaseDomain` watch (``watchDomain(onGone:)``) and its token.
+    let domainWatch = Mutex<(source: EventSource, token: String)?>(nil)
+    /// Set once the domain was found gone.
+    let domainGone = Atomic<Bool>(false)
     /// Address-space observers installed by ``mirrorRegistrations(of:)``.
     private let mirrors = Mutex<[(space: IOSpace, token: UInt64)]>([])
     private let counters = Counters()
@@ -83,11 +99,14 @@ public final class XenIoreqServer: @unchecked Sendable {
     ///
     /// - Parameters:
     ///   - vcpuCount: the domain's vCPUs; asked from Xen (`xendevicemodel_nr_vcpus`) when nil.
+    ///   - announcesReadiness: write `device-model/<domid>/state = running` in ``start()``.
+    ///     Only the domain's primary device model (the one libxl launched and waits for) may;
+    ///     a server attached next to it must not, or it would answer for the primary.
     ///   - faultHandler: called for every ``XenIoreqError``, on the thread that met it (the
     ///     I/O thread, or the one whose registration could not be mirrored).
     public init(
         domid: XenDomainID, hypervisor: XenHypervisor, dispatcher: IODispatcher,
-        vcpuCount: Int? = nil, logger: Logger = Logger(label: "swiftdm.xen"),
+        vcpuCount: Int? = nil, announcesReadiness: Bool = false, logger: Logger = Logger(label: "swiftdm.xen"),
         faultHandler: @escaping @Sendable (XenIoreqError) -> Void = { _ in }
     ) throws(XenError) {
         let control = hypervisor.control
@@ -105,7 +124,9 @@ public final class XenIoreqServer: @unchecked Sendable {
             let pages = IoreqPages(mapping: mapping)
             let remoteBufferedPort = try control.bufferedIoreqPort(domid: domid, server: id)
 
-            // Xen writes each vCPU's `vp_eport` when the server is enabled.
+            // Xen writes each vCPU's `vp_eport` when the server is enabled (ioreq_server_enable),
+            // so the binds follow the enable, as in QEMU's xen_register_ioreq. Requests Xen
+            // sends in between wait in their slots: start() looks at every slot first.
             try control.setIoreqServerState(domid: domid, server: id, enabled: true)
             undo.append { try? control.setIoreqServerState(domid: domid, server: id, enabled: false) }
 
@@ -134,6 +155,7 @@ public final class XenIoreqServer: @unchecked Sendable {
         self.domid = domid
         self.id = id
         self.vcpuCount = vcpus
+        self.announcesReadiness = announcesReadiness
         self.hypervisor = hypervisor
         self.dispatcher = dispatcher
         self.logger = logger
@@ -141,20 +163,26 @@ public final class XenIoreqServer: @unchecked Sendable {
         var byPort: [XenEventChannelPort: Int] = [:]
         for (vcpu, port) in vcpuPorts.enumerated() { byPort[port] = vcpu }
         self.vcpuByPort = byPort
-        self.guestMemory = PageMappedGuestMemory(mapper: XenForeignFrameMapper(foreignMemory: hypervisor.foreignMemory, domid: domid))
-        self.msiController = XenMSIController(control: control, domid: domid)
-        self.interruptLines = XenInterruptLines(control: control, domid: domid)
+        let modified = XenModifiedFrameLog(control: control, domid: domid, logger: logger)
+        self.modifiedFrames = modified
+        self.guestMemory = PageMappedGuestMemory(
+            mapper: XenForeignFrameMapper(foreignMemory: hypervisor.foreignMemory, domid: domid),
+            accessObserver: { first, count in modified.record(firstFrame: first, count: count) })
+        self.msiController = XenMSIController(control: control, domid: domid, modifiedFrames: modified)
+        self.interruptLines = XenInterruptLines(control: control, domid: domid, modifiedFrames: modified)
     }
 
-    deinit { stop() }
+    deinit { detach(answeringLastRequests: false) }
 
     // MARK: Lifecycle
 
     /// The xenstore path the toolstack watches for the device model's state.
     public var statePath: String { "device-model/\(domid)/state" }
 
-    /// Starts serving on the I/O thread, then tells the toolstack the device model is
-    /// `running`.
+    /// Starts serving on the I/O thread: first every request already waiting in a slot or
+    /// the buffered ring (Xen may send one as soon as the server is enabled, before its
+    /// event channels were bound), then whatever the event channels report. With
+    /// ``announcesReadiness``, then tells the toolstack the device model is `running`.
     public func start() throws(XenError) {
         let fd = hypervisor.eventChannels.fileDescriptor
         let source: EventSource = try lifecycle.withLock { (state: inout Lifecycle) throws(XenError) in
@@ -163,8 +191,8 @@ public final class XenIoreqServer: @unchecked Sendable {
             state = .serving(source)
             return source
         }
-        // Requests that fired before the watch existed are still pending on the fd; the
-        // level-triggered watch picks them up on the first iteration.
+        loop.execute { [weak self] in self?.serveWaitingRequests() }
+        guard announcesReadiness else { return }
         do {
             try hypervisor.store.write("running", at: statePath)
         } catch {
@@ -174,9 +202,17 @@ public final class XenIoreqServer: @unchecked Sendable {
         }
     }
 
-    /// Stops serving and unregisters from the domain (disable, destroy, unbind, unmap).
-    /// Idempotent.
-    public func stop() {
+    /// Stops serving and unregisters from the domain. Idempotent.
+    ///
+    /// The order leaves no vCPU waiting: disable the server first (from then on Xen sends
+    /// nothing here), answer on the I/O thread every request that arrived before that, stop
+    /// the thread, then destroy the server, unbind the event channels and unmap the pages.
+    /// Calls that fail because the domain is gone are ignored.
+    public func stop() { detach(answeringLastRequests: true) }
+
+    /// ``stop()``; from `deinit` no request can be answered (the I/O thread's callbacks no
+    /// longer reach this object), so the last requests are left to Xen.
+    private func detach(answeringLastRequests: Bool) {
         let previous: Lifecycle = lifecycle.withLock { state in
             let old = state
             state = .stopped
@@ -189,13 +225,31 @@ public final class XenIoreqServer: @unchecked Sendable {
             return all
         }
         for mirror in installed { dispatcher.addressSpace(mirror.space).removeObserver(mirror.token) }
-        if case .serving(let source) = previous {
-            // On the loop thread: once this returns, no callback is running or will run.
-            loop.sync { source.cancel() }
-        }
-        loop.shutdown()
         let control = hypervisor.control
         try? control.setIoreqServerState(domid: domid, server: id, enabled: false)
+        let source: EventSource?
+        if case .serving(let s) = previous { source = s } else { source = nil }
+        let domainWatch = self.domainWatch.withLock { w in
+            let old = w
+            w = nil
+            return old
+        }
+        if answeringLastRequests {
+            // On the loop thread: once this returns, no callback is running or will run.
+            loop.sync { [self] in
+                serveWaitingRequests()
+                source?.cancel()
+                domainWatch?.source.cancel()
+            }
+        } else {
+            loop.sync {
+                source?.cancel()
+                domainWatch?.source.cancel()
+            }
+        }
+        loop.shutdown()
+        if let domainWatch { try? hypervisor.store.unwatch("@releaseDomain", token: domainWatch.token) }
+        modifiedFrames.flush()
         try? control.destroyIoreqServer(domid: domid, server: id)
         for port in vcpuPorts + [bufferedPort] { try? hypervisor.eventChannels.unbind(port) }
         hypervisor.foreignMemory.unmapResource(pages.mapping)
@@ -326,6 +380,15 @@ public final class XenIoreqServer: @unchecked Sendable {
         }
     }
 
+    /// Serves every request waiting in a slot, and the buffered ring, whether or not its
+    /// event arrived: the slot's state is the truth, events only hints.
+    private func serveWaitingRequests() {
+        drainBuffered()
+        for vcpu in 0..<vcpuCount where pages.slot(vcpu).state == UInt8(STATE_IOREQ_READY) {
+            serve(vcpu: vcpu)
+        }
+    }
+
     private func serve(vcpu: Int) {
         // Buffered writes the guest issued earlier must land before this request.
         drainBuffered()
@@ -335,6 +398,9 @@ public final class XenIoreqServer: @unchecked Sendable {
             return
         }
         let data = handle(request, vcpu: vcpu)
+        // What the request wrote to guest RAM (a `rep ins`, a device's DMA) is in Xen's
+        // dirty log before the vCPU goes on.
+        modifiedFrames.flush()
         if let state = slot.respond(data: data) {
             fault(.slotStateChanged(vcpu: vcpu, state: state))
             return

@@ -49,13 +49,18 @@ public final class LibxenDeviceModelControl: XenDeviceModelControl, @unchecked S
         return port
     }
 
+    /// The range-type argument of the range calls for `kind`. libxendevicemodel names it
+    /// `is_mmio`, but it is `xen_dm_op_ioreq_server_range.type`: `XEN_DMOP_IO_RANGE_PORT`,
+    /// `_MEMORY` or `_PCI` (a PCI range is SBDFs).
+    static func ioRangeType(_ kind: XenIORangeKind) -> Int32 { Int32(bitPattern: kind.rawValue) }
+
     public func mapIORange(domid: XenDomainID, server: IoreqServerID, kind: XenIORangeKind, first: UInt64, last: UInt64) throws(XenError) {
-        try check(xendevicemodel_map_io_range_to_ioreq_server(handle, domid, server, kind == .memory ? 1 : 0, first, last),
+        try check(xendevicemodel_map_io_range_to_ioreq_server(handle, domid, server, Self.ioRangeType(kind), first, last),
                   "xendevicemodel_map_io_range_to_ioreq_server", domid)
     }
 
     public func unmapIORange(domid: XenDomainID, server: IoreqServerID, kind: XenIORangeKind, first: UInt64, last: UInt64) throws(XenError) {
-        try check(xendevicemodel_unmap_io_range_from_ioreq_server(handle, domid, server, kind == .memory ? 1 : 0, first, last),
+        try check(xendevicemodel_unmap_io_range_from_ioreq_server(handle, domid, server, Self.ioRangeType(kind), first, last),
                   "xendevicemodel_unmap_io_range_from_ioreq_server", domid)
     }
 

@@ -39,7 +39,7 @@ final class XenTestDomain: @unchecked Sendable {
         try dispatcher.pciConfig.register(base: Self.pciFunction.configAddress(register: 0), length: 4096, name: "scratch-pci", handler: pciConfig)
         let log = faultLog
         server = try XenIoreqServer(
-            domid: Self.domid, hypervisor: try xen.openHypervisor(), dispatcher: dispatcher,
+            domid: Self.domid, hypervisor: try xen.openHypervisor(), dispatcher: dispatcher, announcesReadiness: true,
             faultHandler: { error in log.append(error) })
         try server.claimRegisteredRanges()
         if start { try server.start() }
