@@ -2,6 +2,7 @@ import ArgumentParser
 import DeviceModel
 import Logging
 import Machine
+import QMP
 import XenGlue
 #if canImport(Glibc)
 import Glibc
@@ -39,10 +40,15 @@ struct XenCommand: ParsableCommand {
     @Option(name: .long, help: ArgumentHelp("Any device of the catalogue (repeatable).", valueName: "name[,key=value…]"))
     var device: [String] = []
 
-    @Option(name: .long, help: ArgumentHelp(
-        "PCI slots on bus 0 the devices take, in order; 0–3 hold the HVM platform (host bridge, PIIX3, VGA, Xen platform device) and are refused.",
+    @Option(name: [.customLong("slots"), .customLong("slot")], help: ArgumentHelp(
+        "PCI slots on bus 0 the devices take, in order; 0–3 hold the HVM platform (host bridge, PIIX3, VGA, Xen platform device) and slots the domain's qemu-xen uses are refused. Default: the free slots from 4.",
         valueName: "N[-M][,…]"))
-    var slots = PCISlotList.afterXenfvPlatform.description
+    var slots: String?
+
+    @Option(name: .customLong("peer-qmp"), help: ArgumentHelp(
+        "The QMP socket of the domain's own device model (qemu-xen), asked which slots it uses; 'none' to ask nobody. Default: libxl's sockets for the domain, when they exist.",
+        valueName: "path|none"))
+    var peerQMP: String?
 
     @Flag(name: .customLong("check"), help: "Check the command line and the devices' files, print the devices, and exit.")
     var check = false
@@ -76,16 +82,32 @@ struct XenCommand: ParsableCommand {
 
     func run() throws {
         let devices: [VirtioDeviceSpec]
-        let slotList: PCISlotList
+        var slotList: [UInt8]
         do {
             devices = try checkedDevices()
-            slotList = try PCISlotList(parsing: slots, option: "--slots")
+            slotList = try slots.map { text throws(MachineError) in try PCISlotList(parsing: text, option: "--slots") }?.slots
+                ?? PCISlotList.afterXenfvPlatform.slots
         } catch {
             try Self.fail("\(error)", status: 2)
         }
         if check {
             for d in devices { print(d) }
             return
+        }
+        // Beside qemu-xen: never a slot it uses (its config cycles would come here instead).
+        let peerSockets = peerQMP == "none" ? [] : peerQMP.map { [$0] } ?? PeerDeviceModelSlots.defaultSockets(domid: domid)
+        do {
+            if let peer = try PeerDeviceModelSlots.query(sockets: peerSockets) {
+                if slots != nil, let taken = slotList.first(where: { peer.slots[$0] != nil }) {
+                    try Self.fail("--slots: slot \(taken) is used by the domain's other device model (\(peer.slots[taken] ?? "")), per \(peer.socket)", status: 2)
+                }
+                slotList.removeAll { peer.slots[$0] != nil }
+                printToStandardError("swiftdm xen: beside the device model at \(peer.socket), which uses slots \(peer.slots.keys.sorted().map(String.init).joined(separator: ", ")); devices go to slots \(slotList.prefix(devices.count).map(String.init).joined(separator: ", "))")
+            } else if let peerQMP, peerQMP != "none" {
+                try Self.fail("--peer-qmp \(peerQMP): no such socket", status: 2)
+            }
+        } catch let failure as QMPClient.Failure {
+            try Self.fail("cannot ask the domain's device model which PCI slots it uses: \(failure) (pass --peer-qmp none to skip)", status: 1)
         }
         // Handle SIGINT/SIGTERM with sigwait: block them before any I/O thread exists so
         // every thread inherits the mask.
@@ -100,7 +122,7 @@ struct XenCommand: ParsableCommand {
         let server: XenIoreqServer
         do {
             server = try XenIoreqServer(domid: domid, hypervisor: try XenHypervisor.openLibxen(), dispatcher: IODispatcher(), logger: logger)
-            machine = try IOServerMachine(server: server, devices: devices, slots: slotList.slots, vcpuCount: server.vcpuCount, logger: logger)
+            machine = try IOServerMachine(server: server, devices: devices, slots: slotList, vcpuCount: server.vcpuCount, logger: logger)
             logger.info("serving domain \(domid) as ioreq server \(server.id) with \(server.vcpuCount) vCPUs: \(devices.map(\.description).joined(separator: ", "))")
         } catch {
             try Self.fail("cannot attach to domain \(domid): \(error)", status: 1)

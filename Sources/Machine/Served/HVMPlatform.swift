@@ -13,6 +13,7 @@ import X86Machine
 /// | ``I8042Controller`` (its reset line) | ports 0x60, 0x64, ISA IRQs 1 and 12 |
 /// | ``SystemControlPortA`` (fast reset) | port 0x92 |
 /// | ``ACPIPowerManagement`` PM1a control (S5 power-off) | port 0xB004 of the block at 0xB000 hvmloader's FADT names |
+/// | ``ACPIGPEBlock`` (GPE0, no event sources) | ports 0xAFE0–0xAFE3 |
 ///
 /// Xen answers PM1a_STS/EN (0xB000) and PM_TMR (0xB008) itself, before any device model sees
 /// them, so of the block only PM1a_CNT reaches the device. Power-off and resets arrive as
@@ -50,6 +51,7 @@ public final class HVMPlatform: Sendable {
     public let keyboardController: I8042Controller
     public let systemControlPortA: SystemControlPortA
     public let powerManagement: ACPIPowerManagement
+    public let generalPurposeEvents: ACPIGPEBlock
 
     /// The functions the owner claims: 00:00.0 and 00:01.0.
     public var pciFunctions: [PCIAddress] {
@@ -85,6 +87,8 @@ public final class HVMPlatform: Sendable {
             // Xen raises the SCI for the event block it owns; this device never drives it.
             powerManagement = ACPIPowerManagement(sciLine: nil, events: events)
             try ports.register(base: Self.acpiBase, length: ACPIPowerManagement.portCount, name: "acpi-pm", handler: powerManagement)
+            generalPurposeEvents = ACPIGPEBlock(length: Int(ACPIGPEBlock.xenLength))
+            try ports.register(base: ACPIGPEBlock.xenBase, length: ACPIGPEBlock.xenLength, name: "acpi-gpe0", handler: generalPurposeEvents)
         } catch {
             throw .setupFailed("HVM platform devices: \(error)")
         }

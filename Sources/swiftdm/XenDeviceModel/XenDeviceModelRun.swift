@@ -107,7 +107,8 @@ enum XenDeviceModelRun {
         let server: XenIoreqServer
         let machine: IOServerMachine
         do {
-            server = try XenIoreqServer(domid: domid, hypervisor: try XenHypervisor.openLibxen(), dispatcher: IODispatcher(), logger: logger)
+            server = try XenIoreqServer(domid: domid, hypervisor: try XenHypervisor.openLibxen(), dispatcher: IODispatcher(),
+                                    announcesReadiness: true, logger: logger)
             let control = server.hypervisor.control
             let platform = HVMPlatform.Configuration(
                 serialOutput: serialOutput,
@@ -130,6 +131,12 @@ enum XenDeviceModelRun {
                     }
                 })
             machine = try IOServerMachine(server: server, devices: options.devices, vcpuCount: server.vcpuCount, platform: platform, logger: logger)
+            do {
+                try server.watchDomain { state.finish(.domainGone) }
+            } catch {
+                machine.stop()
+                throw error
+            }
         } catch {
             printToStandardError("swiftdm: cannot serve domain \(domid): \(error)")
             qmp.close()
