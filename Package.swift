@@ -162,7 +162,7 @@ let package = Package(
         // The launcher end to end: `swiftdm run`, `swiftdm xen`, `swiftdm vhost-user` as processes.
         .testTarget(name: "LauncherTests", dependencies: ["swiftdm", "swiftdm-kit", "SwiftdmTestSupport", "DeviceModelTesting", "XenGlue", "KVMGlue"]),
         .testTarget(name: "QMPTests", dependencies: ["QMP"]),
-        .testTarget(name: "MachineTests", dependencies: ["Machine", "DeviceModelTesting", "VirtioDevices", "KVMGlue", "SwiftdmTestSupport"]),
+        .testTarget(name: "MachineTests", dependencies: ["Machine", "DeviceModelTesting", "VirtioDevices", "KVMGlue", "SwiftdmTestSupport", "XenGlue", "XenSimulation"]),
         .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "XenSimulation", "Virtio", "HostIO", "VirtioDevices", "DeviceModelTesting"]),
         // The vhost-user backend in process, and `swiftdm vhost-user` as a child process killed
         // mid-I/O (the dependency on the executable only makes sure it is built).
