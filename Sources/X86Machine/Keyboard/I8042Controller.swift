@@ -305,10 +305,62 @@ extension I8042Controller {
             s.output.append(Output(byte: byte, fromAux: fromAux))
         }
 
+        func saveState(into r: inout DeviceStateRecord) {
+            state.withLock { s in
+                r.set("ram", bytes: s.ram)
+                r.set("system-flag", s.systemFlag)
+                r.set("last-write-was-command", s.lastWriteWasCommand)
+                if let c = s.pendingControllerCommand { r.set("pending-controller-command", c) }
+                if let c = s.pendingKeyboardCommand { r.set("pending-keyboard-command", c) }
+                r.set("output", bytes: s.output.map(\.byte))
+                r.set("output-from-aux", bytes: s.output.map { $0.fromAux ? 1 : 0 })
+                r.set("output-port", s.outputPort)
+                r.set("scan-code-set", s.scanCodeSet)
+            }
+        }
+
+        func restoreState(_ r: DeviceStateRecord) throws(DeviceStateError) {
+            var n = State()
+            n.ram = try r.bytes("ram", count: 32)
+            n.systemFlag = try r.bool("system-flag")
+            n.lastWriteWasCommand = try r.bool("last-write-was-command")
+            if r.value("pending-controller-command") != nil { n.pendingControllerCommand = try r.integer("pending-controller-command") }
+            if r.value("pending-keyboard-command") != nil { n.pendingKeyboardCommand = try r.integer("pending-keyboard-command") }
+            let bytes = try r.bytes("output", maxCount: Self.outputDepth)
+            let aux = try r.bytes("output-from-aux", count: bytes.count)
+            guard aux.allSatisfy({ $0 <= 1 }) else { throw r.invalid("output-from-aux", "\(aux)", expected: "0 or 1 per byte") }
+            n.output = zip(bytes, aux).map { Output(byte: $0, fromAux: $1 == 1) }
+            n.outputPort = try r.integer("output-port")
+            let set: UInt8 = try r.integer("scan-code-set")
+            guard (1...3).contains(set) else { throw r.invalid("scan-code-set", set, expected: "1, 2 or 3") }
+            n.scanCodeSet = set
+            state.withLock { s in
+                s = n
+                updateInterrupts(s)
+            }
+        }
+
         private func updateInterrupts(_ s: State) {
             let front = s.output.first
             keyboardIRQ.set(front.map { !$0.fromAux } == true && s.commandByte & I8042CommandByte.keyboardInterrupt != 0)
             auxIRQ.set(front?.fromAux == true && s.commandByte & I8042CommandByte.auxInterrupt != 0)
         }
+    }
+}
+
+// MARK: Device state
+
+extension I8042Controller: DeviceStateful {
+    static let stateKind = "i8042"
+
+    public func saveState(id: String) -> DeviceStateRecord {
+        var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
+        core.saveState(into: &r)
+        return r
+    }
+
+    public func restoreState(_ r: DeviceStateRecord) throws(DeviceStateError) {
+        try r.expect(kind: Self.stateKind, versions: 1...1)
+        try core.restoreState(r)
     }
 }

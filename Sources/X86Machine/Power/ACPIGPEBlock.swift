@@ -51,3 +51,21 @@ public final class ACPIGPEBlock: IOHandler, Sendable {
         }
     }
 }
+
+// MARK: Device state
+
+extension ACPIGPEBlock: DeviceStateful {
+    static let stateKind = "acpi-gpe"
+
+    public func saveState(id: String) -> DeviceStateRecord {
+        var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
+        r.set("registers", bytes: registers.withLock { $0 })
+        return r
+    }
+
+    public func restoreState(_ r: DeviceStateRecord) throws(DeviceStateError) {
+        try r.expect(kind: Self.stateKind, versions: 1...1)
+        let bytes = try r.bytes("registers", count: halfLength * 2)
+        registers.withLock { $0 = bytes }
+    }
+}

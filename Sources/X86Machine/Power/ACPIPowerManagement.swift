@@ -174,3 +174,35 @@ public final class ACPIPowerManagement: IOHandler, Sendable {
         sci.set(s.status & s.enable & (Status.powerButton | Status.sleepButton | Status.rtc) != 0)
     }
 }
+
+// MARK: Device state
+
+extension ACPIPowerManagement: DeviceStateful {
+    static let stateKind = "acpi-pm1"
+
+    /// The PM timer is not saved: it follows the host's monotonic clock from the restored
+    /// process's start, as it would across a migration (the guest sees a jump it tolerates).
+    public func saveState(id: String) -> DeviceStateRecord {
+        var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
+        state.withLock { s in
+            r.set("pm1-status", s.status)
+            r.set("pm1-enable", s.enable)
+            r.set("pm1-control", s.control)
+        }
+        return r
+    }
+
+    public func restoreState(_ r: DeviceStateRecord) throws(DeviceStateError) {
+        try r.expect(kind: Self.stateKind, versions: 1...1)
+        let status: UInt16 = try r.integer("pm1-status")
+        let enable: UInt16 = try r.integer("pm1-enable")
+        let control: UInt16 = try r.integer("pm1-control")
+        state.withLock { s in
+            s.status = status
+            s.enable = enable & Enable.writable
+            s.control = control & Control.stored
+            s.timerCarryBase = ticks()
+            updateSCI(s)
+        }
+    }
+}

@@ -230,3 +230,56 @@ public final class CMOS: ByteRegisterDevice, Sendable {
         }
     }
 }
+
+// MARK: Device state
+
+extension CMOS: DeviceStateful {
+    static let stateKind = "mc146818-cmos"
+
+    /// The clock is saved as its offset from the host's wall clock, so a restored guest's RTC
+    /// keeps the time it was set to relative to real time (as QEMU's `rtc base=utc` does).
+    public func saveState(id: String) -> DeviceStateRecord {
+        var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
+        state.withLock { s in
+            r.set("index", s.index)
+            r.set("nmi-disabled", s.nmiDisabled)
+            r.set("ram", bytes: s.ram)
+            r.set("offset-seconds", UInt64(bitPattern: s.offsetSeconds))
+            if let f = s.frozen {
+                r.set("frozen", array: [UInt64(bitPattern: Int64(f.year)), UInt64(f.month), UInt64(f.day),
+                                        UInt64(f.hour), UInt64(f.minute), UInt64(f.second)])
+            }
+            r.set("last-status-c-second", UInt64(bitPattern: s.lastStatusCSecond))
+        }
+        return r
+    }
+
+    public func restoreState(_ r: DeviceStateRecord) throws(DeviceStateError) {
+        try r.expect(kind: Self.stateKind, versions: 1...1)
+        let index: UInt8 = try r.integer("index")
+        guard index < 128 else { throw r.invalid("index", index, expected: "below 128") }
+        let nmi = try r.bool("nmi-disabled")
+        let ram = try r.bytes("ram", count: 128)
+        let offset = Int64(bitPattern: try r.unsigned("offset-seconds"))
+        var frozen: CalendarTime?
+        if r.value("frozen") != nil {
+            let f = try r.unsignedArray("frozen", count: 6)
+            let t = CalendarTime(year: Int(Int64(bitPattern: f[0])), month: Int(f[1]), day: Int(f[2]),
+                                 hour: Int(f[3]), minute: Int(f[4]), second: Int(f[5]))
+            guard (1...12).contains(t.month), (1...31).contains(t.day), t.hour < 24, t.minute < 60, t.second < 60,
+                  (0...9999).contains(t.year) else {
+                throw r.invalid("frozen", "\(f)", expected: "a calendar time (year 0–9999)")
+            }
+            frozen = t
+        }
+        let lastC = Int64(bitPattern: try r.unsigned("last-status-c-second"))
+        state.withLock { s in
+            s.index = index
+            s.nmiDisabled = nmi
+            s.ram = ram
+            s.offsetSeconds = offset
+            s.frozen = frozen
+            s.lastStatusCSecond = lastC
+        }
+    }
+}

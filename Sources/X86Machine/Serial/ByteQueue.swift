@@ -31,6 +31,9 @@ struct ByteQueue {
         return b
     }
 
+    /// The queued bytes, oldest first.
+    var contents: [UInt8] { Array(storage[head...]) }
+
     mutating func removeAll() {
         storage.removeAll(keepingCapacity: true)
         head = 0

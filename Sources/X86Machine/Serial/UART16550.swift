@@ -269,3 +269,58 @@ public final class UART16550: ByteRegisterDevice, Sendable {
         interrupt.set(pendingInterrupt(s) != UARTInterruptID.none)
     }
 }
+
+// MARK: Device state
+
+extension UART16550: DeviceStateful {
+    static let stateKind = "uart16550"
+
+    public func saveState(id: String) -> DeviceStateRecord {
+        var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
+        state.withLock { s in
+            r.set("divisor-latch", s.divisorLatch)
+            r.set("ier", s.interruptEnable)
+            r.set("lcr", s.lineControl)
+            r.set("mcr", s.modemControl)
+            r.set("scr", s.scratch)
+            r.set("fifos-enabled", s.fifosEnabled)
+            r.set("trigger-level", UInt8(s.triggerLevel))
+            r.set("lsr-errors", s.lineStatusErrors)
+            r.set("msr-lines", s.modemStatusLines)
+            r.set("msr-deltas", s.modemStatusDeltas)
+            r.set("thr-empty-pending", s.transmitterEmptyPending)
+            r.set("rx-fifo", bytes: s.receiveFIFO.contents)
+            r.set("rx-backlog", bytes: s.backlog.contents)
+        }
+        return r
+    }
+
+    public func restoreState(_ r: DeviceStateRecord) throws(DeviceStateError) {
+        try r.expect(kind: Self.stateKind, versions: 1...1)
+        let fifosEnabled = try r.bool("fifos-enabled")
+        let trigger = try r.unsigned("trigger-level", max: 14)
+        guard [1, 4, 8, 14].contains(trigger) else { throw r.invalid("trigger-level", trigger, expected: "1, 4, 8 or 14") }
+        let fifo = try r.bytes("rx-fifo", maxCount: fifosEnabled ? Self.fifoDepth : 1)
+        let capacity = state.withLock { $0.backlog.capacity }
+        let backlog = try r.bytes("rx-backlog", maxCount: capacity)
+        var n = State(backlog: ByteQueue(capacity: capacity))
+        n.divisorLatch = try r.integer("divisor-latch")
+        n.interruptEnable = try r.integer("ier", as: UInt8.self) & 0x0F
+        n.lineControl = try r.integer("lcr")
+        n.modemControl = try r.integer("mcr", as: UInt8.self) & 0x1F
+        n.scratch = try r.integer("scr")
+        n.fifosEnabled = fifosEnabled
+        n.triggerLevel = Int(trigger)
+        n.lineStatusErrors = try r.integer("lsr-errors")
+        n.modemStatusLines = try r.integer("msr-lines")
+        n.modemStatusDeltas = try r.integer("msr-deltas")
+        n.transmitterEmptyPending = try r.bool("thr-empty-pending")
+        n.receiveFIFO = ByteQueue(capacity: fifosEnabled ? Self.fifoDepth : 1)
+        for b in fifo { n.receiveFIFO.push(b) }
+        for b in backlog { n.backlog.push(b) }
+        state.withLock { s in
+            s = n
+            updateInterrupt(s)
+        }
+    }
+}
