@@ -148,6 +148,9 @@ public final class PCIBus: Sendable {
 
     // MARK: BAR placement
 
+    /// Places the BARs of a function whose configuration space was restored wholesale.
+    func remapAfterRestore(_ devfn: UInt8, _ function: any PCIFunction) { remap(devfn, function) }
+
     /// Brings the dispatcher in line with the BARs `function` decodes now.
     private func remap(_ devfn: UInt8, _ function: any PCIFunction) {
         let name = "\(PCIAddress(segment: segment, bus: number, device: devfn >> 3, function: devfn & 7).map { "\($0)" } ?? "?")"

@@ -206,6 +206,29 @@ public final class MSIXCapability: Sendable {
         }
     }
 
+    // MARK: Saved state
+
+    /// The table dwords and pending-bit words, for ``PCIBus/saveFunctionState(device:function:id:)``.
+    func savedState() -> (words: [UInt64], pending: [UInt64]) {
+        state.withLock { s in (s.words.map { UInt64($0) }, s.pending) }
+    }
+
+    /// Loads table and pending bits (counts checked by the caller), keeping only bits that
+    /// exist: writable table bits and pending bits of real vectors. Enable, function mask and
+    /// bus master follow from configuration space (the caller reports them next).
+    func restore(words: [UInt64], pending: [UInt64]) {
+        state.withLock { s in
+            for i in s.words.indices where i < words.count {
+                s.words[i] = UInt32(truncatingIfNeeded: words[i]) & Self.writableWords[i % 4]
+            }
+            for i in s.pending.indices where i < pending.count {
+                let valid = i == s.pending.count - 1 && vectorCount % 64 != 0 ? (UInt64(1) << UInt64(vectorCount % 64)) - 1 : UInt64.max
+                s.pending[i] = pending[i] & valid
+            }
+        }
+        bindRoutes(0..<vectorCount)
+    }
+
     // MARK: Helpers
 
     private func deliverIfPending(_ s: inout State, _ vector: Int) {
