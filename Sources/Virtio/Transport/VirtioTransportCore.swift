@@ -73,7 +73,18 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
     let delivery: any VirtioInterruptDelivery
 
     private let registers: Mutex<Registers>
-    private let lifecycle = Mutex<Void>(())
+    /// Serialises status transitions that call the device; holds what the running device was
+    /// activated with, so it can be stopped at a safe point and started again where it was
+    /// (``quiesce()``, ``resume()``, device-state restore).
+    private let lifecycle = Mutex<Activity>(Activity())
+
+    struct Activity {
+        /// The plan of the running activation and its queues, while the device runs.
+        var plan: ActivationPlan?
+        var queues: [Int: SplitVirtqueue] = [:]
+        /// Where each queue stopped, while quiesced.
+        var stoppedAt: [Int: (avail: UInt16, used: UInt16)]?
+    }
 
     static var unsupportedFeatures: UInt64 {
         VirtioFeature.ringPacked | VirtioFeature.ringReset | VirtioFeature.notificationData | VirtioFeature.srIOV
@@ -264,12 +275,14 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
     /// Why the device entered `DEVICE_NEEDS_RESET`, until the next reset.
     var needsResetReason: VirtioTransportError? { registers.withLock { $0.needsResetReason } }
 
-    private struct ActivationPlan {
+    struct ActivationPlan {
         var features: UInt64
         var legacy: Bool
         var queues: [VirtioQueueRegisters]
         var pageSize: UInt32
         var epoch: UInt64
+        /// Where queues start (restore, resume); 0 for a fresh activation.
+        var positions: [Int: (avail: UInt16, used: UInt16)] = [:]
     }
 
     private enum StatusOutcome {
@@ -287,7 +300,7 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
             reset()
             return
         }
-        lifecycle.withLock { _ in
+        lifecycle.withLock { activity in
             let outcome = registers.withLock { r -> StatusOutcome in
                 let featuresOK = VirtioDeviceStatus.featuresOK.rawValue
                 let driverOK = VirtioDeviceStatus.driverOK.rawValue
@@ -317,14 +330,15 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
             case .none: break
             case .fault(let e): enterNeedsReset(e)
             case .activate(let plan):
-                do throws(VirtioTransportError) { try activate(plan) } catch { enterNeedsReset(error) }
+                do throws(VirtioTransportError) { try activate(plan, &activity) } catch { enterNeedsReset(error) }
             }
         }
     }
 
     /// §3.1.1 step 8: build and validate each enabled queue, then start the device.
-    private func activate(_ plan: ActivationPlan) throws(VirtioTransportError) {
+    private func activate(_ plan: ActivationPlan, _ activity: inout Activity) throws(VirtioTransportError) {
         var bindings: [VirtioQueueBinding] = []
+        var running: [Int: SplitVirtqueue] = [:]
         for (index, q) in plan.queues.enumerated() {
             guard plan.legacy ? q.legacyPageFrame != 0 : q.enabled else { continue }
             guard q.size <= UInt32(q.maxSize) else {
@@ -346,13 +360,16 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
             }
             let queue: SplitVirtqueue
             do {
+                let at = plan.positions[index]
                 queue = try SplitVirtqueue(memory: memory, layout: layout, maxSize: q.maxSize,
                                            eventIndex: plan.features & VirtioFeature.eventIndex != 0,
-                                           indirectDescriptors: plan.features & VirtioFeature.indirectDescriptors != 0)
+                                           indirectDescriptors: plan.features & VirtioFeature.indirectDescriptors != 0,
+                                           nextAvail: at?.avail ?? 0, nextUsed: at?.used)
             } catch {
                 throw .device(.queue(index: index, error))
             }
             bindings.append(VirtioQueueBinding(index: index, queue: queue, kick: kicks[index]))
+            running[index] = queue
         }
         let sink = VirtioActivationSink(core: self, epoch: plan.epoch)
         do {
@@ -360,6 +377,9 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
         } catch {
             throw .device(error)
         }
+        activity.plan = plan
+        activity.queues = running
+        activity.stoppedAt = nil
     }
 
     /// §2.1.2: set `DEVICE_NEEDS_RESET` and, if `DRIVER_OK` is set, send a configuration
@@ -383,9 +403,10 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
     /// reads the old value until this completes, so a driver polling for 0 sees a finished
     /// reset. The kick notifiers and their ioeventfds stay registered.
     func reset() {
-        lifecycle.withLock { _ in
+        lifecycle.withLock { activity in
             registers.withLock { $0.epoch &+= 1 }
             device.reset()
+            activity = Activity()
             for kick in kicks { kick.drain() }
             let config = device.readConfig()
             registers.withLock { r in
@@ -402,6 +423,136 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
                     r.lastConfig = config
                 }
                 delivery.clearInterrupts()
+            }
+        }
+    }
+
+    // MARK: Quiescing and saved state
+
+    /// Stops a running device at a safe point: it finishes its in-flight requests into the
+    /// used rings and lets go of the queues (as a reset does), but the driver-visible
+    /// registers stay, and the queues' positions are kept for ``resume()`` and for the saved
+    /// state. Returns false when nothing was running. Idempotent.
+    @discardableResult
+    func quiesce() -> Bool {
+        lifecycle.withLock { activity in
+            guard activity.plan != nil, activity.stoppedAt == nil else { return false }
+            device.reset()
+            activity.stoppedAt = activity.queues.mapValues { ($0.nextAvail, $0.nextUsed) }
+            activity.queues = [:]
+            return true
+        }
+    }
+
+    /// Starts a quiesced device again where it stopped. A failure puts the device in
+    /// `DEVICE_NEEDS_RESET`, as any activation failure does.
+    func resume() {
+        lifecycle.withLock { activity in
+            guard var plan = activity.plan, let stopped = activity.stoppedAt else { return }
+            plan.positions = stopped
+            plan.epoch = registers.withLock { $0.epoch }
+            do throws(VirtioTransportError) { try activate(plan, &activity) } catch { enterNeedsReset(error) }
+        }
+    }
+
+    /// Writes the registers and (for a running device, which must be quiesced) the queue
+    /// positions into `r`.
+    func saveState(into r: inout DeviceStateRecord) {
+        let stopped = lifecycle.withLock { $0.stoppedAt }
+        registers.withLock { reg in
+            r.set("status", reg.status)
+            r.set("device-feature-select", reg.deviceFeatureSelect)
+            r.set("driver-feature-select", reg.driverFeatureSelect)
+            r.set("driver-features", reg.driverFeatures)
+            r.set("queue-select", reg.queueSelect)
+            r.set("config-vector", reg.configVector)
+            r.set("legacy-page-size", reg.legacyPageSize)
+            r.set("config-generation", reg.configGeneration)
+            r.set("queue-size", array: reg.queues.map(\.size))
+            r.set("queue-enabled", array: reg.queues.map { UInt8($0.enabled ? 1 : 0) })
+            r.set("queue-descriptors", array: reg.queues.map(\.descriptorTable))
+            r.set("queue-driver-area", array: reg.queues.map(\.driverArea))
+            r.set("queue-device-area", array: reg.queues.map(\.deviceArea))
+            r.set("queue-msix-vector", array: reg.queues.map(\.msixVector))
+            r.set("queue-legacy-pfn", array: reg.queues.map(\.legacyPageFrame))
+            r.set("queue-legacy-align", array: reg.queues.map(\.legacyAlignment))
+        }
+        if let stopped {
+            let n = kicks.count
+            r.set("queue-next-avail", array: (0..<n).map { UInt64(stopped[$0]?.avail ?? 0) })
+            r.set("queue-next-used", array: (0..<n).map { UInt64(stopped[$0]?.used ?? 0) })
+            r.set("queue-running", array: (0..<n).map { UInt8(stopped[$0] == nil ? 0 : 1) })
+        }
+    }
+
+    /// Loads registers from `r` (validated against what this transport and device offer),
+    /// and — when the saved device was running — activates the device at the saved queue
+    /// positions, as if the driver had just set `DRIVER_OK`. The device must be in its reset
+    /// state (freshly built).
+    func restoreState(_ r: DeviceStateRecord) throws(DeviceStateError) {
+        let n = kicks.count
+        let status: UInt8 = try r.integer("status")
+        let driverFeatures = try r.unsigned("driver-features")
+        guard driverFeatures & ~offeredFeatures == 0 else {
+            throw r.invalid("driver-features", "0x\(String(driverFeatures, radix: 16))", expected: "a subset of the offered 0x\(String(offeredFeatures, radix: 16))")
+        }
+        let sizes = try r.unsignedArray("queue-size", count: n, max: UInt64(UInt32.max))
+        let enabled = try r.unsignedArray("queue-enabled", count: n, max: 1)
+        let descriptors = try r.unsignedArray("queue-descriptors", count: n)
+        let driverAreas = try r.unsignedArray("queue-driver-area", count: n)
+        let deviceAreas = try r.unsignedArray("queue-device-area", count: n)
+        let vectors = try r.unsignedArray("queue-msix-vector", count: n, max: UInt64(UInt16.max))
+        let pfns = try r.unsignedArray("queue-legacy-pfn", count: n, max: UInt64(UInt32.max))
+        let aligns = try r.unsignedArray("queue-legacy-align", count: n, max: UInt64(UInt32.max))
+        let configVector: UInt16 = try r.integer("config-vector")
+        var positions: [Int: (avail: UInt16, used: UInt16)] = [:]
+        if r.value("queue-running") != nil {
+            let running = try r.unsignedArray("queue-running", count: n, max: 1)
+            let avail = try r.unsignedArray("queue-next-avail", count: n, max: UInt64(UInt16.max))
+            let used = try r.unsignedArray("queue-next-used", count: n, max: UInt64(UInt16.max))
+            for i in 0..<n where running[i] == 1 { positions[i] = (UInt16(avail[i]), UInt16(used[i])) }
+        }
+        let snapshot = Registers(
+            status: status, deviceFeatureSelect: try r.integer("device-feature-select"),
+            driverFeatureSelect: try r.integer("driver-feature-select"), driverFeatures: driverFeatures,
+            queueSelect: try r.integer("queue-select"),
+            queues: (0..<n).map { i in
+                var q = VirtioQueueRegisters(maxSize: device.queueMaxSizes[i])
+                q.size = UInt32(sizes[i])
+                q.enabled = enabled[i] == 1
+                q.descriptorTable = descriptors[i]
+                q.driverArea = driverAreas[i]
+                q.deviceArea = deviceAreas[i]
+                q.msixVector = validVector(UInt16(vectors[i]))
+                q.legacyPageFrame = UInt32(pfns[i])
+                q.legacyAlignment = UInt32(aligns[i])
+                return q
+            },
+            configVector: validVector(configVector), legacyPageSize: try r.integer("legacy-page-size"),
+            configGeneration: try r.integer("config-generation"), lastConfig: device.readConfig())
+        let driverOK = VirtioDeviceStatus.driverOK.rawValue
+        let blocked = VirtioDeviceStatus.deviceNeedsReset.rawValue | VirtioDeviceStatus.failed.rawValue
+        try lifecycle.withLock { (activity: inout Activity) throws(DeviceStateError) in
+            guard activity.plan == nil else {
+                throw r.invalid("status", status, expected: "a device not yet started (restore into a freshly built machine)")
+            }
+            let epoch = registers.withLock { reg in
+                let epoch = reg.epoch
+                reg = snapshot
+                reg.epoch = epoch
+                return epoch
+            }
+            guard status & driverOK != 0, status & blocked == 0 else { return }
+            let legacy = usesLegacyInterface(driverFeatures)
+            let plan = ActivationPlan(features: legacy ? driverFeatures & offeredFeatures : driverFeatures, legacy: legacy,
+                                      queues: snapshot.queues, pageSize: snapshot.legacyPageSize, epoch: epoch, positions: positions)
+            do throws(VirtioTransportError) {
+                try activate(plan, &activity)
+            } catch {
+                // The saved rings do not fit this guest's memory: refuse rather than run a
+                // device the driver believes healthy.
+                registers.withLock { $0.status = 0 }
+                throw r.invalid("queues", "\(error)", expected: "rings the restored guest memory holds")
             }
         }
     }

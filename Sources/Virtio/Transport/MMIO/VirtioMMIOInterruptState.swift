@@ -25,6 +25,14 @@ final class VirtioMMIOInterruptState: VirtioInterruptDelivery {
 
     func clearInterrupts() { acknowledge(.max) }
 
+    /// Loads a saved `InterruptStatus` and drives the line to match.
+    func restore(_ bits: UInt32) {
+        pending.withLock { p in
+            p = bits & (VirtioMMIORegister.interruptUsedBuffer | VirtioMMIORegister.interruptConfigChange)
+            setLevel(p != 0)
+        }
+    }
+
     /// `InterruptACK`: clears the written bits; the line drops when none remain.
     func acknowledge(_ bits: UInt32) {
         pending.withLock { p in

@@ -44,6 +44,15 @@ final class VirtioPCIInterruptState: VirtioInterruptDelivery {
         }
     }
 
+    /// Loads a saved ISR; INTx follows it (it is asserted exactly while ISR bits are set
+    /// without MSI-X, and configuration space decides whether the line shows).
+    func restoreISR(_ bits: UInt8) {
+        isr.withLock { value in
+            value = bits & (VirtioPCI.isrQueue | VirtioPCI.isrConfig)
+            configSpace.setINTxLevel(value != 0)
+        }
+    }
+
     /// A driver read of the ISR: returns the bits and clears them, deasserting INTx.
     func readAndClear() -> UInt8 {
         isr.withLock { bits in

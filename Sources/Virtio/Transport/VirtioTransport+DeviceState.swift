@@ -1,0 +1,70 @@
+import DeviceModel
+
+/// Saved state of the virtio transports: the transport-independent registers and queue
+/// positions (``VirtioTransportCore``), plus the transport's interrupt status. The PCI
+/// function around a virtio-pci transport (BARs, MSI-X) is saved by its bus
+/// (``PCIBus/saveFunctionState(device:function:id:)``), the device's own state by the device.
+///
+/// Saving a running device needs it stopped at a safe point first (``quiesce()``): its
+/// in-flight requests complete into the used rings, so the record's queue positions account
+/// for every request, and none is lost or repeated when the restored device continues.
+extension VirtioPCITransport: DeviceStateful {
+    static var stateKind: String { "virtio-pci" }
+
+    /// Stops the device at a safe point (see the extension's documentation); false when it
+    /// was not running.
+    @discardableResult
+    public func quiesce() -> Bool { core.quiesce() }
+
+    /// Continues a quiesced device where it stopped.
+    public func resume() { core.resume() }
+
+    public func saveState(id: String) -> DeviceStateRecord {
+        var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
+        r.set("device-type", device.deviceType.rawValue)
+        core.saveState(into: &r)
+        r.set("isr", interrupts.pendingISR)
+        return r
+    }
+
+    public func restoreState(_ r: DeviceStateRecord) throws(DeviceStateError) {
+        try r.expect(kind: Self.stateKind, versions: 1...1)
+        let type = try r.unsigned("device-type")
+        guard type == UInt64(device.deviceType.rawValue) else {
+            throw r.invalid("device-type", type, expected: "\(device.deviceType.rawValue) (\(device.deviceType))")
+        }
+        let isr: UInt8 = try r.integer("isr")
+        try core.restoreState(r)
+        interrupts.restoreISR(isr)
+    }
+}
+
+extension VirtioMMIOTransport: DeviceStateful {
+    static var stateKind: String { "virtio-mmio" }
+
+    /// Stops the device at a safe point; false when it was not running.
+    @discardableResult
+    public func quiesce() -> Bool { core.quiesce() }
+
+    /// Continues a quiesced device where it stopped.
+    public func resume() { core.resume() }
+
+    public func saveState(id: String) -> DeviceStateRecord {
+        var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
+        r.set("device-type", device.deviceType.rawValue)
+        core.saveState(into: &r)
+        r.set("interrupt-status", interrupts.status)
+        return r
+    }
+
+    public func restoreState(_ r: DeviceStateRecord) throws(DeviceStateError) {
+        try r.expect(kind: Self.stateKind, versions: 1...1)
+        let type = try r.unsigned("device-type")
+        guard type == UInt64(device.deviceType.rawValue) else {
+            throw r.invalid("device-type", type, expected: "\(device.deviceType.rawValue) (\(device.deviceType))")
+        }
+        let status: UInt32 = try r.integer("interrupt-status")
+        try core.restoreState(r)
+        interrupts.restore(status)
+    }
+}
