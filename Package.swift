@@ -161,7 +161,7 @@ let package = Package(
         .target(name: "SwiftdmTestSupport", dependencies: ["KVMGlue"], path: "Tests/SwiftdmTestSupport"),
         .testTarget(name: "KVMGlueTests", dependencies: ["KVMGlue", "X86Machine", "DeviceModelTesting", "SwiftdmTestSupport"]),
         // The launcher end to end: `swiftdm run`, `swiftdm xen`, `swiftdm vhost-user` as processes.
-        .testTarget(name: "LauncherTests", dependencies: ["swiftdm", "swiftdm-kit", "SwiftdmTestSupport", "DeviceModelTesting", "XenGlue", "KVMGlue"]),
+        .testTarget(name: "LauncherTests", dependencies: ["swiftdm", "swiftdm-kit", "SwiftdmTestSupport", "DeviceModelTesting", "XenGlue", "KVMGlue", "QMP"]),
         .testTarget(name: "QMPTests", dependencies: ["QMP"]),
         .testTarget(name: "MachineTests", dependencies: ["Machine", "DeviceModelTesting", "VirtioDevices", "KVMGlue", "SwiftdmTestSupport", "XenGlue", "XenSimulation"]),
         .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "XenSimulation", "Virtio", "HostIO", "VirtioDevices", "DeviceModelTesting"]),
