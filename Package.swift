@@ -112,11 +112,12 @@ let package = Package(
         // Machine assembly with no backend of its own: the device catalogue (one spec and one
         // parser per device kind), virtio transports placed on PCI slots or virtio-mmio windows,
         // the PC (platform devices, PCI host bridge, boot) on any X86Accelerator, and machines
-        // served through an ioreq server. The launcher's commands are thin front ends over it.
+        // served through an ioreq server, and their QMP commands (`PCMachineQMP`: QMP knows no
+        // machine, the machine registers itself). The launcher's commands are thin front ends over it.
         .target(
             name: "Machine",
             dependencies: [
-                "DeviceModel", "X86Machine", "Virtio", "HostIO", "VirtioDevices", "Display", "CDeviceModelShims",
+                "DeviceModel", "X86Machine", "Virtio", "HostIO", "VirtioDevices", "Display", "DisplayOutputs", "QMP", "CDeviceModelShims",
                 .product(name: "Logging", package: "swift-log"),
             ]),
 
@@ -160,7 +161,7 @@ let package = Package(
         .target(name: "SwiftdmTestSupport", dependencies: ["KVMGlue"], path: "Tests/SwiftdmTestSupport"),
         .testTarget(name: "KVMGlueTests", dependencies: ["KVMGlue", "X86Machine", "DeviceModelTesting", "SwiftdmTestSupport"]),
         // The launcher end to end: `swiftdm run`, `swiftdm xen`, `swiftdm vhost-user` as processes.
-        .testTarget(name: "LauncherTests", dependencies: ["swiftdm", "swiftdm-kit", "SwiftdmTestSupport", "DeviceModelTesting", "XenGlue", "KVMGlue"]),
+        .testTarget(name: "LauncherTests", dependencies: ["swiftdm", "swiftdm-kit", "SwiftdmTestSupport", "DeviceModelTesting", "XenGlue", "KVMGlue", "QMP"]),
         .testTarget(name: "QMPTests", dependencies: ["QMP"]),
         .testTarget(name: "MachineTests", dependencies: ["Machine", "DeviceModelTesting", "VirtioDevices", "KVMGlue", "SwiftdmTestSupport", "XenGlue", "XenSimulation"]),
         .testTarget(name: "XenGlueTests", dependencies: ["XenGlue", "XenSimulation", "Virtio", "HostIO", "VirtioDevices", "DeviceModelTesting"]),

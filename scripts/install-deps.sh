@@ -17,7 +17,7 @@ packages=(
     acpica-tools nasm gcc binutils
     # network tests
     iproute2 iputils-ping
-    # VNC tests: pip installs vncdotool (below), the real client they drive
+    # VNC and QMP tests: pip installs vncdotool and qemu.qmp (below), the real clients they drive
     python3 python3-pip
 )
 
@@ -55,4 +55,14 @@ else
     # unless told to; a python3 that is not (pyenv, a venv) takes the plain command.
     "${sudo[@]}" python3 -m pip install --quiet vncdotool \
         || "${sudo[@]}" python3 -m pip install --quiet --break-system-packages vncdotool
+fi
+
+# qemu.qmp (PyPI): QEMU's own QMP client library (async QMPClient, qmp-shell), which
+# LauncherTests' RunQMPTests drive `swiftdm run --qmp` with.
+if python3 -c 'import qemu.qmp' 2>/dev/null; then
+    echo "install-deps: qemu.qmp is installed"
+else
+    echo "install-deps: pip-installing qemu.qmp"
+    "${sudo[@]}" python3 -m pip install --quiet qemu.qmp \
+        || "${sudo[@]}" python3 -m pip install --quiet --break-system-packages qemu.qmp
 fi

@@ -18,6 +18,9 @@ public enum MachineError: Error, Equatable, CustomStringConvertible {
     /// The seccomp allow-list could not be installed.
     case syscallFilter(reason: String, errno: Int32)
 
+    /// A control request (QMP) this machine cannot honour, with why.
+    case controlRefused(String)
+
     public var description: String {
         switch self {
         case .badDevice(let e): e.description
@@ -28,6 +31,7 @@ public enum MachineError: Error, Equatable, CustomStringConvertible {
         case .noFreeSlot(let device, let transport, let reason): "\(device): no free \(transport) slot (\(reason))"
         case .setupFailed(let message): message
         case .syscallFilter(let reason, let e): "system call filter: \(reason) (errno \(e))"
+        case .controlRefused(let why): why
         }
     }
 }

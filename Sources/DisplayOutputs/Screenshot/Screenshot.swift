@@ -31,6 +31,12 @@ public enum Screenshot {
     /// half a picture. `open(2)`, `write(2)`, `rename(2)`.
     public static func write(_ image: PixelImage, to path: String) throws(ScreenshotError) {
         guard let format = Format(path: path) else { throw .unsupportedFormat(path: path) }
+        try write(image, to: path, as: format)
+    }
+
+    /// Writes `image` to `path` in `format`, whatever the path's extension (QMP `screendump`
+    /// names the format separately), under a temporary name renamed into place.
+    public static func write(_ image: PixelImage, to path: String, as format: Format) throws(ScreenshotError) {
         let bytes: [UInt8]
         do { bytes = try encode(image, as: format) } catch {
             if case .compressionFailed(_, let reason) = error { throw .compressionFailed(path: path, reason: reason) }

@@ -11,6 +11,9 @@ public enum BlockBackendError: Error, Equatable, CustomStringConvertible {
     case io(operation: String, offset: UInt64, errno: Int32)
     /// io_uring cannot be used here (old kernel, seccomp, a container that forbids it).
     case ioUringUnavailable(operation: String, errno: Int32)
+    /// The image cannot take the size asked for (a block device, a read-only image, a host
+    /// that refused `ftruncate`).
+    case resize(path: String, bytes: UInt64, reason: String)
 
     public var description: String {
         switch self {
@@ -19,6 +22,7 @@ public enum BlockBackendError: Error, Equatable, CustomStringConvertible {
         case .imageLocked(let p): "image \(p) is locked by another process"
         case .io(let op, let off, let e): "\(op) at offset \(off) failed: errno \(e)"
         case .ioUringUnavailable(let op, let e): "\(op) failed: errno \(e)"
+        case .resize(let p, let n, let why): "cannot resize image \(p) to \(n) bytes: \(why)"
         }
     }
 }

@@ -1,4 +1,5 @@
 import CDeviceModelShims
+import Synchronization
 #if canImport(Glibc)
 import Glibc
 #endif
@@ -12,10 +13,14 @@ import Glibc
 /// With ``BlockCacheMode/none`` the image is opened `O_DIRECT` where the file system allows
 /// it; transfers whose buffers or offset do not meet ``directIO``'s alignment bounce through
 /// an aligned buffer (guest buffers can start anywhere), the others go straight to the disk.
-public final class FileBlockBackend: BlockBackend {
+public final class FileBlockBackend: ResizableBlockBackend {
     /// The image as opened.
     public let path: String
-    public let capacity: UInt64
+    /// The image's size in bytes: as opened, then as ``resize(to:)`` left it.
+    public var capacity: UInt64 { currentSize.load(ordering: .acquiring) }
+    private let currentSize: Atomic<UInt64>
+    /// True for a regular file (which ``resize(to:)`` can change), false for a block device.
+    private let isRegularFile: Bool
     public let isReadOnly: Bool
     /// The cache mode asked for.
     public let cache: BlockCacheMode
@@ -105,7 +110,8 @@ public final class FileBlockBackend: BlockBackend {
         self.memoryFileSystem = st.st_mode & S_IFMT == S_IFREG ? Self.memoryFileSystem(fd) : nil
         self.path = path
         self.fileDescriptor = fd
-        self.capacity = size
+        self.currentSize = Atomic(size)
+        self.isRegularFile = st.st_mode & S_IFMT == S_IFREG
         self.isReadOnly = readOnly
         self.cache = cache
         self.directIO = direct
@@ -113,6 +119,17 @@ public final class FileBlockBackend: BlockBackend {
     }
 
     deinit { close(fd) }
+
+    /// Truncates or extends the image file to `bytes`. `ftruncate(2)`, retried on `EINTR`.
+    public func resize(to bytes: UInt64) throws(BlockBackendError) {
+        guard !isReadOnly else { throw .resize(path: path, bytes: bytes, reason: "the image is read-only") }
+        guard isRegularFile else { throw .resize(path: path, bytes: bytes, reason: "only image files can be resized, not block devices") }
+        guard let length = off_t(exactly: bytes) else { throw .resize(path: path, bytes: bytes, reason: "size out of range") }
+        var rc: Int32
+        repeat { rc = ftruncate(fd, length) } while rc < 0 && errno == EINTR
+        guard rc == 0 else { throw .resize(path: path, bytes: bytes, reason: String(cString: strerror(errno))) }
+        currentSize.store(bytes, ordering: .releasing)
+    }
 
     /// `f_type` magic numbers (<linux/magic.h>) of the file systems that keep files in memory.
     private static let memoryFileSystems: [Int: String] = [0x0102_1994: "tmpfs", 0x8584_58f6: "ramfs", 0x9584_58f6: "hugetlbfs"]

@@ -8,7 +8,7 @@ import X86Machine
 ///
 /// Hands every port-I/O and MMIO exit to the sink it is started with; decides nothing x86 of its
 /// own (the machine supplies the memory layout, the firmware's placement and the boot state).
-public final class KVMAccelerator: X86Accelerator {
+public final class KVMAccelerator: PausableAccelerator {
     public let system: KVMSystem
     public let vm: KVMVirtualMachine
     /// The VM's GSI routing table (irqchip routes installed; MSI routes are added on demand).
@@ -100,6 +100,17 @@ public final class KVMAccelerator: X86Accelerator {
         case .stopped(.host), nil: return .stopped(.host)
         case .failed(let error): return .failed("\(error)")
         }
+    }
+
+    /// Pauses the vCPUs (``VCPURunner/pause()``); false before ``start(sink:)`` or after the run.
+    public func pause() -> Bool {
+        guard let runner = state.withLock({ $0.runner }) else { return false }
+        return runner.pause()
+    }
+
+    /// Resumes paused vCPUs (``VCPURunner/resume()``).
+    public func resume() {
+        state.withLock { $0.runner }?.resume()
     }
 
     private static func vmStopReason(_ reason: MachineStopReason) -> VMStopReason {

@@ -60,6 +60,9 @@ public struct VCPUExitCounts: Sendable, Hashable {
 /// a vCPU thread: it sets `immediate_exit` on every vCPU and kicks each thread with `SIGUSR1`,
 /// whose (empty) handler makes a blocked `KVM_RUN` return `EINTR`. The first stop reason or
 /// failure wins.
+///
+/// ``pause()`` and ``resume()`` (QMP `stop`/`cont`) use the same kick: a paused vCPU thread
+/// waits at a ``VCPUPauseGate`` between two `KVM_RUN`s, with its last exit fully handled.
 public final class VCPURunner: Sendable {
     /// The signal used to kick vCPU threads out of `KVM_RUN` (QEMU's `SIG_IPI` choice).
     public static let kickSignal = SIGUSR1
@@ -77,6 +80,10 @@ public final class VCPURunner: Sendable {
     private let mmioExits = Atomic<UInt64>(0)
     private let otherExits = Atomic<UInt64>(0)
     private let rejectedRequests = Atomic<UInt64>(0)
+    private let gate = VCPUPauseGate()
+    /// How long ``pause()`` waits for the vCPUs to reach the gate: a vCPU thread stuck in a
+    /// device handler longer than this is a bug worth reporting rather than waiting on.
+    public static let pauseTimeoutMs = 10_000
 
     /// Prepares to run `vcpus`, handing their I/O to `sink` (usually the machine's
     /// ``DeviceModel/IODispatcher``).
@@ -139,6 +146,35 @@ public final class VCPURunner: Sendable {
         finish(.stopped(reason))
     }
 
+    /// Pauses every vCPU at a safe point: each leaves `KVM_RUN` (the kick) and waits between
+    /// two runs until ``resume()``. Returns once all of them wait (or the run ended): the
+    /// guest executes nothing more until resumed. Safe from any thread but a vCPU's.
+    /// - Returns: false if the run had already ended or the vCPUs did not stop within
+    ///   ``pauseTimeoutMs`` (they still stop when they can).
+    @discardableResult
+    public func pause() -> Bool {
+        guard !stopping.load(ordering: .acquiring) else { return false }
+        _ = gate.close()
+        // The gate is closed before the kick: a vCPU past its check meets immediate_exit.
+        for v in vcpus { v.requestImmediateExit(true) }
+        for t in threads.withLock({ $0 }) { pthread_kill(t, Self.kickSignal) }
+        let parked = gate.waitUntilParked(threads: vcpus.count, timeoutMs: Self.pauseTimeoutMs)
+        return parked && !stopping.load(ordering: .acquiring)
+    }
+
+    /// Lets paused vCPUs run again. Does nothing when they were not paused.
+    public func resume() {
+        // While they still wait at the gate, so that none enters KVM_RUN with the flag set;
+        // a stop racing with this sets it again and they see `stopping` first anyway.
+        if !stopping.load(ordering: .acquiring) {
+            for v in vcpus { v.requestImmediateExit(false) }
+        }
+        _ = gate.open()
+    }
+
+    /// True while the vCPUs are asked to stay paused.
+    public var isPaused: Bool { gate.isClosed }
+
     /// Blocks until the run ends, then joins the vCPU threads and returns the result.
     /// With `timeoutMs`, returns `nil` if the run is still going after that long.
     /// Must not be called from a vCPU thread.
@@ -199,6 +235,7 @@ public final class VCPURunner: Sendable {
         // immediate_exit catches a vCPU between its stop check and KVM_RUN; the signal one inside it.
         for v in vcpus { v.requestImmediateExit(true) }
         for t in threads.withLock({ $0 }) { pthread_kill(t, Self.kickSignal) }
+        gate.release()
         try? done.signal()
     }
 
@@ -217,6 +254,7 @@ public final class VCPURunner: Sendable {
         swiftdm_set_thread_name("vcpu\(vcpu.id)")
         _ = ckvm_unblock_signal(Self.kickSignal)
         if let error = runLoop(vcpu) { finish(.failed(error)) }
+        gate.threadEnded()
     }
 
     /// Runs until stopped (returns nil) or until an exit ends the run (returns the error).
@@ -224,6 +262,10 @@ public final class VCPURunner: Sendable {
         let run = vcpu.run
         let base = UnsafeMutableRawPointer(run)
         while !stopping.load(ordering: .acquiring) {
+            if gate.isClosed {
+                gate.park()
+                continue
+            }
             if ckvm_run(vcpu.fd) < 0 {
                 let e = errno
                 if e == EINTR || e == EAGAIN {

@@ -48,7 +48,7 @@ public final class PCMachine {
     /// Every exit by address with the time devices spent on it, when built with `profileExits`.
     public let exitProfile: IOExitProfile?
 
-    private let accelerator: any X86Accelerator
+    let accelerator: any X86Accelerator
     private let sink: any IORequestSink
     /// Objects that must live as long as the machine (fw_cfg, the interposed path's owner).
     private var keepAlive: [AnyObject] = []

@@ -16,11 +16,17 @@ final class BlockQueueHandler: VirtqueueHandler, @unchecked Sendable {
     let io: any BlockRequestIO
     let limits: BlockLimits
     let serial: [UInt8]
+    /// The image's size now (``VirtioBlockDevice/resize(to:)`` changes it while queues run);
+    /// `limits.capacityBytes` is the size at activation and is not used for range checks.
+    let capacity: BlockCapacity
+    let statistics: BlockStatistics
 
-    init(io: any BlockRequestIO, limits: BlockLimits, serial: [UInt8]) {
+    init(io: any BlockRequestIO, limits: BlockLimits, serial: [UInt8], capacity: BlockCapacity, statistics: BlockStatistics) {
         self.io = io
         self.limits = limits
         self.serial = serial
+        self.capacity = capacity
+        self.statistics = statistics
     }
 
     func start(_ queue: ServedQueue) { io.start(queue) }
@@ -63,6 +69,7 @@ final class BlockQueueHandler: VirtqueueHandler, @unchecked Sendable {
         switch BlockRequestType(rawValue: type) {
         case .read?:
             guard let offset = range(sector: sector, length: dataIn) else {
+                statistics.invalid(.read)
                 return finish(request, status, .ioError)
             }
             var writer = request.makeWriter()
@@ -71,8 +78,12 @@ final class BlockQueueHandler: VirtqueueHandler, @unchecked Sendable {
 
         case .write?:
             let dataOut = chain.readableLength - BlockLayout.headerSize
-            guard !limits.readOnly else { return finish(request, status, .ioError) }
+            guard !limits.readOnly else {
+                statistics.invalid(.write)
+                return finish(request, status, .ioError)
+            }
             guard let offset = range(sector: sector, length: dataOut) else {
+                statistics.invalid(.write)
                 return finish(request, status, .ioError)
             }
             let data = (try? reader.takeBuffers(count: dataOut)) ?? []
@@ -150,7 +161,7 @@ final class BlockQueueHandler: VirtqueueHandler, @unchecked Sendable {
         guard length % BlockLayout.sectorSize == 0 else { return nil }
         let (offset, o1) = sector.multipliedReportingOverflow(by: BlockLayout.sectorSize)
         let (end, o2) = offset.addingReportingOverflow(length)
-        guard !o1, !o2, end <= limits.capacityBytes else { return nil }
+        guard !o1, !o2, end <= capacity.bytes else { return nil }
         return offset
     }
 

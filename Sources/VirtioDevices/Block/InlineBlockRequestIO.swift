@@ -1,3 +1,4 @@
+import DeviceModel
 import HostIO
 import Virtio
 
@@ -8,32 +9,54 @@ import Virtio
 /// worker threads. ``ThreadBlockRequestIO`` runs these same bodies on its workers.
 struct InlineBlockRequestIO: BlockRequestIO {
     let backend: any BlockBackend
+    let statistics: BlockStatistics
+
+    /// Runs `body`; its error, as text, or `nil`.
+    private static func failure(_ body: () throws(BlockBackendError) -> Void) -> String? {
+        do { try body(); return nil } catch { return "\(error)" }
+    }
+
+    /// Runs `body` on the host slices of `buffers`; its error, as text, or `nil`.
+    private static func failure(_ memory: any GuestMemory, _ buffers: [GuestBuffer],
+                                _ body: ([UnsafeMutableRawBufferPointer]) throws(BlockBackendError) -> Void) -> String? {
+        do {
+            return try memory.withSlices(of: buffers) { slices in Self.failure { () throws(BlockBackendError) in try body(slices) } }
+        } catch {
+            return "guest buffers: \(error)"
+        }
+    }
+
+    private static func status(_ failure: String?) -> BlockStatus { failure == nil ? .ok : .ioError }
 
     func read(_ request: VirtqueueRequest, status: UInt64, data: [GuestBuffer], offset: UInt64, length: Int) {
-        let result = BlockQueueHandler.withHostSlices(request.memory, data) { slices throws(BlockBackendError) in
+        let failure = Self.failure(request.memory, data) { slices throws(BlockBackendError) in
             try backend.read(into: slices, at: offset)
         }
-        BlockQueueHandler.complete(request, status, result, filled: result == .ok ? length : 0)
+        statistics.completed(.read, bytes: UInt64(length), offset: offset, failure: failure)
+        BlockQueueHandler.complete(request, status, Self.status(failure), filled: failure == nil ? length : 0)
     }
 
     func write(_ request: VirtqueueRequest, status: UInt64, data: [GuestBuffer], offset: UInt64, writethrough: Bool) {
         // Acknowledged only once every byte is in the image (and synced without FLUSH).
-        var result = BlockQueueHandler.withHostSlices(request.memory, data) { slices throws(BlockBackendError) in
+        var failure = Self.failure(request.memory, data) { slices throws(BlockBackendError) in
             try backend.write(from: slices, at: offset)
         }
-        if result == .ok && writethrough {
-            result = BlockQueueHandler.status { () throws(BlockBackendError) in try backend.flush() }
+        if failure == nil && writethrough {
+            failure = Self.failure { () throws(BlockBackendError) in try backend.flush() }
         }
-        BlockQueueHandler.complete(request, status, result)
+        statistics.completed(.write, bytes: data.reduce(0) { $0 + UInt64($1.length) }, offset: offset, failure: failure)
+        BlockQueueHandler.complete(request, status, Self.status(failure))
     }
 
     func flush(_ request: VirtqueueRequest, status: UInt64) {
-        BlockQueueHandler.complete(request, status, BlockQueueHandler.status { () throws(BlockBackendError) in try backend.flush() })
+        let failure = Self.failure { () throws(BlockBackendError) in try backend.flush() }
+        statistics.completed(.flush, bytes: 0, failure: failure)
+        BlockQueueHandler.complete(request, status, Self.status(failure))
     }
 
     func zero(_ request: VirtqueueRequest, status: UInt64, segments: [BlockQueueHandler.BlockSegment], discard: Bool,
               writethrough: Bool) {
-        var result = BlockQueueHandler.status { () throws(BlockBackendError) in
+        var failure = Self.failure { () throws(BlockBackendError) in
             for s in segments {
                 if discard {
                     try backend.discard(offset: s.offset, length: s.length)
@@ -42,9 +65,10 @@ struct InlineBlockRequestIO: BlockRequestIO {
                 }
             }
         }
-        if result == .ok && writethrough && !discard {
-            result = BlockQueueHandler.status { () throws(BlockBackendError) in try backend.flush() }
+        if failure == nil && writethrough && !discard {
+            failure = Self.failure { () throws(BlockBackendError) in try backend.flush() }
         }
-        BlockQueueHandler.complete(request, status, result)
+        statistics.completed(.unmap, bytes: segments.reduce(0) { $0 + $1.length }, failure: failure)
+        BlockQueueHandler.complete(request, status, Self.status(failure))
     }
 }

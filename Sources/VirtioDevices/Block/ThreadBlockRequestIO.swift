@@ -8,7 +8,9 @@ import Virtio
 struct ThreadBlockRequestIO: BlockRequestIO {
     private let onWorker: InlineBlockRequestIO
 
-    init(backend: any BlockBackend) { onWorker = InlineBlockRequestIO(backend: backend) }
+    init(backend: any BlockBackend, statistics: BlockStatistics) {
+        onWorker = InlineBlockRequestIO(backend: backend, statistics: statistics)
+    }
 
     func read(_ request: VirtqueueRequest, status: UInt64, data: [GuestBuffer], offset: UInt64, length: Int) {
         request.offload { [onWorker] request in onWorker.read(request, status: status, data: data, offset: offset, length: length) }

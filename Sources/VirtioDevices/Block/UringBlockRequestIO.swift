@@ -27,9 +27,12 @@ final class UringBlockRequestIO: BlockRequestIO, @unchecked Sendable {
     private var watch: EventSource?
     private let loop: EventLoop
     private var retryScheduled = false
+    private let statistics: BlockStatistics
 
     /// Sets up the ring for `backend` and watches its completions on `loop`.
-    init(backend: FileBlockBackend, entries: Int, loop: EventLoop, name: String, logger: Logger) throws(BlockBackendError) {
+    init(backend: FileBlockBackend, entries: Int, loop: EventLoop, name: String, statistics: BlockStatistics,
+         logger: Logger) throws(BlockBackendError) {
+        self.statistics = statistics
         engine = try UringBlockEngine(backend: backend, entries: entries)
         self.logger = logger
         self.name = name
@@ -96,6 +99,7 @@ final class UringBlockRequestIO: BlockRequestIO, @unchecked Sendable {
         guard let slices = slices(request, data) else { return BlockQueueHandler.complete(request, statusByte, .ioError) }
         request.beginAsynchronousIO()
         engine.read(into: slices, at: offset) { [self] result in
+            account(.read, bytes: UInt64(length), offset: offset, result)
             let value = status(result, request)
             BlockQueueHandler.complete(request, statusByte, value, filled: value == .ok ? length : 0)
             request.endAsynchronousIO()
@@ -104,12 +108,17 @@ final class UringBlockRequestIO: BlockRequestIO, @unchecked Sendable {
 
     func write(_ request: VirtqueueRequest, status statusByte: UInt64, data: [GuestBuffer], offset: UInt64, writethrough: Bool) {
         guard let slices = slices(request, data) else { return BlockQueueHandler.complete(request, statusByte, .ioError) }
+        let bytes = data.reduce(0) { $0 + UInt64($1.length) }
         request.beginAsynchronousIO()
         engine.write(from: slices, at: offset) { [self] result in
             // Acknowledged only once on the image (and, without FLUSH negotiated, synced).
             if case .success = result, writethrough {
-                engine.flush { [self] result in finish(request, statusByte, result) }
+                engine.flush { [self] result in
+                    account(.write, bytes: bytes, offset: offset, result)
+                    finish(request, statusByte, result)
+                }
             } else {
+                account(.write, bytes: bytes, offset: offset, result)
                 finish(request, statusByte, result)
             }
         }
@@ -117,7 +126,10 @@ final class UringBlockRequestIO: BlockRequestIO, @unchecked Sendable {
 
     func flush(_ request: VirtqueueRequest, status statusByte: UInt64) {
         request.beginAsynchronousIO()
-        engine.flush { [self] result in finish(request, statusByte, result) }
+        engine.flush { [self] result in
+            account(.flush, bytes: 0, offset: 0, result)
+            finish(request, statusByte, result)
+        }
     }
 
     func zero(_ request: VirtqueueRequest, status statusByte: UInt64, segments: [BlockQueueHandler.BlockSegment], discard: Bool,
@@ -127,14 +139,22 @@ final class UringBlockRequestIO: BlockRequestIO, @unchecked Sendable {
         // first failure if any.
         var remaining = segments.count
         var failure: BlockBackendError?
+        let bytes = segments.reduce(0) { $0 + $1.length }
         let segmentDone: UringBlockEngine.Completion = { [self] result in
             if case .failure(let e) = result, failure == nil { failure = e }
             remaining -= 1
             guard remaining == 0 else { return }
-            if let failure { return finish(request, statusByte, .failure(failure)) }
+            if let failure {
+                account(.unmap, bytes: bytes, offset: 0, .failure(failure))
+                return finish(request, statusByte, .failure(failure))
+            }
             if writethrough && !discard {
-                engine.flush { [self] result in finish(request, statusByte, result) }
+                engine.flush { [self] result in
+                    account(.unmap, bytes: bytes, offset: 0, result)
+                    finish(request, statusByte, result)
+                }
             } else {
+                account(.unmap, bytes: bytes, offset: 0, .success(()))
                 finish(request, statusByte, .success(()))
             }
         }
@@ -144,6 +164,13 @@ final class UringBlockRequestIO: BlockRequestIO, @unchecked Sendable {
             } else {
                 engine.writeZeroes(offset: s.offset, length: s.length, mayUnmap: s.unmap, segmentDone)
             }
+        }
+    }
+
+    private func account(_ op: BlockStatistics.Operation, bytes: UInt64, offset: UInt64, _ result: Result<Void, BlockBackendError>) {
+        switch result {
+        case .success: statistics.completed(op, bytes: bytes, offset: offset)
+        case .failure(let error): statistics.completed(op, bytes: bytes, offset: offset, failure: "\(error)")
         }
     }
 

@@ -26,6 +26,13 @@ public final class VirtioBlockDevice: VirtioDevice {
     public let engine: BlockIOEngine
     private let limits: BlockLimits
     private let config: BlockConfigSpace
+    /// The size the device reports and enforces; ``resize(to:)`` changes it.
+    let capacity: BlockCapacity
+    /// Requests counted as they complete, and failures reported (QMP `query-blockstats`,
+    /// `BLOCK_IO_ERROR`).
+    public let statistics = BlockStatistics()
+    /// The running activation's way to the driver, for configuration-change notifications.
+    let interrupts = Mutex<(any VirtioInterruptSink)?>(nil)
     private let threadIO: ThreadBlockRequestIO
     /// One ring per queue with ``BlockIOEngine/ioUring``; empty otherwise.
     let uringQueues: [UringBlockRequestIO]
@@ -58,6 +65,7 @@ public final class VirtioBlockDevice: VirtioDevice {
         self.logger = logger
         let readOnly = configuration.readOnly || backend.isReadOnly
         let sectors = backend.capacity / BlockLayout.sectorSize
+        capacity = BlockCapacity(bytes: sectors * BlockLayout.sectorSize)
         limits = BlockLimits(
             capacityBytes: sectors * BlockLayout.sectorSize, readOnly: readOnly,
             discard: configuration.discard && !readOnly, writeZeroes: configuration.writeZeroes && !readOnly,
@@ -80,7 +88,7 @@ public final class VirtioBlockDevice: VirtioDevice {
             service = try VirtqueueService(name: name, workerThreads: configuration.ioThreads,
                                            polling: AvailRingPolling(limit: configuration.pollLimit))
         } catch { throw .runtime(error) }
-        threadIO = ThreadBlockRequestIO(backend: backend)
+        threadIO = ThreadBlockRequestIO(backend: backend, statistics: statistics)
         engine = try Self.chooseEngine(configuration.aio, backend: backend, logger: logger)
         var rings: [UringBlockRequestIO] = []
         if engine == .ioUring, let file = backend as? FileBlockBackend {
@@ -89,7 +97,7 @@ public final class VirtioBlockDevice: VirtioDevice {
             for q in 0..<configuration.effectiveQueues {
                 do throws(BlockBackendError) {
                     rings.append(try UringBlockRequestIO(backend: file, entries: Int(configuration.queueSize), loop: service.loop,
-                                                         name: "\(name) queue \(q)", logger: logger))
+                                                         name: "\(name) queue \(q)", statistics: statistics, logger: logger))
                 } catch {
                     for r in rings { r.close() }
                     service.shutdown()
@@ -150,7 +158,11 @@ public final class VirtioBlockDevice: VirtioDevice {
 
     public var queueMaxSizes: [UInt16] { Array(repeating: configuration.queueSize, count: configuration.effectiveQueues) }
 
-    public func readConfig() -> [UInt8] { config.bytes }
+    public func readConfig() -> [UInt8] {
+        var current = config
+        current.capacitySectors = capacity.bytes / BlockLayout.sectorSize
+        return current.bytes
+    }
 
     /// Every field is read-only without `CONFIG_WCE` (not offered).
     public func writeConfig(offset: Int, bytes: [UInt8]) {}
@@ -168,7 +180,7 @@ public final class VirtioBlockDevice: VirtioDevice {
             // mappings persist qualifies (not Xen's map-on-demand memory).
             let io: any BlockRequestIO
             if engine == .inline {
-                io = InlineBlockRequestIO(backend: backend)
+                io = InlineBlockRequestIO(backend: backend, statistics: statistics)
             } else if binding.index < uringQueues.count, binding.queue.memory is any PersistentlyMappedGuestMemory {
                 io = uringQueues[binding.index]
             } else {
@@ -177,10 +189,14 @@ public final class VirtioBlockDevice: VirtioDevice {
                 }
                 io = threadIO
             }
-            handlers[binding.index] = BlockQueueHandler(io: io, limits: limits, serial: serial)
+            handlers[binding.index] = BlockQueueHandler(io: io, limits: limits, serial: serial, capacity: capacity, statistics: statistics)
         }
+        interrupts.withLock { $0 = activation.interrupts }
         service.start(activation, handlers: handlers)
     }
 
-    public func reset() { service.stop() }
+    public func reset() {
+        interrupts.withLock { $0 = nil }
+        service.stop()
+    }
 }

@@ -43,9 +43,11 @@ struct Run: ParsableCommand {
         let configuration: PCConfiguration
         let exits: IoreqChoice
         let display: (vnc: VNCConfiguration?, screenshot: String?)
+        let qmpSockets: [String]
         do {
             (configuration, exits) = try options.configuration()
             display = try options.displayOutputs()
+            qmpSockets = try options.qmpSockets()
         } catch {
             Self.fail("\(error)")
         }
@@ -54,7 +56,7 @@ struct Run: ParsableCommand {
             return
         }
         let status = RunSession(configuration: configuration, exits: exits, timings: options.timings, seccomp: options.seccomp,
-                                vnc: display.vnc, screenshotOnExit: display.screenshot).run()
+                                vnc: display.vnc, screenshotOnExit: display.screenshot, qmpSockets: qmpSockets).run()
         throw ExitCode(status)
     }
 

@@ -69,6 +69,11 @@ struct RunOptions: ParsableArguments {
         "When the machine stops, write the first scanout to this file (.png or .ppm).", valueName: "path"))
     var screenshotOnExit: String?
 
+    @Option(help: ArgumentHelp(
+        "Serve QMP (QEMU Machine Protocol) on a UNIX socket, as QEMU's -qmp: query-status, stop, cont, system_reset, system_powerdown, quit, query-block, block_resize, query-blockstats, query-pci, query-chardev, screendump; repeatable.",
+        valueName: "unix:PATH,server=on,wait=off"))
+    var qmp: [String] = []
+
     @Flag(help: "Check the command line and its files, print the machine, and exit.")
     var check = false
 
@@ -134,6 +139,17 @@ struct RunOptions: ParsableArguments {
         try configuration.validate()
         for (option, spec) in devices { try HostFiles.check(spec, option: option) }
         return (configuration, exits)
+    }
+
+    /// The `--qmp` socket paths, checked.
+    func qmpSockets() throws(MachineError) -> [String] {
+        let paths = try qmp.map { text throws(MachineError) in try QMPSocketOption.path(text) }
+        // Accepting a client makes a socket and screendump writes a file: both are what the
+        // running machine's filter forbids.
+        if !paths.isEmpty && seccomp {
+            throw .conflictingOptions("--qmp accepts connections and writes screendumps while the guest runs, which --seccomp forbids")
+        }
+        return paths
     }
 
     /// `--vnc` (with the password from `--vnc-password-file`) and `--screenshot-on-exit`, checked.

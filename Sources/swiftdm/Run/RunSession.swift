@@ -3,6 +3,7 @@ import Display
 import DisplayOutputs
 import KVMGlue
 import Machine
+import QMP
 import Synchronization
 import X86Machine
 import XenSimulation
@@ -28,6 +29,8 @@ struct RunSession {
     var vnc: VNCConfiguration?
     /// Write the first scanout here when the machine stops (`--screenshot-on-exit`).
     var screenshotOnExit: String?
+    /// Serve QMP on these UNIX sockets (`--qmp`).
+    var qmpSockets: [String] = []
 
     /// What `--check` prints: the machine, one line per device.
     static func summary(_ c: PCConfiguration, exits: IoreqChoice) -> String {
@@ -117,6 +120,27 @@ struct RunSession {
         }
         defer { vncServer?.stop() }
 
+        // Before the vCPUs start: a client may connect as soon as the socket exists.
+        var qmp: (server: QMPServer, control: PCMachineQMP)?
+        if !qmpSockets.isEmpty {
+            do {
+                var identity = PCMachineQMP.identity
+                identity.package = "swiftdm \(DeviceModelInfo.version)"
+                let server = try QMPServer(identity: identity)
+                var chardevs = [PCMachineQMP.CharacterDevice]()
+                if configuration.serialConsole { chardevs.append(.init(label: "serial0", filename: "stdio")) }
+                for (i, path) in qmpSockets.enumerated() {
+                    chardevs.append(.init(label: "qmp\(i)", filename: "unix:\(path),server=on"))
+                }
+                let control = PCMachineQMP(machine: machine, server: server, characterDevices: chardevs)
+                for path in qmpSockets { try server.listen(unixPath: path) }
+                qmp = (server, control)
+            } catch {
+                Run.fail("--qmp: \(error)")
+            }
+        }
+        defer { qmp?.server.close() }
+
         // With a virtio console, its own backend owns stdin and the terminal.
         let console: TerminalConsole? = configuration.serialConsole ? TerminalConsole() : nil
         defer { console?.restore() }
@@ -148,6 +172,7 @@ struct RunSession {
         }
         console?.restore()
         inputLoop.shutdown()
+        qmp?.control.runEnded(outcome)
         if let path = screenshotOnExit { writeScreenshot(of: machine, to: path) }
         if timings {
             let phases = machine.timeline.phases.map { "\($0.name) \(Self.milliseconds($0.duration)) ms" }
@@ -164,6 +189,8 @@ struct RunSession {
         case .stopped(.guestPanic):
             printToStandardError("swiftdm run: the guest kernel panicked (pvpanic)")
             status = 1
+        case .stopped(.host) where qmp?.control.hostEnding == .quit:
+            status = 0
         case .stopped(.host):
             let signal = lastSignal.load(ordering: .relaxed)
             status = 128 + (signal == 0 ? SIGTERM : signal)
