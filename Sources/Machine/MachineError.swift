@@ -1,3 +1,5 @@
+import DeviceModel
+
 /// Why a machine could not be built or run; each case prints as one line naming the offending
 /// value.
 public enum MachineError: Error, Equatable, CustomStringConvertible {
@@ -20,6 +22,10 @@ public enum MachineError: Error, Equatable, CustomStringConvertible {
 
     /// A control request (QMP) this machine cannot honour, with why.
     case controlRefused(String)
+    /// Saved state that cannot be restored (damaged, foreign, or another configuration).
+    case deviceState(DeviceStateError)
+    /// A device whose state cannot be saved yet, so the machine cannot be snapshotted.
+    case snapshotUnsupported(device: String, reason: String)
 
     public var description: String {
         switch self {
@@ -32,6 +38,8 @@ public enum MachineError: Error, Equatable, CustomStringConvertible {
         case .setupFailed(let message): message
         case .syscallFilter(let reason, let e): "system call filter: \(reason) (errno \(e))"
         case .controlRefused(let why): why
+        case .deviceState(let e): e.description
+        case .snapshotUnsupported(let d, let why): "cannot snapshot this machine: \(d): \(why)"
         }
     }
 }

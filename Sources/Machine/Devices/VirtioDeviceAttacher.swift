@@ -20,8 +20,9 @@ public final class VirtioDeviceAttacher {
         public let pciAddress: PCIAddress?
         /// Its window, for virtio-mmio.
         public let mmioSlot: VirtioMMIOSlot?
-        /// The transport object (keeps the device reachable for as long as it lives).
-        let transportObject: AnyObject
+        /// The transport object, for saving and restoring its state (it also keeps the device
+        /// reachable for as long as it lives).
+        public let transportState: any VirtioTransportStateful
     }
 
     private let backend: any MachineBackend
@@ -84,7 +85,7 @@ public final class VirtioDeviceAttacher {
                 options: .init(mode: transport == .pci ? .modern : .transitional))
             try bus.attach(function, device: slot)
             freePCISlots.removeAll { $0 == slot }
-            return Attachment(name: name, device: device, transport: transport, pciAddress: address, mmioSlot: nil, transportObject: function)
+            return Attachment(name: name, device: device, transport: transport, pciAddress: address, mmioSlot: nil, transportState: function)
         case .mmio:
             guard let mmioSpace, !freeMMIOSlots.isEmpty else {
                 throw MachineError.noFreeSlot(
@@ -94,7 +95,7 @@ public final class VirtioDeviceAttacher {
             let slot = freeMMIOSlots.removeFirst()
             let mmio = try VirtioMMIOTransport(device: device, memory: backend.guestMemory, interrupt: try backend.interruptLines.line(gsi: slot.gsi))
             try mmio.register(in: mmioSpace, at: slot.base, ioEvents: backend.ioEvents)
-            return Attachment(name: name, device: device, transport: transport, pciAddress: nil, mmioSlot: slot, transportObject: mmio)
+            return Attachment(name: name, device: device, transport: transport, pciAddress: nil, mmioSlot: slot, transportState: mmio)
         }
     }
 }

@@ -13,6 +13,8 @@ public enum VirtioDeviceError: Error, Equatable, CustomStringConvertible {
     /// Guest memory faulted under the device (its file was truncated by the process that
     /// owns it): nothing the device read or wrote since can be trusted.
     case guestMemoryPoisoned
+    /// The device could not take back its own saved state when it resumed after a quiesce.
+    case stateRestore(String)
 
     public var description: String {
         switch self {
@@ -21,6 +23,7 @@ public enum VirtioDeviceError: Error, Equatable, CustomStringConvertible {
         case .missingQueue(let i): "queue \(i) is required but was not set up by the driver"
         case .host(let what, let e): "\(what) (errno \(e))"
         case .guestMemoryPoisoned: "guest memory faulted (its backing file was truncated)"
+        case .stateRestore(let why): "restoring the device's state after a pause failed: \(why)"
         }
     }
 }

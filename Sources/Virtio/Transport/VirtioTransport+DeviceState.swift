@@ -8,7 +8,18 @@ import DeviceModel
 /// Saving a running device needs it stopped at a safe point first (``quiesce()``): its
 /// in-flight requests complete into the used rings, so the record's queue positions account
 /// for every request, and none is lost or repeated when the restored device continues.
-extension VirtioPCITransport: DeviceStateful {
+/// A virtio transport whose state can be saved: stopped at a safe point, saved, resumed or
+/// restored, whatever the transport and device type.
+public protocol VirtioTransportStateful: DeviceStateful {
+    /// Stops the device at a safe point (its in-flight requests complete); false when it was
+    /// not running.
+    @discardableResult
+    func quiesce() -> Bool
+    /// Continues a quiesced device where it stopped (its own state included).
+    func resume()
+}
+
+extension VirtioPCITransport: VirtioTransportStateful {
     static var stateKind: String { "virtio-pci" }
 
     /// Stops the device at a safe point (see the extension's documentation); false when it
@@ -39,7 +50,7 @@ extension VirtioPCITransport: DeviceStateful {
     }
 }
 
-extension VirtioMMIOTransport: DeviceStateful {
+extension VirtioMMIOTransport: VirtioTransportStateful {
     static var stateKind: String { "virtio-mmio" }
 
     /// Stops the device at a safe point; false when it was not running.

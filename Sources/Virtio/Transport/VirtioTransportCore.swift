@@ -84,6 +84,9 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
         var queues: [Int: SplitVirtqueue] = [:]
         /// Where each queue stopped, while quiesced.
         var stoppedAt: [Int: (avail: UInt16, used: UInt16)]?
+        /// The device's own state when it was quiesced (a device that keeps state across its
+        /// activation, such as a NIC's receive filter, gets it back on ``resume()``).
+        var deviceState: DeviceStateRecord?
     }
 
     static var unsupportedFeatures: UInt64 {
@@ -437,6 +440,7 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
     func quiesce() -> Bool {
         lifecycle.withLock { activity in
             guard activity.plan != nil, activity.stoppedAt == nil else { return false }
+            activity.deviceState = (device as? any DeviceStateful)?.saveState(id: "device")
             device.reset()
             activity.stoppedAt = activity.queues.mapValues { ($0.nextAvail, $0.nextUsed) }
             activity.queues = [:]
@@ -451,7 +455,14 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
             guard var plan = activity.plan, let stopped = activity.stoppedAt else { return }
             plan.positions = stopped
             plan.epoch = registers.withLock { $0.epoch }
+            let saved = activity.deviceState
             do throws(VirtioTransportError) { try activate(plan, &activity) } catch { enterNeedsReset(error) }
+            if let saved, let stateful = device as? any DeviceStateful {
+                do throws(DeviceStateError) { try stateful.restoreState(saved) } catch {
+                    // Its own record, moments old: only a device bug gets here.
+                    enterNeedsReset(.device(.stateRestore("\(error)")))
+                }
+            }
         }
     }
 

@@ -29,7 +29,7 @@ public final class VirtioNetDevice: VirtioDevice {
     /// The MAC address: read by config accesses (vCPU threads), changed by the control queue
     /// (I/O thread) or legacy config writes; back to the configured one on reset.
     let mac: NetMACState
-    private let dataPath = Mutex<NetDataPath?>(nil)
+    let dataPath = Mutex<NetDataPath?>(nil)
 
     /// Queue indices (§5.1.2 with one queue pair).
     static let rxQueue = 0

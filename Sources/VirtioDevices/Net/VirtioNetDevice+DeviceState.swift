@@ -1,0 +1,59 @@
+import DeviceModel
+import Virtio
+
+/// virtio-net's guest-controlled state: the MAC address (settable through the control queue
+/// or, legacy, configuration space) and the receive filter (`VIRTIO_NET_CTRL_RX`/`_MAC`).
+/// Frames in flight are not state: a NIC reset drops them too, and TCP resends.
+extension VirtioNetDevice: DeviceStateful {
+    static let stateKind = "virtio-net"
+
+    public func saveState(id: String) -> DeviceStateRecord {
+        var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
+        r.set("mac", mac.key)
+        if let path = dataPath.withLock({ $0 }) {
+            let f = loop.sync { path.filter }
+            r.set("promiscuous", f.promiscuous)
+            r.set("all-multicast", f.allMulticast)
+            r.set("all-unicast", f.allUnicast)
+            r.set("no-multicast", f.noMulticast)
+            r.set("no-unicast", f.noUnicast)
+            r.set("no-broadcast", f.noBroadcast)
+            r.set("unicast-table", array: f.unicastTable.sorted() as [UInt64])
+            r.set("multicast-table", array: f.multicastTable.sorted() as [UInt64])
+            r.set("unicast-overflow", f.unicastOverflow)
+            r.set("multicast-overflow", f.multicastOverflow)
+        }
+        return r
+    }
+
+    /// Loads the MAC, and the receive filter into the running data path (call after the
+    /// transport restarted the device).
+    public func restoreState(_ r: DeviceStateRecord) throws(DeviceStateError) {
+        try r.expect(kind: Self.stateKind, versions: 1...1)
+        let key = try r.unsigned("mac", max: 0xFFFF_FFFF_FFFF)
+        var filter: ReceiveFilter?
+        if r.value("promiscuous") != nil {
+            var f = ReceiveFilter()
+            f.promiscuous = try r.bool("promiscuous")
+            f.allMulticast = try r.bool("all-multicast")
+            f.allUnicast = try r.bool("all-unicast")
+            f.noMulticast = try r.bool("no-multicast")
+            f.noUnicast = try r.bool("no-unicast")
+            f.noBroadcast = try r.bool("no-broadcast")
+            let unicast = try r.unsignedArray("unicast-table", max: 0xFFFF_FFFF_FFFF)
+            let multicast = try r.unsignedArray("multicast-table", max: 0xFFFF_FFFF_FFFF)
+            guard unicast.count <= ReceiveFilter.tableLimit, multicast.count <= ReceiveFilter.tableLimit else {
+                throw r.invalid("unicast-table", "\(unicast.count)+\(multicast.count) entries", expected: "at most \(ReceiveFilter.tableLimit) per table")
+            }
+            let uOver = try r.bool("unicast-overflow")
+            let mOver = try r.bool("multicast-overflow")
+            f.setTables(unicast: unicast, unicastCount: uOver ? ReceiveFilter.tableLimit + 1 : unicast.count,
+                        multicast: multicast, multicastCount: mOver ? ReceiveFilter.tableLimit + 1 : multicast.count)
+            filter = f
+        }
+        mac.set(MACAddress(key: key))
+        if let filter, let path = dataPath.withLock({ $0 }) {
+            loop.sync { path.filter = filter }
+        }
+    }
+}
