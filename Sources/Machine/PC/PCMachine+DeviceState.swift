@@ -7,6 +7,7 @@ import X86Machine
 /// transport and each device, as one ``DeviceStateArchive``.
 ///
 /// Record ids name where a device sits: `isa/com1`, `isa/cmos`, `isa/i8042`, `isa/acpi-pm`,
+/// `isa/fw_cfg` (firmware boots),
 /// `pci/0000:00:00.0`, and for a virtio device at `pci/0000:00:01.0` (or `mmio/0xd0000000`)
 /// the function, `…/transport` and `…/device`.
 ///
@@ -19,7 +20,8 @@ extension PCMachine {
         return "mmio/0x\(String(a.mmioSlot?.base ?? 0, radix: 16))"
     }
 
-    static let platformIDs = (uart: "isa/com1", cmos: "isa/cmos", keyboard: "isa/i8042", power: "isa/acpi-pm", hostBridge: "pci/0000:00:00.0")
+    static let platformIDs = (uart: "isa/com1", cmos: "isa/cmos", keyboard: "isa/i8042", power: "isa/acpi-pm", hostBridge: "pci/0000:00:00.0",
+                              firmwareConfig: "isa/fw_cfg")
 
     /// Saves every device's state. Call with the vCPUs paused; every virtio device is stopped
     /// at a safe point (its in-flight requests complete into the used rings) and stays
@@ -42,6 +44,7 @@ extension PCMachine {
             platform.powerManagement.saveState(id: Self.platformIDs.power),
         ]
         if let bridge = pciBus.saveFunctionState(device: 0, function: 0, id: Self.platformIDs.hostBridge) { records.append(bridge) }
+        if let firmwareConfig { records.append(firmwareConfig.saveState(id: Self.platformIDs.firmwareConfig)) }
         for (a, device) in stateful {
             let id = Self.stateID(a)
             // The device's own record first: stopping it resets what lives in its activation.
@@ -75,6 +78,10 @@ extension PCMachine {
             try platform.cmos.restoreState(archive.record(Self.platformIDs.cmos))
             try platform.keyboardController.restoreState(archive.record(Self.platformIDs.keyboard))
             try platform.powerManagement.restoreState(archive.record(Self.platformIDs.power))
+            if let firmwareConfig {
+                expected.insert(Self.platformIDs.firmwareConfig)
+                try firmwareConfig.restoreState(archive.record(Self.platformIDs.firmwareConfig))
+            }
             if pciBus.function(device: 0, function: 0) != nil {
                 expected.insert(Self.platformIDs.hostBridge)
                 try pciBus.restoreFunctionState(archive.record(Self.platformIDs.hostBridge), device: 0, function: 0)

@@ -49,6 +49,8 @@ public final class PCMachine {
     public let exitProfile: IOExitProfile?
 
     let accelerator: any X86Accelerator
+    /// QEMU's fw_cfg interface, on a firmware boot.
+    public private(set) var firmwareConfig: FirmwareConfig?
     private let sink: any IORequestSink
     /// Objects that must live as long as the machine (fw_cfg, the interposed path's owner).
     private var keepAlive: [AnyObject] = []
@@ -224,6 +226,7 @@ public final class PCMachine {
             try dispatcher.ports.register(
                 base: FirmwareConfig.selectorPort, length: FirmwareConfig.portCount, name: "fw_cfg", handler: fwcfg)
             keepAlive.append(fwcfg)
+            firmwareConfig = fwcfg
         } catch {
             throw .setupFailed("fw_cfg: \(error)")
         }

@@ -134,3 +134,28 @@ public final class FirmwareConfig: IOHandler, Sendable {
         selection.withLock { $0 = (key: key, offset: 0) }
     }
 }
+
+// MARK: Device state
+
+extension FirmwareConfig: DeviceStateful {
+    static let stateKind = "fw_cfg"
+
+    /// The items are rebuilt from the machine's configuration; only the firmware's position in
+    /// them is state.
+    public func saveState(id: String) -> DeviceStateRecord {
+        var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
+        selection.withLock { s in
+            r.set("selector", s.key)
+            r.set("offset", UInt64(s.offset))
+        }
+        return r
+    }
+
+    public func restoreState(_ r: DeviceStateRecord) throws(DeviceStateError) {
+        try r.expect(kind: Self.stateKind, versions: 1...1)
+        let key: UInt16 = try r.integer("selector")
+        let length = items[key]?.count ?? 0
+        let offset = try r.unsigned("offset", max: UInt64(length))
+        selection.withLock { $0 = (key, Int(offset)) }
+    }
+}
