@@ -53,7 +53,10 @@ struct XenDeviceModelArgvTests {
         (["-drive", "file=/x.img,if=none,id=lonely,format=raw"], "swiftdm: -drive id=lonely,if=none: no -device virtio-blk-pci,drive=lonely uses it"),
         (["-device", "virtio-blk-pci,drive=nowhere"], "swiftdm: -device virtio-blk-pci: drive=nowhere names no -drive if=none"),
         (["-usb"], "swiftdm: option -usb is not supported by swiftdm's Xen device model"),
-        (["-incoming", "fd:3"], "swiftdm: -incoming: restoring a saved device state is not supported yet"),
+        (["-incoming", "defer"], "swiftdm: -incoming defer: only fd:N (libxl's restore) is served"),
+        // libxl's restore hands the saved device state as an inherited descriptor; an empty or
+        // damaged one is refused before anything attaches.
+        (["-incoming", "fd:0"], "swiftdm: -incoming fd:0: device state truncated at byte 0 (8 more bytes needed)"),
     ])
     func whatCannotBeServedIsRefusedWithOneLine(extra: [String], line: String) throws {
         let r = try SwiftdmExecutable.run(Self.libxlArguments(extra: extra), timeout: 30)

@@ -14,12 +14,6 @@ import X86Machine
 /// The processors and the guest's RAM are the accelerator's part of a snapshot; this is the
 /// device model's.
 extension PCMachine {
-    /// Where a virtio attachment's records live.
-    static func stateID(_ a: VirtioDeviceAttacher.Attachment) -> String {
-        if let address = a.pciAddress { return "pci/\(address)" }
-        return "mmio/0x\(String(a.mmioSlot?.base ?? 0, radix: 16))"
-    }
-
     static let platformIDs = (uart: "isa/com1", cmos: "isa/cmos", keyboard: "isa/i8042", power: "isa/acpi-pm", hostBridge: "pci/0000:00:00.0",
                               firmwareConfig: "isa/fw_cfg")
 
@@ -31,13 +25,7 @@ extension PCMachine {
     ///   stopped, when a device's state cannot be saved (virtio-console, -gpu and -input keep
     ///   state that is not captured yet).
     public func saveDeviceState() throws(MachineError) -> DeviceStateArchive {
-        var stateful: [(VirtioDeviceAttacher.Attachment, any DeviceStateful)] = []
-        for a in devices.attachments {
-            guard let s = a.device as? any DeviceStateful else {
-                throw .snapshotUnsupported(device: a.name, reason: "its device state cannot be saved yet")
-            }
-            stateful.append((a, s))
-        }
+        try devices.checkStateCanBeSaved()
         var records = [
             platform.uart.saveState(id: Self.platformIDs.uart), platform.cmos.saveState(id: Self.platformIDs.cmos),
             platform.keyboardController.saveState(id: Self.platformIDs.keyboard),
@@ -45,24 +33,12 @@ extension PCMachine {
         ]
         if let bridge = pciBus.saveFunctionState(device: 0, function: 0, id: Self.platformIDs.hostBridge) { records.append(bridge) }
         if let firmwareConfig { records.append(firmwareConfig.saveState(id: Self.platformIDs.firmwareConfig)) }
-        for (a, device) in stateful {
-            let id = Self.stateID(a)
-            // The device's own record first: stopping it resets what lives in its activation.
-            let deviceRecord = device.saveState(id: id + "/device")
-            a.transportState.quiesce()
-            if let address = a.pciAddress, let f = pciBus.saveFunctionState(device: address.device, function: address.function, id: id) {
-                records.append(f)
-            }
-            records.append(a.transportState.saveState(id: id + "/transport"))
-            records.append(deviceRecord)
-        }
+        records += devices.saveState(bus: pciBus)
         return DeviceStateArchive(records: records)
     }
 
     /// Continues the virtio devices stopped by ``saveDeviceState()``.
-    public func resumeDevices() {
-        for a in devices.attachments { a.transportState.resume() }
-    }
+    public func resumeDevices() { devices.resumeAfterSave() }
 
     /// Loads `archive` into this freshly built machine (same devices, same disks and taps),
     /// before its vCPUs start: platform devices, PCI functions (BARs placed), transports
@@ -86,19 +62,7 @@ extension PCMachine {
                 expected.insert(Self.platformIDs.hostBridge)
                 try pciBus.restoreFunctionState(archive.record(Self.platformIDs.hostBridge), device: 0, function: 0)
             }
-            for a in devices.attachments {
-                let id = Self.stateID(a)
-                guard let device = a.device as? any DeviceStateful else {
-                    throw DeviceStateError.missingRecord(id: "\(id)/device (\(a.name) cannot be restored)")
-                }
-                if let address = a.pciAddress {
-                    expected.insert(id)
-                    try pciBus.restoreFunctionState(archive.record(id), device: address.device, function: address.function)
-                }
-                expected.formUnion([id + "/transport", id + "/device"])
-                try a.transportState.restoreState(archive.record(id + "/transport"))
-                try device.restoreState(archive.record(id + "/device"))
-            }
+            expected.formUnion(try devices.restoreState(archive, bus: pciBus))
             let extra = archive.records.map(\.id).filter { !expected.contains($0) }
             guard extra.isEmpty else { throw DeviceStateError.unexpectedRecords(ids: extra) }
         } catch {

@@ -21,6 +21,8 @@ public final class IOServerMachine {
     public let bus: PCIBus
     /// The devices and where they went.
     public let attachments: [VirtioDeviceAttacher.Attachment]
+    /// What attached them (it saves and restores their state).
+    let attacher: VirtioDeviceAttacher
     /// The HVM platform, when this machine is the domain's only device model.
     public let platform: HVMPlatform?
 
@@ -29,9 +31,13 @@ public final class IOServerMachine {
     /// - Parameter platform: builds the ``HVMPlatform`` (host bridge, PIIX3, UART, …) first,
     ///   for a device model that serves the domain alone; `nil` for one that serves beside
     ///   another (which owns the platform). The platform's slots are then never given to devices.
+    /// - Parameter restoring: device state saved by ``saveDeviceState()`` of a machine built the
+    ///   same way (`xl restore`): loaded after the devices are built and before anything is
+    ///   served, so the guest never sees them in their reset state.
     public init(
         server: any IORequestServer, devices: [VirtioDeviceSpec], slots: [UInt8] = PCISlotList.afterXenfvPlatform.slots,
-        vcpuCount: Int = 1, platform: HVMPlatform.Configuration? = nil, logger: Logger = Logger(label: "swiftdm.machine")
+        vcpuCount: Int = 1, platform: HVMPlatform.Configuration? = nil, restoring: DeviceStateArchive? = nil,
+        logger: Logger = Logger(label: "swiftdm.machine")
     ) throws(MachineError) {
         self.server = server
         do {
@@ -67,14 +73,23 @@ public final class IOServerMachine {
                 let attachment = try attacher.attach(spec, defaultTransport: .pci, context: context)
                 if let address = attachment.pciAddress { try server.claimPCIFunction(address) }
             }
-            server.followRegistrations()
-            try server.start()
         } catch {
             server.stop()
             if let e = error as? MachineError { throw e }
             throw .setupFailed("\(error)")
         }
         attachments = attacher.attachments
+        self.attacher = attacher
+        do {
+            // Restored BARs register in the dispatcher; the claims follow from here on.
+            server.followRegistrations()
+            if let restoring { try restoreDeviceState(restoring) }
+            try server.start()
+        } catch {
+            server.stop()
+            if let e = error as? MachineError { throw e }
+            throw .setupFailed("\(error)")
+        }
     }
 
     /// Stops serving and detaches; the devices stop when the machine is released.

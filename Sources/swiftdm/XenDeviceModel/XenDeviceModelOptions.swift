@@ -24,6 +24,9 @@ struct XenDeviceModelOptions {
     var serial: Serial?
     /// `-S`: the guest does not run until `cont`.
     var startPaused = false
+    /// `-incoming fd:N`: the device state `xen-save-devices-state` wrote, to load before serving
+    /// (`xl restore`).
+    var incomingFD: Int32?
     var devices: [VirtioDeviceSpec] = []
     /// What was accepted but not served, to print once at start.
     var notes: [String] = []
@@ -167,7 +170,10 @@ struct XenDeviceModelOptions {
             case "-kernel", "-initrd", "-append":
                 throw Refusal("\(option): direct kernel boot is not served; boot the guest from a disk (see the README)")
             case "-incoming":
-                throw Refusal("-incoming: restoring a saved device state is not supported yet")
+                guard value.hasPrefix("fd:"), let fd = Int32(value.dropFirst(3)), fd >= 0 else {
+                    throw Refusal("-incoming \(value): only fd:N (libxl's restore) is served")
+                }
+                incomingFD = fd
             default:
                 throw Refusal("option \(option) is not supported by swiftdm's Xen device model")
             }

@@ -40,6 +40,9 @@ enum XenDeviceModelRun {
         private let ended = Mutex<Ending?>(nil)
         private let wake = DispatchSemaphore(value: 0)
 
+        /// The machine, once built (QMP commands that reach the devices need it).
+        let machine = Mutex<MachineReference?>(nil)
+
         init(status: String) { self.status = Mutex(status) }
 
         /// Ends the run for `reason` (the first reason wins).
@@ -59,6 +62,33 @@ enum XenDeviceModelRun {
         }
     }
 
+    /// The served machine, handed to the QMP thread. IOServerMachine's methods are safe from
+    /// any thread (its devices and bus lock internally); the reference itself never changes.
+    final class MachineReference: @unchecked Sendable {
+        let machine: IOServerMachine
+        init(_ machine: IOServerMachine) { self.machine = machine }
+    }
+
+    /// Reads the saved device state from `fd` (libxl's `-incoming fd:N`), then closes it.
+    static func readIncoming(fd: Int32) throws(XenDeviceModelOptions.Refusal) -> DeviceStateArchive {
+        var bytes: [UInt8] = []
+        var chunk = [UInt8](repeating: 0, count: 65536)
+        while true {
+            let n = chunk.withUnsafeMutableBytes { read(fd, $0.baseAddress, $0.count) }
+            if n < 0 && errno == EINTR { continue }
+            guard n >= 0 else { throw .init("-incoming fd:\(fd): \(String(cString: strerror(errno)))") }
+            if n == 0 { break }
+            bytes += chunk[0..<n]
+            guard bytes.count <= 64 << 20 else { throw .init("-incoming fd:\(fd): more than 64 MiB of device state") }
+        }
+        close(fd)
+        do {
+            return try DeviceStateArchive(decoding: bytes)
+        } catch {
+            throw .init("-incoming fd:\(fd): \(error)")
+        }
+    }
+
     static func main(_ arguments: [String]) -> Never {
         let state = State(status: arguments.contains("-S") ? "prelaunch" : "running")
         let finish: @Sendable (Ending) -> Void = { state.finish($0) }
@@ -74,6 +104,13 @@ enum XenDeviceModelRun {
             exit(2)
         }
         let domid = options.domid
+        var incoming: DeviceStateArchive?
+        if let fd = options.incomingFD {
+            do { incoming = try readIncoming(fd: fd) } catch {
+                printToStandardError("swiftdm: \(error)")
+                exit(2)
+            }
+        }
         let logger = Logger(label: "swiftdm.xen-dm")
         for note in options.notes { printToStandardError("swiftdm: note: \(note)") }
 
@@ -130,7 +167,9 @@ enum XenDeviceModelRun {
                         logger.warning("PCI link \(link) → IRQ \(irq): \(error)")
                     }
                 })
-            machine = try IOServerMachine(server: server, devices: options.devices, vcpuCount: server.vcpuCount, platform: platform, logger: logger)
+            machine = try IOServerMachine(server: server, devices: options.devices, vcpuCount: server.vcpuCount, platform: platform,
+                                          restoring: incoming, logger: logger)
+            state.machine.withLock { $0 = MachineReference(machine) }
             do {
                 try server.watchDomain { state.finish(.domainGone) }
             } catch {
@@ -171,6 +210,8 @@ enum XenDeviceModelRun {
                 return old
             }
             if was != "running" && was != "shutdown" { qmp.emit("RESUME") }
+            // After `xl save -c` (a checkpoint) the same process continues.
+            state.machine.withLock { $0 }?.machine.resumeDevices()
             return [:]
         }
         qmp.register("stop") { [qmp] _ in
@@ -180,6 +221,37 @@ enum XenDeviceModelRun {
                 return old
             }
             if was == "running" { qmp.emit("STOP") }
+            return [:]
+        }
+        // `xl save` (libxl__qmp_suspend_save): the domain is suspended, then `stop`, then this.
+        qmp.register("xen-save-devices-state") { args throws(QMPError) in
+            guard let path = args["filename"]?.stringValue else { throw .badArgument("filename", expected: "a string") }
+            guard let machine = state.machine.withLock({ $0 })?.machine else { throw QMPError(.genericError, "the machine is not built yet") }
+            let archive: DeviceStateArchive
+            do {
+                archive = try machine.saveDeviceState()
+            } catch {
+                throw QMPError(.genericError, "\(error)")
+            }
+            let bytes = archive.encoded()
+            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard fd >= 0 else { throw QMPError(.genericError, "\(path): \(String(cString: strerror(errno)))") }
+            defer { close(fd) }
+            var written = 0
+            while written < bytes.count {
+                let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+                if n < 0 && errno == EINTR { continue }
+                guard n > 0 else { throw QMPError(.genericError, "\(path): \(String(cString: strerror(errno)))") }
+                written += n
+            }
+            guard fsync(fd) == 0 else { throw QMPError(.genericError, "\(path): fsync: \(String(cString: strerror(errno)))") }
+            printToStandardError("swiftdm: device state saved to \(path) (\(bytes.count) bytes, \(archive.records.count) records)")
+            return [:]
+        }
+        // Live migration's dirty tracking: swiftdm reports every frame it writes
+        // (`xendevicemodel_modified_memory`) whether or not the log is on.
+        qmp.register("xen-set-global-dirty-log") { args throws(QMPError) in
+            guard args["enable"]?.boolValue != nil else { throw .badArgument("enable", expected: "a boolean") }
             return [:]
         }
         qmp.register("quit") { _ in
