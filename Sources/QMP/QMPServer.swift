@@ -46,6 +46,9 @@ public final class QMPServer: @unchecked Sendable {
         let fd: Int32
         var splitter = QMPMessageSplitter()
         var negotiated = false
+        /// Descriptors received with the client's messages (SCM_RIGHTS), oldest first, until
+        /// `add-fd` takes them.
+        var receivedFDs: [Int32] = []
         var source: EventSource?
         init(fd: Int32) { self.fd = fd }
     }
@@ -57,6 +60,9 @@ public final class QMPServer: @unchecked Sendable {
     private var commandOrder: [String] = []
     private var clients: [Int32: Client] = [:]
     private var listeners: [(fd: Int32, path: String, source: EventSource)] = []
+    /// QEMU's fd sets (`add-fd`): descriptors clients passed, by set id; used as
+    /// `/dev/fdset/N` wherever a command takes a file name.
+    private var fdsets: [Int64: [(fd: Int32, opaque: String?)]] = [:]
     private let closed = Mutex(false)
 
     /// A server with its own thread; it listens nowhere until ``listen(unixPath:)``.
@@ -78,6 +84,10 @@ public final class QMPServer: @unchecked Sendable {
         register("query-version") { [identity] _ in
             ["qemu": ["micro": .integer(identity.micro), "minor": .integer(identity.minor), "major": .integer(identity.major)],
              "package": .string(identity.package)]
+        }
+        for name in ["add-fd", "remove-fd", "query-fdsets"] where commands[name] == nil {
+            // Served by the server itself (they need the client's passed descriptors); listed here.
+            commandOrder.append(name)
         }
         register("query-commands") { [weak self] _ in
             .array((self?.commandOrder ?? []).map { ["name": .string($0)] })
@@ -152,6 +162,8 @@ public final class QMPServer: @unchecked Sendable {
         if wasClosed { return }
         loop.sync { [self] in
             for client in clients.values { drop(client) }
+            for set in fdsets.values { for m in set { Glibc.close(m.fd) } }
+            fdsets.removeAll()
             for l in listeners {
                 l.source.cancel()
                 Glibc.close(l.fd)
@@ -160,6 +172,65 @@ public final class QMPServer: @unchecked Sendable {
             listeners.removeAll()
         }
         loop.shutdown()
+    }
+
+    // MARK: fd sets
+
+    /// A duplicate of the first descriptor of fd set N when `path` is `/dev/fdset/N` (QEMU's
+    /// spelling, as libxl passes a save file), or `nil` for other paths or an unknown set.
+    /// The caller closes it. Call from a command handler (the server's thread) or any thread.
+    public func descriptor(forPath path: String) -> Int32? {
+        guard path.hasPrefix("/dev/fdset/"), let set = Int64(path.dropFirst("/dev/fdset/".count)) else { return nil }
+        let lookup: @Sendable () -> Int32? = { [weak self] in
+            guard let self, let fd = self.fdsets[set]?.first?.fd else { return nil }
+            let copy = fcntl(fd, F_DUPFD_CLOEXEC, 0)
+            return copy >= 0 ? copy : nil
+        }
+        return loop.isCurrent ? lookup() : loop.sync(lookup)
+    }
+
+    /// `add-fd`, `remove-fd` and `query-fdsets` (qapi/misc.json).
+    private func fdsetCommand(_ name: String, _ args: JSONValue, id: JSONValue?, from client: Client) -> JSONValue {
+        func reply(_ value: JSONValue) -> JSONValue {
+            var members: [(key: String, value: JSONValue)] = [("return", value)]
+            if let id { members.append(("id", id)) }
+            return .object(members)
+        }
+        switch name {
+        case "add-fd":
+            guard !client.receivedFDs.isEmpty else {
+                return errorReply(QMPError(.genericError, "No file descriptor supplied via SCM_RIGHTS"), id: id)
+            }
+            let set: Int64
+            if let wanted = args["fdset-id"] {
+                guard let n = wanted.integerValue, n >= 0 else { return errorReply(.badArgument("fdset-id", expected: "a non-negative integer"), id: id) }
+                set = n
+            } else {
+                set = (fdsets.keys.max() ?? -1) + 1
+            }
+            let fd = client.receivedFDs.removeFirst()
+            fdsets[set, default: []].append((fd, args["opaque"]?.stringValue))
+            return reply(["fdset-id": .integer(set), "fd": .integer(Int64(fd))])
+        case "remove-fd":
+            guard let set = args["fdset-id"]?.integerValue, let members = fdsets[set] else {
+                return errorReply(QMPError(.genericError, "File descriptor named 'fdset-id:\(args["fdset-id"]?.description ?? "")' not found"), id: id)
+            }
+            let only = args["fd"]?.integerValue
+            var kept: [(fd: Int32, opaque: String?)] = []
+            for m in members {
+                if only == nil || Int64(m.fd) == only { Glibc.close(m.fd) } else { kept.append(m) }
+            }
+            fdsets[set] = kept.isEmpty ? nil : kept
+            return reply([:])
+        default:
+            return reply(.array(fdsets.keys.sorted().map { set in
+                ["fdset-id": .integer(set), "fds": .array((fdsets[set] ?? []).map { m in
+                    var o: [(key: String, value: JSONValue)] = [("fd", .integer(Int64(m.fd)))]
+                    if let opaque = m.opaque { o.append(("opaque", .string(opaque))) }
+                    return .object(o)
+                })]
+            }))
+        }
     }
 
     // MARK: Loop thread
@@ -182,10 +253,33 @@ public final class QMPServer: @unchecked Sendable {
         send(greeting, to: client)
     }
 
+    /// Room for a few descriptors passed along with a message (QMP's `add-fd`, as libxl
+    /// sends a save file's descriptor): CMSG_SPACE(8 × 4) on LP64.
+    private static let maxPassedFDs = 8
+    private static let controlSize = cmsgAlign(MemoryLayout<cmsghdr>.size) + cmsgAlign(maxPassedFDs * 4)
+    private static func cmsgAlign(_ n: Int) -> Int { (n + MemoryLayout<Int>.size - 1) & ~(MemoryLayout<Int>.size - 1) }
+
     private func read(_ client: Client) {
         var buffer = [UInt8](repeating: 0, count: 4096)
-        let n = buffer.withUnsafeMutableBytes { Glibc.recv(client.fd, $0.baseAddress, $0.count, Int32(MSG_DONTWAIT)) }
+        let control = UnsafeMutableRawPointer.allocate(byteCount: Self.controlSize, alignment: MemoryLayout<Int>.alignment)
+        defer { control.deallocate() }
+        control.initializeMemory(as: UInt8.self, repeating: 0, count: Self.controlSize)
+        var controlLength = 0
+        let n: Int = buffer.withUnsafeMutableBytes { data in
+            var iov = iovec(iov_base: data.baseAddress, iov_len: data.count)
+            return withUnsafeMutablePointer(to: &iov) { iovp in
+                var msg = msghdr()
+                msg.msg_iov = iovp
+                msg.msg_iovlen = 1
+                msg.msg_control = control
+                msg.msg_controllen = Self.controlSize
+                let got = Glibc.recvmsg(client.fd, &msg, Int32(MSG_DONTWAIT) | Int32(MSG_CMSG_CLOEXEC))
+                controlLength = msg.msg_controllen
+                return got
+            }
+        }
         if n < 0 && (errno == EAGAIN || errno == EINTR) { return }
+        if n > 0 { client.receivedFDs += Self.passedDescriptors(control: control, length: min(controlLength, Self.controlSize)) }
         guard n > 0 else {
             drop(client)
             return
@@ -199,6 +293,29 @@ public final class QMPServer: @unchecked Sendable {
                 handle(bytes, from: client)
             }
         }
+    }
+
+    // SAFETY: `control` holds `length` bytes the kernel wrote as cmsghdr records; each
+    // record's declared length is checked against the buffer before its data is read, with
+    // unaligned loads.
+    private static func passedDescriptors(control: UnsafeMutableRawPointer, length: Int) -> [Int32] {
+        var fds: [Int32] = []
+        var offset = 0
+        let header = MemoryLayout<cmsghdr>.size
+        while offset + header <= length {
+            let cmsg = control.advanced(by: offset).loadUnaligned(as: cmsghdr.self)
+            let recordLength = Int(cmsg.cmsg_len)
+            guard recordLength >= header, offset + recordLength <= length else { break }
+            if cmsg.cmsg_level == SOL_SOCKET && cmsg.cmsg_type == Int32(SCM_RIGHTS) {
+                let start = offset + cmsgAlign(header)
+                for i in 0..<max(0, (offset + recordLength - start) / 4) {
+                    let fd = control.advanced(by: start + 4 * i).loadUnaligned(as: Int32.self)
+                    if fd >= 0 { fds.append(fd) }
+                }
+            }
+            offset += cmsgAlign(recordLength)
+        }
+        return fds
     }
 
     private func errorReply(_ error: QMPError, id: JSONValue?) -> JSONValue {
@@ -237,6 +354,10 @@ public final class QMPServer: @unchecked Sendable {
             send(errorReply(QMPError(.commandNotFound, "Capabilities negotiation is already complete, command ignored"), id: id), to: client)
             return
         }
+        if name == "add-fd" || name == "remove-fd" || name == "query-fdsets" {
+            send(fdsetCommand(name, arguments, id: id, from: client), to: client)
+            return
+        }
         guard let handler = commands[name] else {
             send(errorReply(QMPError(.commandNotFound, "The command \(name) has not been found"), id: id), to: client)
             return
@@ -271,6 +392,8 @@ public final class QMPServer: @unchecked Sendable {
 
     private func drop(_ client: Client) {
         guard clients[client.fd] === client else { return }
+        for fd in client.receivedFDs { Glibc.close(fd) }
+        client.receivedFDs.removeAll()
         client.source?.cancel()
         clients.removeValue(forKey: client.fd)
         Glibc.close(client.fd)

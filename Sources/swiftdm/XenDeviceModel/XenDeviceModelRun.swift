@@ -42,6 +42,8 @@ enum XenDeviceModelRun {
 
         /// The machine, once built (QMP commands that reach the devices need it).
         let machine = Mutex<MachineReference?>(nil)
+        /// The domain's vCPUs, once attached.
+        let vcpuCount = Mutex(0)
 
         init(status: String) { self.status = Mutex(status) }
 
@@ -170,6 +172,7 @@ enum XenDeviceModelRun {
             machine = try IOServerMachine(server: server, devices: options.devices, vcpuCount: server.vcpuCount, platform: platform,
                                           restoring: incoming, logger: logger)
             state.machine.withLock { $0 = MachineReference(machine) }
+            state.vcpuCount.withLock { $0 = server.vcpuCount }
             do {
                 try server.watchDomain { state.finish(.domainGone) }
             } catch {
@@ -224,7 +227,7 @@ enum XenDeviceModelRun {
             return [:]
         }
         // `xl save` (libxl__qmp_suspend_save): the domain is suspended, then `stop`, then this.
-        qmp.register("xen-save-devices-state") { args throws(QMPError) in
+        qmp.register("xen-save-devices-state") { [qmp] args throws(QMPError) in
             guard let path = args["filename"]?.stringValue else { throw .badArgument("filename", expected: "a string") }
             guard let machine = state.machine.withLock({ $0 })?.machine else { throw QMPError(.genericError, "the machine is not built yet") }
             let archive: DeviceStateArchive
@@ -234,8 +237,16 @@ enum XenDeviceModelRun {
                 throw QMPError(.genericError, "\(error)")
             }
             let bytes = archive.encoded()
-            let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-            guard fd >= 0 else { throw QMPError(.genericError, "\(path): \(String(cString: strerror(errno)))") }
+            // libxl passes its save file with `add-fd` and names it /dev/fdset/N.
+            let fd: Int32
+            if let passed = qmp.descriptor(forPath: path) {
+                fd = passed
+            } else if path.hasPrefix("/dev/fdset/") {
+                throw QMPError(.genericError, "\(path): no such fd set (pass the descriptor with add-fd first)")
+            } else {
+                fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+                guard fd >= 0 else { throw QMPError(.genericError, "\(path): \(String(cString: strerror(errno)))") }
+            }
             defer { close(fd) }
             var written = 0
             while written < bytes.count {
@@ -244,7 +255,8 @@ enum XenDeviceModelRun {
                 guard n > 0 else { throw QMPError(.genericError, "\(path): \(String(cString: strerror(errno)))") }
                 written += n
             }
-            guard fsync(fd) == 0 else { throw QMPError(.genericError, "\(path): fsync: \(String(cString: strerror(errno)))") }
+            // A pipe or socket cannot be synced; a file must be.
+            guard fsync(fd) == 0 || errno == EINVAL else { throw QMPError(.genericError, "\(path): fsync: \(String(cString: strerror(errno)))") }
             printToStandardError("swiftdm: device state saved to \(path) (\(bytes.count) bytes, \(archive.records.count) records)")
             return [:]
         }
@@ -257,6 +269,14 @@ enum XenDeviceModelRun {
         qmp.register("quit") { _ in
             state.finish(.quit)
             return [:]
+        }
+        // libxl reads which vCPUs are online from it (`xl save`, `xl vcpu-list` of a saved config).
+        qmp.register("query-cpus-fast") { _ in
+            let n = state.vcpuCount.withLock { $0 }
+            return .array((0..<n).map { i in
+                ["cpu-index": .integer(Int64(i)), "qom-path": .string("/machine/unattached/device[\(i)]"), "thread-id": .integer(0),
+                 "props": ["core-id": 0, "thread-id": 0, "node-id": 0, "socket-id": .integer(Int64(i))], "target": "x86_64"]
+            })
         }
         qmp.register("query-name") { _ in options.name.map { ["name": .string($0)] } ?? [:] }
         qmp.register("query-chardev") { _ in
