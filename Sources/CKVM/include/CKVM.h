@@ -201,6 +201,10 @@ static inline int ckvm_set_clock(int vm_fd, uint64_t ns) {
     return ioctl(vm_fd, KVM_SET_CLOCK, &d);
 }
 
+/// KVM_KVMCLOCK_CTRL: tells a guest with kvmclock that the host stopped the vCPU (EINVAL when the
+/// guest has not enabled kvmclock).
+static inline int ckvm_kvmclock_ctrl(int vcpu_fd) { return ioctl(vcpu_fd, KVM_KVMCLOCK_CTRL, 0); }
+
 static inline uint32_t ckvm_irqchip_state_size(void) { return sizeof(((struct kvm_irqchip *)0)->chip); }
 static inline uint32_t ckvm_max_xcrs(void) { return KVM_MAX_XCRS; }
 

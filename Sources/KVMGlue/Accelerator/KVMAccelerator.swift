@@ -81,6 +81,7 @@ public final class KVMAccelerator: SnapshottableAccelerator {
         // A restored guest's clock continues from the saved time, not from the restore's.
         if let clock = state.withLock({ $0.pendingClock }) {
             try vm.setClock(nanoseconds: clock)
+            for vcpu in vcpus { vcpu.reportHostPause() }
             state.withLock { $0.pendingClock = nil }
         }
         let pending: MachineStopReason? = state.withLock { s in
@@ -121,13 +122,16 @@ public final class KVMAccelerator: SnapshottableAccelerator {
         return parked
     }
 
-    /// Resumes paused vCPUs (``VCPURunner/resume()``); waits for a ``saveProcessorState()`` in
-    /// progress to finish first.
+    /// Resumes paused vCPUs (``VCPURunner/resume()``), telling a kvmclock guest it was paused
+    /// (``KVMVCPU/reportHostPause()``); waits for a ``saveProcessorState()`` in progress to
+    /// finish first.
     public func resume() {
-        state.withLock { s in
-            s.paused = false
-            return s.runner
-        }?.resume()
+        let (runner, wasPaused) = state.withLock { s in
+            defer { s.paused = false }
+            return (s.runner, s.paused)
+        }
+        if wasPaused { for vcpu in vcpus { vcpu.reportHostPause() } }
+        runner?.resume()
     }
 
     private static func vmStopReason(_ reason: MachineStopReason) -> VMStopReason {

@@ -81,6 +81,13 @@ extension KVMVCPU {
         try check(ckvm_set_vcpu_events(fd, &events), "KVM_SET_VCPU_EVENTS")
     }
 
+    /// Tells the guest's kvmclock that the host kept the vCPU stopped (after a pause or a
+    /// restore), so that its soft-lockup watchdog does not take the gap for a hang, as QEMU and
+    /// Firecracker do when the guest runs again. False when the guest has not enabled kvmclock.
+    /// `KVM_KVMCLOCK_CTRL`.
+    @discardableResult
+    public func reportHostPause() -> Bool { ckvm_kvmclock_ctrl(fd) == 0 }
+
     /// `IA32_TSC_DEADLINE` (0x6E0) is armed relative to the TSC (0x10): it goes last.
     static func restoreOrder(_ msrs: [KVMVCPUState.MSR]) -> [KVMVCPUState.MSR] {
         let deadline: UInt32 = 0x6E0
