@@ -109,6 +109,61 @@ struct ProcessorSnapshotTests {
         #expect(first.uart.text == "counting\n")
     }
 
+    /// A 64-bit guest (paging, EFER.LMA, a long-mode CS) paused in the middle of a UART line and
+    /// continued in a second VM: the line goes on with the next character, and the guest's later
+    /// write through its page tables lands in the new VM's RAM.
+    @Test func longModeGuestContinuesInANewVM() throws {
+        let image = try GuestImages.image("longmode")
+        let inLine = DispatchSemaphore(value: 0)
+        let first = try SnapshotMachine(memory: 1 << 31, uart: HookedUART(hookAt: 10) {
+            inLine.signal()
+            usleep(100_000)
+        })
+        try first.ram.writeBytes(image, at: 0x10_0000)
+        let entry = LongModeEntry(entryPoint: 0x10_0000, stackPointer: 0x8_0000, bootParams: 0x7000)
+        try entry.writeTables(to: first.ram)
+        try first.accelerator.createProcessors(count: 1, boot: entry.cpuState)
+        try first.start()
+        #expect(inLine.wait(timeout: .now() + 60) == .success, "the guest never wrote 10 bytes: \(first.uart.text)")
+        #expect(first.accelerator.pause())
+        let records = try first.accelerator.saveProcessorState()
+        // The image, stack and tables lie in the first 2 MiB; the rest is untouched.
+        let low = try first.ram.readBytes(at: 0, count: 2 << 20)
+        first.accelerator.stop(.host)
+        #expect(first.finish() == .stopped(.host))
+        #expect(first.uart.text == "long mode ")
+
+        let saved = try KVMSavedState(records: records, vcpuCount: 1, limits: try KVMStateLimits(system: first.accelerator.system))
+        let registers = try #require(saved.vcpus[0].registers)
+        #expect(registers.efer & 0x500 == 0x500 && registers.cs.l, "not in long mode: \(registers)")
+
+        let second = try SnapshotMachine(memory: 1 << 31)
+        try second.ram.writeBytes(low, at: 0)
+        try second.accelerator.createProcessors(count: 1, restoring: records)
+        try second.start()
+        let outcome = second.finish()
+        #expect(outcome == .stopped(.guestExit(0)), "\(outcome): \(second.uart.text)")
+        #expect(first.uart.text + second.uart.text == "long mode cs 00000010\nrsi 00007000\nmem 600DF00D\n")
+        #expect(try second.ram.read(UInt32.self, at: 0x4000_0008) == 0x600D_F00D)
+    }
+
+    /// The LAPIC timer keeps counting down from where it was, not from its initial count.
+    @Test func lapicTimerContinuesFromItsCurrentCount() throws {
+        let (first, records, _) = try pausedGuest(vcpus: 1, pauseAt: 100)
+        first.accelerator.stop(.host)
+        _ = first.finish()
+        let limits = try KVMStateLimits(system: first.accelerator.system)
+        let saved = try KVMSavedState(records: records, vcpuCount: 1, limits: limits).vcpus[0]
+        let current = saved.lapicRegister(at: 0x390)
+        #expect(current > 0 && current < 0x7FFF_FFFF, "the timer is not running: current count 0x\(String(current, radix: 16))")
+        usleep(20_000)
+        let second = try SnapshotMachine()
+        try second.accelerator.createProcessors(count: 1, restoring: records)
+        let restored = try KVMSavedState(records: try second.accelerator.saveProcessorState(), vcpuCount: 1, limits: limits).vcpus[0]
+        let now = restored.lapicRegister(at: 0x390)
+        #expect(now <= current && now > 0, "current count 0x\(String(current, radix: 16)) became 0x\(String(now, radix: 16))")
+    }
+
     /// The saved kvmclock is what the restored VM's clock continues from (here an hour ahead,
     /// which no fresh VM could show).
     @Test func restoredClockContinuesFromTheSavedTime() throws {

@@ -32,8 +32,9 @@ extension KVMAccelerator {
     /// (``KVMVirtualMachine/restoreInterruptControllers(_:)``). The kvmclock is set by
     /// ``start(sink:)``, so that guest time does not run on while devices and RAM are loaded.
     ///
-    /// Call on a fresh accelerator after ``mapRAM(_:)`` (kvmclock, steal-time and async-PF MSRs
-    /// point into RAM) and before ``start(sink:)``.
+    /// Call on a fresh accelerator after ``mapRAM(_:)`` and with the saved RAM contents loaded
+    /// (kvmclock, steal-time and async-PF MSRs point into RAM, and `KVM_SET_SREGS` reads a PAE
+    /// guest's page-directory pointers from it), before ``start(sink:)``.
     /// - Throws: ``DeviceStateError`` for a missing, damaged or foreign record (nothing is
     ///   loaded then); ``KVMError`` if vCPUs exist already or KVM refuses a value.
     public func createProcessors(count: Int, restoring records: [DeviceStateRecord]) throws {

@@ -6,10 +6,12 @@ import DeviceModel
 ///
 /// Restoring takes the place of ``X86Accelerator/createProcessors(count:boot:)``:
 /// ```swift
-/// try accelerator.mapRAM(ram)                     // RAM mapped (its contents may follow)
+/// try accelerator.mapRAM(ram)
+/// // … load the saved RAM contents into `ram` …
 /// try accelerator.mapFirmware(image)
+/// let backend = try accelerator.directBackend(…)
 /// try accelerator.createProcessors(count: n, restoring: records)
-/// // … restore devices, load RAM contents …
+/// // … restore the devices …
 /// try accelerator.start(sink: dispatcher)         // the clock is set here, then the vCPUs run
 /// ```
 public protocol SnapshottableAccelerator: PausableAccelerator {
@@ -26,7 +28,9 @@ public protocol SnapshottableAccelerator: PausableAccelerator {
     ///
     /// Every record is validated before any of it is loaded: a missing, truncated, damaged or
     /// foreign record throws a ``DeviceStateError`` naming it. Call after
-    /// ``X86Accelerator/mapRAM(_:)`` and before ``X86Accelerator/start(sink:)``; a restore
-    /// that fails after validation leaves the accelerator unusable (build a new one).
+    /// ``X86Accelerator/mapRAM(_:)`` with the saved RAM contents in place (a 32-bit PAE guest's
+    /// page-directory pointers are read from RAM when its control registers are loaded) and
+    /// before ``X86Accelerator/start(sink:)``; a restore that fails after validation leaves
+    /// the accelerator unusable (build a new one).
     func createProcessors(count: Int, restoring records: [DeviceStateRecord]) throws
 }

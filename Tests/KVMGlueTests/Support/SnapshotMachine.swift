@@ -37,6 +37,32 @@ final class StepPort: IOHandler {
     var reads: Int { count.load(ordering: .relaxed) }
 }
 
+/// The transmit side of a UART at 0x3F8 (as ``UARTCapture``) that runs `hook` on the vCPU thread
+/// after byte number `hookAt` has been written.
+final class HookedUART: IOHandler {
+    private let bytes = Mutex<[UInt8]>([])
+    let hookAt: Int?
+    let hook: @Sendable () -> Void
+
+    init(hookAt: Int? = nil, hook: @escaping @Sendable () -> Void = {}) {
+        self.hookAt = hookAt
+        self.hook = hook
+    }
+
+    func read(at offset: UInt64, size: Int) -> UInt64 { offset == 5 ? 0x60 : 0 }
+
+    func write(at offset: UInt64, size: Int, value: UInt64) {
+        guard offset == 0 else { return }
+        let count = bytes.withLock { b in
+            b.append(UInt8(truncatingIfNeeded: value))
+            return b.count
+        }
+        if count == hookAt { hook() }
+    }
+
+    var text: String { String(decoding: bytes.withLock { $0 }, as: UTF8.self) }
+}
+
 /// Port 0x714: records every value the guest writes.
 final class ProgressPort: IOHandler {
     private let values = Mutex<[UInt32]>([])
@@ -61,14 +87,16 @@ final class SnapshotMachine {
     let accelerator: KVMAccelerator
     let ram: MappedGuestMemory
     let dispatcher = IODispatcher()
-    let uart = UARTCapture()
+    let uart: HookedUART
     let progress = ProgressPort()
     let step: StepPort
 
-    init(step: StepPort = StepPort()) throws {
+    /// A machine with `memory` bytes of RAM (untouched pages cost nothing).
+    init(memory: UInt64 = SnapshotMachine.memorySize, step: StepPort = StepPort(), uart: HookedUART = HookedUART()) throws {
         self.step = step
+        self.uart = uart
         accelerator = try KVMAccelerator()
-        ram = try MappedGuestMemory.anonymous([(guestBase: 0, length: Self.memorySize)])
+        ram = try MappedGuestMemory.anonymous([(guestBase: 0, length: memory)])
         try accelerator.mapRAM(ram)
         try dispatcher.ports.register(base: 0x3F8, length: 8, name: "uart", handler: uart)
         try dispatcher.ports.register(base: 0x501, length: 1, name: "exit", handler: AcceleratorExitPort(accelerator: accelerator))
