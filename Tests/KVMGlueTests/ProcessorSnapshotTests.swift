@@ -238,6 +238,19 @@ struct ProcessorSnapshotTests {
                 r.set("msr-indices", .unsignedArray(indices))
             }
         }
+        // An MSR value KVM refuses: IA32_ARCH_CAPABILITIES with bits this host cannot offer.
+        let indices = try #require(records.first { $0.id == "kvm/vcpu0" }).unsignedArray("msr-indices")
+        if let at = indices.firstIndex(of: 0x10A) {
+            #expect(throws: KVMError.msrRefused(vcpu: 0, index: 0x10A, value: .max)) {
+                try restoring { r in
+                    var values = (try? r.unsignedArray("msr-values")) ?? []
+                    values[at] = .max
+                    r.set("msr-values", .unsignedArray(values))
+                }
+            }
+        } else {
+            print("SKIP: this host's KVM does not save IA32_ARCH_CAPABILITIES; the refused-MSR check did not run")
+        }
         // Well-formed but impossible: pending-event flags KVM does not know.
         do {
             try restoring { $0.set("events", bytes: [UInt8](repeating: 0xFF, count: 64)) }

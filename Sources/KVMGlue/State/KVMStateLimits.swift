@@ -41,9 +41,9 @@ public struct KVMStateLimits: Sendable, Hashable {
 }
 
 extension KVMSystem {
-    /// The MSRs KVM can save and restore for a vCPU (`KVM_GET_MSR_INDEX_LIST`, QEMU's
-    /// `kvm_get_supported_msrs`): the SYSCALL/SYSENTER MSRs, PAT, TSC, TSC_ADJUST, TSC_DEADLINE,
-    /// MISC_ENABLE, kvmclock, async PF, steal time, PV EOI, … as far as this host has them.
+    /// The MSRs KVM can save and restore for a vCPU, as QEMU's `kvm_get_supported_msrs` asks:
+    /// the SYSCALL/SYSENTER MSRs, PAT, TSC, TSC_ADJUST, TSC_DEADLINE, MISC_ENABLE, kvmclock,
+    /// async PF, steal time, PV EOI, … as far as this host has them. `KVM_GET_MSR_INDEX_LIST`.
     public func saveableMSRs() throws(KVMError) -> [UInt32] {
         var capacity: UInt32 = 256
         while true {

@@ -122,16 +122,26 @@ extension KVMVCPU {
         return result
     }
 
-    /// Writes `msrs` in order with `KVM_SET_MSRS`; the first one KVM refuses is the error.
+    /// Writes `msrs` in order with `KVM_SET_MSRS`. An MSR KVM refuses is skipped when the vCPU
+    /// already holds the saved value (some of KVM's saveable MSRs, feature MSRs among them, take
+    /// no host write in some configurations but start out equal); any other refusal is the error.
     func writeMSRs(_ msrs: [KVMVCPUState.MSR]) throws(KVMError) {
-        guard !msrs.isEmpty else { return }
-        let indices = msrs.map(\.index)
-        let values = msrs.map(\.value)
-        let n = indices.withUnsafeBufferPointer { i in
-            values.withUnsafeBufferPointer { ckvm_set_msrs(fd, i.baseAddress, $0.baseAddress, UInt32(msrs.count)) }
+        var rest = msrs[...]
+        while !rest.isEmpty {
+            let indices = rest.map(\.index)
+            let values = rest.map(\.value)
+            let n = indices.withUnsafeBufferPointer { i in
+                values.withUnsafeBufferPointer { ckvm_set_msrs(fd, i.baseAddress, $0.baseAddress, UInt32(indices.count)) }
+            }
+            try check(n < 0 ? -1 : 0, "KVM_SET_MSRS (\(indices.count) MSRs)")
+            let written = min(Int(n), indices.count)
+            guard written < indices.count else { return }
+            let refused = rest[rest.startIndex + written]
+            guard try readMSRs([refused.index]).first?.value == refused.value else {
+                throw .msrRefused(vcpu: id, index: refused.index, value: refused.value)
+            }
+            rest = rest.dropFirst(written + 1)
         }
-        try check(n < 0 ? -1 : 0, "KVM_SET_MSRS (\(msrs.count) MSRs)")
-        if Int(n) < msrs.count { throw .msrRefused(vcpu: id, index: msrs[Int(n)].index, value: msrs[Int(n)].value) }
     }
 
     private func saveFPU(limits: KVMStateLimits) throws(KVMError) -> KVMVCPUState.FPUState {
