@@ -11,7 +11,9 @@ import X86Machine
 /// could not take: wrong lengths, an MP state outside x86's, MSRs KVM does not save, an XSAVE
 /// area of another size.
 public struct KVMVCPUState: Sendable, Equatable {
+    /// The record kind, `kvm-vcpu`.
     public static let kind = "kvm-vcpu"
+    /// The layout version of the record's fields.
     public static let version: UInt32 = 1
     /// At most this many CPUID entries (the kernel's `KVM_MAX_CPUID_ENTRIES`).
     public static let maxCPUIDEntries = 256

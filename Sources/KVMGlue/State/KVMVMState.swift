@@ -8,8 +8,11 @@ import DeviceModel
 /// `kvm_irqchip` state, `struct kvm_pit_state2`, the clock in nanoseconds and the vCPU count
 /// the state belongs with.
 public struct KVMVMState: Sendable, Equatable {
+    /// The record kind, `kvm-vm`.
     public static let kind = "kvm-vm"
+    /// The layout version of the record's fields.
     public static let version: UInt32 = 1
+    /// The record id, `kvm/vm`.
     public static let recordID = "kvm/vm"
     /// The guest-physical base of the IOAPIC's registers, the only one swiftdm's machines use.
     public static let ioapicBase: UInt64 = 0xFEC0_0000
@@ -56,6 +59,7 @@ public struct KVMVMState: Sendable, Equatable {
 
     // MARK: Record
 
+    /// The state as the record `kvm/vm`.
     public var record: DeviceStateRecord {
         var r = DeviceStateRecord(id: Self.recordID, kind: Self.kind, version: Self.version)
         r.set("vcpu-count", UInt64(vcpuCount))
