@@ -9,6 +9,13 @@
 /// - ``KVMIOEventRegistrar``, ``KVMMSIController``, ``KVMInterruptLines``, ``KVMGSIRouting``: the
 ///   core's ioeventfd and interrupt protocols on `KVM_IOEVENTFD`, `KVM_SIGNAL_MSI`, `KVM_IRQ_LINE`,
 ///   `KVM_IRQFD` and `KVM_SET_GSI_ROUTING`.
+/// - Snapshots: ``KVMAccelerator`` is a ``X86Machine/SnapshottableAccelerator``. While paused,
+///   ``KVMAccelerator/saveProcessorState()`` returns ``DeviceModel/DeviceStateRecord``s: `kvm/vm`
+///   (``KVMVMState``: PICs, IOAPIC, PIT, kvmclock) and `kvm/vcpu<N>` (``KVMVCPUState``: CPUID,
+///   registers, XSAVE, XCRs, MSRs, LAPIC, events, MP state, debug registers), the kernel structs
+///   as bytes. ``KVMAccelerator/createProcessors(count:restoring:)`` validates them against this
+///   host (``KVMStateLimits``, ``KVMSavedState``) and loads them into new vCPUs; the clock is set
+///   by ``KVMAccelerator/start(sink:)``.
 /// - ``KVMVCPU/setRegisters(_:)`` loads an ``X86Machine/X86CPUState`` (X86Machine builds the entry
 ///   states: ``X86Machine/X86CPUState/powerOn`` for firmware, ``X86Machine/LongModeEntry`` for a
 ///   64-bit kernel); what is x86 machine knowledge rather than KVM mechanics lives there.

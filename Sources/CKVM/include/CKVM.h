@@ -138,6 +138,76 @@ static inline int ckvm_get_mp_state(int vcpu_fd, uint32_t *state) {
 /// KVM_SET_CPUID2 with `count` entries.
 int ckvm_set_cpuid(int vcpu_fd, const struct kvm_cpuid_entry2 *entries, uint32_t count);
 
+// MARK: - vCPU and VM state (snapshot and restore)
+//
+// Each wraps one ioctl on a caller-owned struct of the ioctl's exact type (XSAVE2: a buffer of at
+// least KVM_CHECK_EXTENSION(KVM_CAP_XSAVE2) bytes, which the kernel may fill beyond 4096 bytes).
+
+static inline int ckvm_set_mp_state(int vcpu_fd, uint32_t state) {
+    struct kvm_mp_state s = { .mp_state = state };
+    return ioctl(vcpu_fd, KVM_SET_MP_STATE, &s);
+}
+static inline int ckvm_get_fpu(int vcpu_fd, struct kvm_fpu *fpu) { return ioctl(vcpu_fd, KVM_GET_FPU, fpu); }
+static inline int ckvm_set_fpu(int vcpu_fd, const struct kvm_fpu *fpu) { return ioctl(vcpu_fd, KVM_SET_FPU, fpu); }
+static inline int ckvm_get_xsave(int vcpu_fd, void *xsave) { return ioctl(vcpu_fd, KVM_GET_XSAVE, xsave); }
+static inline int ckvm_get_xsave2(int vcpu_fd, void *xsave) { return ioctl(vcpu_fd, KVM_GET_XSAVE2, xsave); }
+static inline int ckvm_set_xsave(int vcpu_fd, const void *xsave) { return ioctl(vcpu_fd, KVM_SET_XSAVE, xsave); }
+static inline int ckvm_get_xcrs(int vcpu_fd, struct kvm_xcrs *xcrs) { return ioctl(vcpu_fd, KVM_GET_XCRS, xcrs); }
+static inline int ckvm_set_xcrs(int vcpu_fd, const struct kvm_xcrs *xcrs) { return ioctl(vcpu_fd, KVM_SET_XCRS, xcrs); }
+static inline int ckvm_get_lapic(int vcpu_fd, struct kvm_lapic_state *lapic) { return ioctl(vcpu_fd, KVM_GET_LAPIC, lapic); }
+static inline int ckvm_set_lapic(int vcpu_fd, const struct kvm_lapic_state *lapic) { return ioctl(vcpu_fd, KVM_SET_LAPIC, lapic); }
+static inline int ckvm_get_vcpu_events(int vcpu_fd, struct kvm_vcpu_events *e) { return ioctl(vcpu_fd, KVM_GET_VCPU_EVENTS, e); }
+static inline int ckvm_set_vcpu_events(int vcpu_fd, const struct kvm_vcpu_events *e) { return ioctl(vcpu_fd, KVM_SET_VCPU_EVENTS, e); }
+static inline int ckvm_get_debugregs(int vcpu_fd, struct kvm_debugregs *d) { return ioctl(vcpu_fd, KVM_GET_DEBUGREGS, d); }
+static inline int ckvm_set_debugregs(int vcpu_fd, const struct kvm_debugregs *d) { return ioctl(vcpu_fd, KVM_SET_DEBUGREGS, d); }
+
+/// KVM_GET_CPUID2 into `entries` (capacity `capacity`); stores the count in `*count`.
+/// Fails with E2BIG when `capacity` is too small.
+int ckvm_get_cpuid(int vcpu_fd, struct kvm_cpuid_entry2 *entries, uint32_t capacity, uint32_t *count);
+
+/// KVM_GET_MSR_INDEX_LIST (on /dev/kvm) into `indices` (capacity `capacity`); stores the count in
+/// `*count`. Fails with E2BIG (and the needed count in `*count`) when `capacity` is too small.
+int ckvm_get_msr_index_list(int kvm_fd, uint32_t *indices, uint32_t capacity, uint32_t *count);
+
+/// KVM_GET_MSRS for `count` MSRs: reads `indices`, writes `values`. Returns how many MSRs were
+/// read, in order (fewer than `count`: the next one failed), or -1 with errno.
+int ckvm_get_msrs(int vcpu_fd, const uint32_t *indices, uint64_t *values, uint32_t count);
+
+/// KVM_SET_MSRS for `count` MSRs, in order. Returns how many were written (fewer than `count`:
+/// the next one was refused), or -1 with errno.
+int ckvm_set_msrs(int vcpu_fd, const uint32_t *indices, const uint64_t *values, uint32_t count);
+
+/// KVM_GET_IRQCHIP for `chip_id` (KVM_IRQCHIP_PIC_MASTER/PIC_SLAVE/IOAPIC): its 512-byte state.
+int ckvm_get_irqchip(int vm_fd, uint32_t chip_id, uint8_t state[512]);
+/// KVM_SET_IRQCHIP for `chip_id` from its 512-byte state.
+int ckvm_set_irqchip(int vm_fd, uint32_t chip_id, const uint8_t state[512]);
+
+static inline int ckvm_get_pit2(int vm_fd, struct kvm_pit_state2 *pit) { return ioctl(vm_fd, KVM_GET_PIT2, pit); }
+static inline int ckvm_set_pit2(int vm_fd, const struct kvm_pit_state2 *pit) { return ioctl(vm_fd, KVM_SET_PIT2, pit); }
+
+/// KVM_GET_CLOCK: the VM's kvmclock in nanoseconds.
+static inline int ckvm_get_clock(int vm_fd, uint64_t *ns) {
+    struct kvm_clock_data d;
+    memset(&d, 0, sizeof d);
+    int r = ioctl(vm_fd, KVM_GET_CLOCK, &d);
+    if (r == 0) *ns = d.clock;
+    return r;
+}
+/// KVM_SET_CLOCK: sets the VM's kvmclock to `ns` (no flags).
+static inline int ckvm_set_clock(int vm_fd, uint64_t ns) {
+    struct kvm_clock_data d;
+    memset(&d, 0, sizeof d);
+    d.clock = ns;
+    return ioctl(vm_fd, KVM_SET_CLOCK, &d);
+}
+
+/// KVM_KVMCLOCK_CTRL: tells a guest with kvmclock that the host stopped the vCPU (EINVAL when the
+/// guest has not enabled kvmclock).
+static inline int ckvm_kvmclock_ctrl(int vcpu_fd) { return ioctl(vcpu_fd, KVM_KVMCLOCK_CTRL, 0); }
+
+static inline uint32_t ckvm_irqchip_state_size(void) { return sizeof(((struct kvm_irqchip *)0)->chip); }
+static inline uint32_t ckvm_max_xcrs(void) { return KVM_MAX_XCRS; }
+
 // MARK: - kvm_run accessors (the shared page of a vCPU)
 
 static inline uint32_t ckvm_run_exit_reason(const struct kvm_run *run) { return run->exit_reason; }

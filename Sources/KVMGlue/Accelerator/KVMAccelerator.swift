@@ -8,21 +8,27 @@ import X86Machine
 ///
 /// Hands every port-I/O and MMIO exit to the sink it is started with; decides nothing x86 of its
 /// own (the machine supplies the memory layout, the firmware's placement and the boot state).
-public final class KVMAccelerator: PausableAccelerator {
+public final class KVMAccelerator: SnapshottableAccelerator {
     public let system: KVMSystem
     public let vm: KVMVirtualMachine
     /// The VM's GSI routing table (irqchip routes installed; MSI routes are added on demand).
     public let routing: KVMGSIRouting
     private let logger: Logger
 
-    private struct State {
+    struct State {
         var vcpus: [KVMVCPU] = []
         var runner: VCPURunner?
         var pendingStop: MachineStopReason?
         /// ROM slots must stay mapped while the VM runs.
         var firmware: [ROMMapping] = []
+        /// True from a ``pause()`` that parked every vCPU until ``resume()``.
+        var paused = false
+        /// A restored kvmclock, set by ``start(sink:)`` just before the vCPUs run.
+        var pendingClock: UInt64?
     }
-    private let state = Mutex(State())
+    /// Held while the vCPU list, the runner or the pause state is read or changed — and for all of
+    /// ``saveProcessorState()``, so that a ``resume()`` waits until the state has been read.
+    let state = Mutex(State())
 
     /// Opens `/dev/kvm` (or uses `system`) and creates a VM with the PC's in-kernel irqchip,
     /// PIT and interrupt routing (the MADT and MP tables announce ISA IRQ 0 on GSI 2, so the
@@ -72,6 +78,12 @@ public final class KVMAccelerator: PausableAccelerator {
     public func start(sink: any IORequestSink) throws {
         let vcpus = self.vcpus
         let runner = try VCPURunner(vcpus: vcpus, sink: sink, logger: logger)
+        // A restored guest's clock continues from the saved time, not from the restore's.
+        if let clock = state.withLock({ $0.pendingClock }) {
+            try vm.setClock(nanoseconds: clock)
+            for vcpu in vcpus { vcpu.reportHostPause() }
+            state.withLock { $0.pendingClock = nil }
+        }
         let pending: MachineStopReason? = state.withLock { s in
             s.runner = runner
             return s.pendingStop
@@ -105,12 +117,21 @@ public final class KVMAccelerator: PausableAccelerator {
     /// Pauses the vCPUs (``VCPURunner/pause()``); false before ``start(sink:)`` or after the run.
     public func pause() -> Bool {
         guard let runner = state.withLock({ $0.runner }) else { return false }
-        return runner.pause()
+        let parked = runner.pause()
+        if parked { state.withLock { $0.paused = true } }
+        return parked
     }
 
-    /// Resumes paused vCPUs (``VCPURunner/resume()``).
+    /// Resumes paused vCPUs (``VCPURunner/resume()``), telling a kvmclock guest it was paused
+    /// (``KVMVCPU/reportHostPause()``); waits for a ``saveProcessorState()`` in progress to
+    /// finish first.
     public func resume() {
-        state.withLock { $0.runner }?.resume()
+        let (runner, wasPaused) = state.withLock { s in
+            defer { s.paused = false }
+            return (s.runner, s.paused)
+        }
+        if wasPaused { for vcpu in vcpus { vcpu.reportHostPause() } }
+        runner?.resume()
     }
 
     private static func vmStopReason(_ reason: MachineStopReason) -> VMStopReason {

@@ -33,6 +33,16 @@ public struct KVMCapability: Sendable, Hashable, CustomStringConvertible {
     public static let immediateExit = KVMCapability(rawValue: KVM_CAP_IMMEDIATE_EXIT, name: "IMMEDIATE_EXIT")
     public static let tscDeadlineTimer = KVMCapability(rawValue: KVM_CAP_TSC_DEADLINE_TIMER, name: "TSC_DEADLINE_TIMER")
 
+    // Saving and restoring vCPU and VM state.
+    public static let xsave = KVMCapability(rawValue: KVM_CAP_XSAVE, name: "XSAVE")
+    /// Positive: the size in bytes of the `KVM_GET_XSAVE2` buffer (at least 4096).
+    public static let xsave2 = KVMCapability(rawValue: KVM_CAP_XSAVE2, name: "XSAVE2")
+    public static let xcrs = KVMCapability(rawValue: KVM_CAP_XCRS, name: "XCRS")
+    public static let debugRegisters = KVMCapability(rawValue: KVM_CAP_DEBUGREGS, name: "DEBUGREGS")
+    public static let vcpuEvents = KVMCapability(rawValue: KVM_CAP_VCPU_EVENTS, name: "VCPU_EVENTS")
+    public static let pitState2 = KVMCapability(rawValue: KVM_CAP_PIT_STATE2, name: "PIT_STATE2")
+    public static let adjustClock = KVMCapability(rawValue: KVM_CAP_ADJUST_CLOCK, name: "ADJUST_CLOCK")
+
     /// What swiftdm's x86 machine needs from every KVM it runs on.
     public static let required: [KVMCapability] = [
         .irqchip, .userMemory, .setTSSAddress, .extendedCPUID, .irqRouting, .irqfd, .pit2,

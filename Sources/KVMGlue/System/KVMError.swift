@@ -20,6 +20,15 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
     case threadCreateFailed(vcpu: Int, errno: Int32)
     /// The VM was asked for more vCPUs than the kernel allows.
     case tooManyVCPUs(requested: Int, maximum: Int)
+    /// Processor state was asked for while vCPUs may be running guest code (`state` says what
+    /// they are doing): it can only be saved while they are paused.
+    case notPaused(state: String)
+    /// `KVM_SET_MSRS` refused an MSR value while restoring vCPU `vcpu`.
+    case msrRefused(vcpu: Int, index: UInt32, value: UInt64)
+    /// The accelerator cannot do this now (`why` says what it is doing instead).
+    case wrongPhase(String)
+    /// Saved state cannot be loaded (a struct of the wrong size, built without validation).
+    case invalidState(String)
 
     public var description: String {
         switch self {
@@ -46,6 +55,14 @@ public enum KVMError: Error, Equatable, CustomStringConvertible {
             return "cannot start thread for vCPU \(vcpu): errno \(e)"
         case .tooManyVCPUs(let requested, let maximum):
             return "\(requested) vCPUs requested, KVM allows at most \(maximum)"
+        case .notPaused(let state):
+            return "processor state can only be saved while the vCPUs are paused (they are \(state))"
+        case .msrRefused(let vcpu, let index, let value):
+            return "vCPU \(vcpu): KVM refused MSR 0x\(String(index, radix: 16)) = 0x\(String(value, radix: 16))"
+        case .wrongPhase(let why):
+            return why
+        case .invalidState(let why):
+            return "invalid processor state: \(why)"
         }
     }
 }

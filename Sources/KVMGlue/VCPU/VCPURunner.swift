@@ -62,7 +62,9 @@ public struct VCPUExitCounts: Sendable, Hashable {
 /// failure wins.
 ///
 /// ``pause()`` and ``resume()`` (QMP `stop`/`cont`) use the same kick: a paused vCPU thread
-/// waits at a ``VCPUPauseGate`` between two `KVM_RUN`s, with its last exit fully handled.
+/// waits at a ``VCPUPauseGate`` between two `KVM_RUN`s, with its last exit fully handled and,
+/// for an I/O exit, completed by KVM (one more `KVM_RUN` with `immediate_exit` set), so that its
+/// registers can be saved.
 public final class VCPURunner: Sendable {
     /// The signal used to kick vCPU threads out of `KVM_RUN` (QEMU's `SIG_IPI` choice).
     public static let kickSignal = SIGUSR1
@@ -261,20 +263,37 @@ public final class VCPURunner: Sendable {
     private func runLoop(_ vcpu: KVMVCPU) -> VCPUError? {
         let run = vcpu.run
         let base = UnsafeMutableRawPointer(run)
+        // An I/O exit is complete only once KVM_RUN is entered again: KVM then stores an `in`'s
+        // value and moves RIP past the instruction. Until then the registers are not the guest's
+        // (KVM's api.rst, "KVM_RUN"). A vCPU parks only after that re-entry, made with
+        // immediate_exit set so that KVM finishes the instruction and returns EINTR without
+        // running further guest code: a paused vCPU's registers are then safe to save.
+        var ioPending = false
         while !stopping.load(ordering: .acquiring) {
             if gate.isClosed {
-                gate.park()
-                continue
+                if ioPending {
+                    vcpu.requestImmediateExit(true)
+                } else {
+                    gate.park()
+                    continue
+                }
             }
             if ckvm_run(vcpu.fd) < 0 {
                 let e = errno
                 if e == EINTR || e == EAGAIN {
                     otherExits.add(1, ordering: .relaxed)
+                    ioPending = false
+                    // The flag may be this thread's own (above) and outlive the pause; clearing it
+                    // is safe because the loop checks `stopping` and the gate again before KVM_RUN,
+                    // and stop and pause set those before they set the flag.
+                    vcpu.requestImmediateExit(false)
                     continue
                 }
                 return .runFailed(vcpu: vcpu.id, errno: e)
             }
-            switch Int32(bitPattern: ckvm_run_exit_reason(run)) {
+            let reason = Int32(bitPattern: ckvm_run_exit_reason(run))
+            ioPending = reason == KVM_EXIT_IO || reason == KVM_EXIT_MMIO
+            switch reason {
             case KVM_EXIT_IO:
                 portExits.add(1, ordering: .relaxed)
                 let size = Int(ckvm_run_io_size(run))
