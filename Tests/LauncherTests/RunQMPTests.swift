@@ -16,13 +16,16 @@ struct RunQMPTests {
         let stdoutPath: String
         let stderrPath: String
 
-        init(_ name: String, sockets count: Int = 1) throws {
+        /// - Parameters:
+        ///   - disk: an existing image to use instead of a fresh one (a restored machine's).
+        ///   - extra: more `swiftdm run` options (`--restore DIR`).
+        init(_ name: String, sockets count: Int = 1, disk existing: String? = nil, extra: [String] = []) throws {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swiftdm-qmp-\(name)-\(getpid())").path
             self.directory = directory
             try? FileManager.default.removeItem(atPath: directory)
             try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-            disk = directory + "/disk.img"
-            _ = FileManager.default.createFile(atPath: disk, contents: Data(count: 1 << 20))
+            disk = existing ?? directory + "/disk.img"
+            if existing == nil { _ = FileManager.default.createFile(atPath: disk, contents: Data(count: 1 << 20)) }
             sockets = (0..<count).map { "\(directory)/qmp\($0).sock" }
             stdoutPath = directory + "/stdout"
             stderrPath = directory + "/stderr"
@@ -30,7 +33,7 @@ struct RunQMPTests {
             let firmware = GuestImages.buildDirectory.appendingPathComponent("qmp.bin").path
             process.executableURL = URL(fileURLWithPath: SwiftdmExecutable.path!)
             process.arguments = ["run", "--firmware", firmware, "--memory", "64M", "--disk", disk]
-                + sockets.flatMap { ["--qmp", "unix:\($0),server=on,wait=off"] }
+                + sockets.flatMap { ["--qmp", "unix:\($0),server=on,wait=off"] } + extra
             _ = FileManager.default.createFile(atPath: stdoutPath, contents: nil)
             _ = FileManager.default.createFile(atPath: stderrPath, contents: nil)
             process.standardOutput = FileHandle(forWritingAtPath: stdoutPath)

@@ -54,7 +54,7 @@ public final class PCMachineQMP: @unchecked Sendable {
     public let machine: PCMachine
     public let server: QMPServer
     private let characterDevices: [CharacterDevice]
-    private let state = Mutex<(run: RunState, ending: HostEnding?, announced: Bool)>((.running, nil, false))
+    private let state = Mutex<(run: RunState, ending: HostEnding?, announced: Bool, migration: JSONValue)>((.running, nil, false, [:]))
 
     /// Registers the machine's commands on `server` and reports block failures as
     /// `BLOCK_IO_ERROR`. Call once the machine is built, before clients connect; the machine is
@@ -163,6 +163,35 @@ public final class PCMachineQMP: @unchecked Sendable {
             end(.quit, reason: "host-qmp-quit", stop: .host)
             return [:]
         }
+        // Snapshots: QEMU's migration to a file (`migrate` with a `file:` URI, QEMU 8.2+),
+        // except that the destination is a directory (state and sparse RAM) and the machine
+        // must be stopped first, as Firecracker's snapshot API requires a paused VM.
+        // `swiftdm run --restore DIR` continues it.
+        server.register("migrate") { [self] arguments throws(QMPError) in
+            guard let uri = try Self.string(arguments, "uri") else { throw QMPError(.genericError, "Parameter 'uri' is missing") }
+            guard uri.hasPrefix("file:"), uri.count > 5 else {
+                throw QMPError(.genericError, "swiftdm migrates only to file:DIR (a snapshot directory), not '\(uri)'")
+            }
+            guard runState == .paused else {
+                throw QMPError(.genericError, "stop the machine first: a snapshot is taken of paused vCPUs (status is \(runState.rawValue))")
+            }
+            let directory = String(uri.dropFirst(5))
+            state.withLock { $0.migration = ["status": "active"] }
+            do {
+                let report = try machine.saveSnapshot(to: directory)
+                let ms = Double(report.duration.components.seconds) * 1000 + Double(report.duration.components.attoseconds) / 1e15
+                state.withLock {
+                    $0.migration = ["status": "completed", "total-time": .integer(Int64(ms)),
+                                    "ram": ["transferred": .count(report.ramBytesWritten), "total": .count(machine.configuration.memory.bytes)],
+                                    "x-swiftdm-state-bytes": .count(report.stateBytes)]
+                }
+            } catch {
+                state.withLock { $0.migration = ["status": "failed", "error-desc": .string("\(error)")] }
+                throw QMPError(.genericError, "\(error)")
+            }
+            return [:]
+        }
+        server.register("query-migrate") { [self] _ in state.withLock { $0.migration } }
     }
 
     /// Ends the run for a command: `SHUTDOWN` (guest false), then the machine stops.

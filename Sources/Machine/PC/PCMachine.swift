@@ -69,11 +69,14 @@ public final class PCMachine {
     ///     direct one (`--ioreq xen-sim`); `nil` for the direct path.
     ///   - profileExits: count every exit by address and time its handling (``exitProfile``);
     ///     costs a lock per exit.
+    ///   - snapshot: a machine saved by ``saveSnapshot(to:)`` with this configuration (same
+    ///     RAM, vCPUs, devices, disks and taps): the new machine continues it when started.
     public init(
         configuration: PCConfiguration, accelerator: any X86Accelerator,
         serialOutput: @escaping SerialOutput = TerminalConsole.write, debugOutput: SerialOutput? = nil,
         interposer: ((InterposedIOPathContext) throws -> any InterposedIOPath)? = nil,
         profileExits: Bool = false,
+        restoring snapshot: MachineSnapshot? = nil,
         logger: Logger = Logger(label: "swiftdm.machine")
     ) throws(MachineError) {
         let timeline = MachineTimeline()
@@ -153,6 +156,12 @@ public final class PCMachine {
             boot = try loadFirmware(path: path)
         case .kernel(let path, let initrd, let commandLine):
             boot = try loadKernel(path: path, initrd: initrd, commandLine: commandLine)
+        }
+        if let snapshot {
+            // The boot image was loaded as for a fresh start (firmware mapped, fw_cfg built);
+            // RAM, processors and devices now take the saved state over it.
+            try restore(snapshot, interposed: interposer != nil)
+            return
         }
         do {
             try accelerator.createProcessors(count: configuration.cpus, boot: boot)

@@ -55,8 +55,13 @@ struct Run: ParsableCommand {
             print(RunSession.summary(configuration, exits: exits))
             return
         }
+        var snapshot: MachineSnapshot?
+        if let directory = options.restore {
+            do { snapshot = try MachineSnapshot(loading: directory) } catch { Self.fail("\(error)") }
+        }
         let status = RunSession(configuration: configuration, exits: exits, timings: options.timings, seccomp: options.seccomp,
-                                vnc: display.vnc, screenshotOnExit: display.screenshot, qmpSockets: qmpSockets).run()
+                                vnc: display.vnc, screenshotOnExit: display.screenshot, qmpSockets: qmpSockets,
+                                restoring: snapshot).run()
         throw ExitCode(status)
     }
 

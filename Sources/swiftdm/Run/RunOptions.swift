@@ -70,9 +70,14 @@ struct RunOptions: ParsableArguments {
     var screenshotOnExit: String?
 
     @Option(help: ArgumentHelp(
-        "Serve QMP (QEMU Machine Protocol) on a UNIX socket, as QEMU's -qmp: query-status, stop, cont, system_reset, system_powerdown, quit, query-block, block_resize, query-blockstats, query-pci, query-chardev, screendump; repeatable.",
+        "Serve QMP (QEMU Machine Protocol) on a UNIX socket, as QEMU's -qmp: query-status, stop, cont, system_reset, system_powerdown, quit, query-block, block_resize, query-blockstats, query-pci, query-chardev, screendump, migrate (to file:DIR, a snapshot), query-migrate; repeatable.",
         valueName: "unix:PATH,server=on,wait=off"))
     var qmp: [String] = []
+
+    @Option(help: ArgumentHelp(
+        "Continue a machine saved by QMP `migrate` to file:DIR, in this new process; the rest of the command line must describe the same machine (RAM, vCPUs, devices, disks, taps).",
+        valueName: "DIR"))
+    var restore: String?
 
     @Flag(help: "Check the command line and its files, print the machine, and exit.")
     var check = false

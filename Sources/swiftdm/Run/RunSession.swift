@@ -31,6 +31,8 @@ struct RunSession {
     var screenshotOnExit: String?
     /// Serve QMP on these UNIX sockets (`--qmp`).
     var qmpSockets: [String] = []
+    /// Continue this saved machine (`--restore`).
+    var restoring: MachineSnapshot?
 
     /// What `--check` prints: the machine, one line per device.
     static func summary(_ c: PCConfiguration, exits: IoreqChoice) -> String {
@@ -101,9 +103,12 @@ struct RunSession {
             machine = try PCMachine(
                 configuration: configuration, accelerator: kvm, debugOutput: debugOutput,
                 interposer: exits == .xenSim ? { try XenSimulatedIOPath($0, machineINTxRouting: PCMachine.intxRouting) } : nil,
-                profileExits: timings)
+                profileExits: timings, restoring: restoring)
         } catch {
             Run.fail("\(error)")
+        }
+        if let restoring {
+            printToStandardError("swiftdm run: continuing the machine saved in \(restoring.directory)")
         }
 
         var vncServer: VNCServer?
