@@ -5,6 +5,11 @@ public struct JSONParseError: Error, Sendable, Equatable, CustomStringConvertibl
     /// Byte offset in the message.
     public let offset: Int
     public var description: String { "\(reason) at byte \(offset)" }
+
+    public init(reason: String, offset: Int) {
+        self.reason = reason
+        self.offset = offset
+    }
 }
 
 /// A strict RFC 8259 parser for one JSON text, bounded for hostile input: nesting deeper

@@ -10,7 +10,7 @@ struct Swiftdm: ParsableCommand {
         commandName: "swiftdm",
         abstract: "A virtual-machine device model: virtio devices on KVM, Xen or vhost-user.",
         version: DeviceModelInfo.version,
-        subcommands: [Run.self, XenCommand.self, VhostUserCommand.self, ScreenshotCommand.self, GuestKitForwarder.self, DemoForwarder.self, LabForwarder.self, BenchForwarder.self])
+        subcommands: [Run.self, XenCommand.self, VhostUserCommand.self, QMPCommand.self, ScreenshotCommand.self, GuestKitForwarder.self, DemoForwarder.self, LabForwarder.self, BenchForwarder.self])
 
     static func main() {
         let arguments = ProcessArguments.current
