@@ -22,6 +22,9 @@ public struct XenLab: Sendable {
     public let workDirectory: String
     private let log: @Sendable (String) -> Void
 
+    /// How long the console may stay silent before the run counts as stalled and QEMU is killed.
+    static let stallLimit = Duration.seconds(300)
+
     /// Programs whose libraries must all resolve; a library missing for any other program of
     /// the tree is only logged.
     static let essentialPrograms = ["usr/lib/xen-4.17/bin/xl", "usr/lib/xen-4.17/bin/xenstored",
@@ -64,11 +67,37 @@ public struct XenLab: Sendable {
         let machine = XenLabMachine(hypervisor: parts.hypervisor, dom0Kernel: parts.dom0Kernel, initramfs: initramfs,
                                     defaultTimeout: budget)
         log("booting Xen and dom0 (QEMU TCG) for \(scenarios.count) scenario(s): \(scenarios.map(\.name).joined(separator: " "))")
-        let guest = try machine.run(echo: echo)
-        let run = XenLabRun(console: guest.console, wallSeconds: guest.wallSeconds, hostStatus: guest.hostStatus)
+        let started = ContinuousClock.now
+        let process = try machine.start(echo: echo)
+        // Killed at the budget, or when the console stays silent for `stallLimit`: a machine
+        // that prints nothing that long has stopped (QEMU's TCG was seen deadlocking), since
+        // Xen logs every line the guests' firmware prints and no scenario wait is that long.
+        var lastLength = 0
+        var lastChange = ContinuousClock.now
+        var stalled = false
+        while !process.waitForExit(timeout: .seconds(5)) {
+            let length = process.output.utf8.count
+            if length != lastLength {
+                lastLength = length
+                lastChange = .now
+            } else if ContinuousClock.now - lastChange > Self.stallLimit {
+                stalled = true
+                log("the console has been silent for \(Self.stallLimit); killing QEMU")
+                process.kill()
+                break
+            }
+            if ContinuousClock.now - started > budget {
+                log("the run outlasted its budget of \(budget); killing QEMU")
+                process.kill()
+                break
+            }
+        }
+        let status = process.isRunning ? nil : process.exitStatus
+        let run = XenLabRun(console: process.output, wallSeconds: (ContinuousClock.now - started).seconds, hostStatus: status,
+                            stalled: stalled)
         if let reason = run.noHVMReason { throw XenLabError.noHVM(reason: reason) }
         guard run.dom0ReadyUptime != nil else {
-            throw XenLabError.dom0NotReady(status: guest.hostStatus, console: String(run.console.suffix(6000)))
+            throw XenLabError.dom0NotReady(status: status, console: String(run.console.suffix(6000)))
         }
         return run
     }

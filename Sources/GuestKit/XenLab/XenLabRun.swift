@@ -15,9 +15,12 @@ public struct XenLabRun: Sendable {
     public let hostStatus: Int32?
     /// Each scenario that began, in order.
     public let scenarios: [XenLabScenarioResult]
+    /// True when the lab killed QEMU because its console had gone silent (``XenLab/stallLimit``).
+    public let stalled: Bool
 
     /// Splits `console` at the runner's markers (``XenLabScripts``).
-    public init(console raw: String, wallSeconds: Double, hostStatus: Int32?) {
+    public init(console raw: String, wallSeconds: Double, hostStatus: Int32?, stalled: Bool = false) {
+        self.stalled = stalled
         let console = String(String.UnicodeScalarView(raw.unicodeScalars.filter { $0 != "\r" }))
         self.console = console
         self.wallSeconds = wallSeconds

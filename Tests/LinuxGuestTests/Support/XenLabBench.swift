@@ -49,8 +49,10 @@ enum XenLabBench {
         echo "pci=$(for d in /sys/bus/pci/devices/*; do printf '%s:%s,' $(cat $d/vendor) $(cat $d/device); done)"
         """
 
-    /// The Linux guests' kernel command line.
-    static let guestCommandLine = "console=ttyS0 quiet panic=-1 " + GuestInit.commandArgument(guestScript)
+    /// The Linux guests' kernel command line. `xen_emul_unplug=never`: with qemu-xen's Xen
+    /// platform device, Linux would otherwise ask qemu-xen to unplug its emulated disks, and
+    /// qemu-xen 7.2 unplugs every PCI storage function of SCSI class, virtio-blk included.
+    static let guestCommandLine = "console=ttyS0 quiet panic=-1 xen_emul_unplug=never " + GuestInit.commandArgument(guestScript)
 
     static func runLab() throws -> Outcome {
         let kit = try LinuxGuestHost.requireKit()
@@ -104,7 +106,8 @@ enum XenLabBench {
                                       data: file("data-beside.img")),
         ]
         let run = try lab.run(scenarios, echo: LinuxGuestHost.echo)
-        print("xen-lab: dom0 ready at \(run.dom0ReadyUptime ?? 0) s dom0 uptime; whole run \(String(format: "%.1f", run.wallSeconds)) s wall, QEMU status \(run.hostStatus.map { "\($0)" } ?? "killed")")
+        print("xen-lab: dom0 ready at \(run.dom0ReadyUptime ?? 0) s dom0 uptime; whole run \(String(format: "%.1f", run.wallSeconds)) s wall, QEMU status \(run.hostStatus.map { "\($0)" } ?? "killed")"
+              + (run.stalled ? "; QEMU KILLED: its console was silent for 5 minutes (the machine stopped)" : ""))
         for s in run.scenarios {
             print("xen-lab: scenario \(s.name): status \(s.status.map { "\($0)" } ?? "none"), \(s.seconds.map { "\($0)" } ?? "?") s")
         }

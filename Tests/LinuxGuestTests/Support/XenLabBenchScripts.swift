@@ -34,7 +34,7 @@ enum XenLabBenchScripts {
                 "no_swiftdm() { [ -z \"$(xenlab_swiftdm_pids)\" ]; }",
                 "xenlab_wait 15 no_swiftdm",
                 "echo \"swiftdm_processes=$(xenlab_swiftdm_pids | wc -w)\"",
-                "ps | grep '[s]wiftdm' | sed 's/^/process: /'",
+                "ps | grep '[/]usr/local/bin/swiftdm' | sed 's/^/process: /'",
             ]
         }
         return lines.joined(separator: "\n")
@@ -98,14 +98,17 @@ enum XenLabBenchScripts {
             first_line() { [ -s \(serial) ] && [ "$(wc -l < \(serial))" -ge 1 ] || xenlab_domain_gone \(name); }
             ready() { grep -aq \(GuestInit.readyMarker) \(serial) 2>/dev/null || xenlab_domain_gone \(name); }
             finished() { grep -aq \(GuestInit.exitMarker) \(serial) 2>/dev/null || xenlab_domain_gone \(name); }
-            if [ $create_status = 0 ]; then
-                xenlab_wait 240 first_line; [ -s \(serial) ] && echo "first_line_seconds=$(xenlab_elapsed $t0)"
-                xenlab_wait 240 ready; grep -aq \(GuestInit.readyMarker) \(serial) 2>/dev/null && echo "ready_seconds=$(xenlab_elapsed $t0)"
-                xenlab_wait 180 finished; grep -aq \(GuestInit.exitMarker) \(serial) 2>/dev/null && echo "exit_seconds=$(xenlab_elapsed $t0)"
+            # Each stage waits only when the one before was reached: a stuck guest costs one wait.
+            if [ $create_status = 0 ] && xenlab_wait 180 first_line && [ -s \(serial) ]; then
+                echo "first_line_seconds=$(xenlab_elapsed $t0)"
+                if xenlab_wait 120 ready && grep -aq \(GuestInit.readyMarker) \(serial); then
+                    echo "ready_seconds=$(xenlab_elapsed $t0)"
+                    xenlab_wait 120 finished; grep -aq \(GuestInit.exitMarker) \(serial) && echo "exit_seconds=$(xenlab_elapsed $t0)"
+                fi
             fi
             \(awaitEnd(config, seconds: 60, swiftdm: swiftdm))
             echo "xl_list_has_domain=$(xl list | grep -c '^\(name) ')"
-            tr -d '\\r' < \(serial) | sed 's/^/serial| /'
+            if [ -f \(serial) ]; then tr -d '\\r' < \(serial) | sed 's/^/serial| /'; else echo "serial-log=missing"; fi
             """
     }
 
@@ -130,7 +133,7 @@ enum XenLabBenchScripts {
             \(headAfter(data))
             \(dumpLogs(config))
             """
-        return XenLabScenario(name: name, script: script, files: [boot, data], timeout: .seconds(600))
+        return XenLabScenario(name: name, script: script, files: [boot, data], timeout: .seconds(480))
     }
 
     /// (d) swiftdm beside qemu-xen: a paused qemu-xen guest (direct kernel boot of the guest
@@ -156,6 +159,6 @@ enum XenLabBenchScripts {
             xenlab_dump /tmp/swiftdm-beside.log
             \(dumpLogs(config))
             """
-        return XenLabScenario(name: "swiftdm-beside-qemu-xen", script: script, files: [kernel, initrd, data], timeout: .seconds(600))
+        return XenLabScenario(name: "swiftdm-beside-qemu-xen", script: script, files: [kernel, initrd, data], timeout: .seconds(480))
     }
 }
