@@ -85,7 +85,8 @@ enum XenLabScripts {
         }
         # True while domain NAME exists.
         xenlab_domain_exists() { xl domid "$1" > /dev/null 2>&1; }
-        xenlab_domain_gone() { ! xenlab_domain_exists "$1"; }
+        # True when domain NAME is gone: missing twice, a second apart (one failed xl call is not enough).
+        xenlab_domain_gone() { ! xenlab_domain_exists "$1" && sleep 1 && ! xenlab_domain_exists "$1"; }
         # True when FILE exists and is not empty.
         xenlab_nonempty() { [ -s "$1" ]; }
         # PIDs of running swiftdm processes (none: empty).

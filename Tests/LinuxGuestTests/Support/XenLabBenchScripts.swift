@@ -104,7 +104,11 @@ enum XenLabBenchScripts {
                 if xenlab_wait 120 ready && grep -aq \(GuestInit.readyMarker) \(serial); then
                     echo "ready_seconds=$(xenlab_elapsed $t0)"
                     xenlab_wait 120 finished; grep -aq \(GuestInit.exitMarker) \(serial) && echo "exit_seconds=$(xenlab_elapsed $t0)"
+                else
+                    echo "ready=none"
                 fi
+            else
+                echo "first_line=none"
             fi
             \(awaitEnd(config, seconds: 60, swiftdm: swiftdm))
             echo "xl_list_has_domain=$(xl list | grep -c '^\(name) ')"
