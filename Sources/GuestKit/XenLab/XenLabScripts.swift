@@ -68,9 +68,15 @@ enum XenLabScripts {
         # Seconds since START (an xenlab_uptime value), two decimals.
         xenlab_elapsed() { awk -v a="$1" -v b="$(xenlab_uptime)" 'BEGIN { printf "%.2f", b - a }'; }
         # xenlab_wait SECONDS COMMAND...: runs COMMAND every half second until it succeeds (0) or SECONDS pass (1).
+        # A line every 30 s says it is still waiting: the host takes a console silent for \(Int(XenLab.stallLimit.components.seconds)) s as a stopped machine.
         xenlab_wait() {
-            n=$(($1 * 2)); shift
-            while [ $n -gt 0 ]; do "$@" && return 0; sleep 0.5; n=$((n - 1)); done
+            xenlab_n=$(($1 * 2)); shift
+            xenlab_start=$(xenlab_uptime); xenlab_next=60
+            while [ $xenlab_n -gt 0 ]; do
+                "$@" && return 0
+                sleep 0.5; xenlab_n=$((xenlab_n - 1)); xenlab_next=$((xenlab_next - 1))
+                if [ $xenlab_next -le 0 ]; then echo "xenlab: waiting for $* ($(xenlab_elapsed $xenlab_start) s)"; xenlab_next=60; fi
+            done
             return 1
         }
         # The guest lines of xl dmesg: "(dN) …" from the HVM debug port 0xE9 (hvmloader, SeaBIOS, test guests).

@@ -101,9 +101,7 @@ enum XenLabBench {
             XenLabBenchScripts.linux(name: "qemu-xen-linux", deviceModel: nil, boot: file("linux.img"), data: file("data-qemu.img")),
             XenLabBenchScripts.mbr(name: "swiftdm-mbr", deviceModel: XenLabPaths.swiftdm, image: file("mbr-swiftdm.img")),
             XenLabBenchScripts.linux(name: "swiftdm-linux", deviceModel: XenLabPaths.swiftdm, boot: file("linux.img"), data: file("data-swiftdm.img")),
-            XenLabBenchScripts.beside(kernel: XenLabScenario.File(hostPath: kit.kernel, name: "vmlinuz"),
-                                      initrd: XenLabScenario.File(hostPath: kit.initrd, name: "initrd.img"),
-                                      data: file("data-beside.img")),
+            XenLabBenchScripts.beside(boot: file("linux.img"), data: file("data-beside.img")),
         ]
         let run = try lab.run(scenarios, echo: LinuxGuestHost.echo)
         print("xen-lab: dom0 ready at \(run.dom0ReadyUptime ?? 0) s dom0 uptime; whole run \(String(format: "%.1f", run.wallSeconds)) s wall, QEMU status \(run.hostStatus.map { "\($0)" } ?? "killed")"

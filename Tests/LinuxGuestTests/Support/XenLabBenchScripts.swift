@@ -140,12 +140,14 @@ enum XenLabBenchScripts {
         return XenLabScenario(name: name, script: script, files: [boot, data], timeout: .seconds(480))
     }
 
-    /// (d) swiftdm beside qemu-xen: a paused qemu-xen guest (direct kernel boot of the guest
-    /// kit), `swiftdm xen` attached as a second ioreq server with a virtio disk, then unpaused.
-    static func beside(kernel: XenLabScenario.File, initrd: XenLabScenario.File, data: XenLabScenario.File) -> XenLabScenario {
-        var config = XenGuestConfig(name: "besideqx")
+    /// (d) swiftdm beside qemu-xen: a paused qemu-xen guest booting the syslinux disk from
+    /// qemu-xen's virtio-blk (slot 3), `swiftdm xen` attached as a second ioreq server with a
+    /// virtio disk (its slots start at 4), then unpaused.
+    static func beside(boot: XenLabScenario.File, data: XenLabScenario.File) -> XenLabScenario {
+        var config = XenGuestConfig(name: "besideqx", deviceModelArguments: [
+            "-drive", "file=\(boot.dom0Path),if=none,id=boot,format=raw", "-device", "virtio-blk-pci,drive=boot,addr=0x3",
+        ])
         config.memoryMiB = 256
-        config.directKernel = (kernel.dom0Path, initrd.dom0Path, XenLabBench.guestCommandLine)
         let script = """
             \(writeConfig(config))
             \(create(config, paused: true))
@@ -163,6 +165,6 @@ enum XenLabBenchScripts {
             xenlab_dump /tmp/swiftdm-beside.log
             \(dumpLogs(config))
             """
-        return XenLabScenario(name: "swiftdm-beside-qemu-xen", script: script, files: [kernel, initrd, data], timeout: .seconds(480))
+        return XenLabScenario(name: "swiftdm-beside-qemu-xen", script: script, files: [boot, data], timeout: .seconds(480))
     }
 }
