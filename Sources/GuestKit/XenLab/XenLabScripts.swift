@@ -91,8 +91,12 @@ enum XenLabScripts {
         }
         # True while domain NAME exists.
         xenlab_domain_exists() { xl domid "$1" > /dev/null 2>&1; }
-        # True when domain NAME is gone: missing twice, a second apart (one failed xl call is not enough).
-        xenlab_domain_gone() { ! xenlab_domain_exists "$1" && sleep 1 && ! xenlab_domain_exists "$1"; }
+        # True when `xl list` succeeds without listing domain NAME. Not `xl domid`, whose failure
+        # cannot be told from a crash: xl was seen segfaulting now and then in this dom0.
+        xenlab_domain_gone() {
+            xenlab_list=$(xl list 2> /dev/null) || return 1
+            ! echo "$xenlab_list" | awk 'NR > 1 { print $1 }' | grep -qx "$1"
+        }
         # True when FILE exists and is not empty.
         xenlab_nonempty() { [ -s "$1" ]; }
         # PIDs of running swiftdm processes (none: empty).
