@@ -20,6 +20,8 @@ public struct XenLab: Sendable {
     public let swiftdm: String
     /// Where the lab writes its initramfs (the caller removes it).
     public let workDirectory: String
+    /// The machine's CPUs (QEMU's `-smp`): Xen's physical CPUs, shared by dom0 and the guests.
+    public var cpus = 2
     private let log: @Sendable (String) -> Void
 
     /// How long the console may stay silent before the run counts as stalled and QEMU is killed.
@@ -65,8 +67,8 @@ public struct XenLab: Sendable {
         let budget = scenarios.reduce(Duration.seconds(240)) { $0 + $1.timeout + .seconds(20) }
         let initramfs = try prepare(scenarios: scenarios, watchdog: budget - .seconds(10))
         let machine = XenLabMachine(hypervisor: parts.hypervisor, dom0Kernel: parts.dom0Kernel, initramfs: initramfs,
-                                    defaultTimeout: budget)
-        log("booting Xen and dom0 (QEMU TCG) for \(scenarios.count) scenario(s): \(scenarios.map(\.name).joined(separator: " "))")
+                                    cpus: cpus, defaultTimeout: budget)
+        log("booting Xen and dom0 (QEMU TCG, \(cpus) CPUs) for \(scenarios.count) scenario(s): \(scenarios.map(\.name).joined(separator: " "))")
         let started = ContinuousClock.now
         let process = try machine.start(echo: echo)
         // Killed at the budget, or when the console stays silent for `stallLimit`: a machine
@@ -108,7 +110,7 @@ public struct XenLab: Sendable {
     public func shell(files: [XenLabScenario.File] = []) throws -> Int32 {
         let initramfs = try prepare(scenarios: [XenLabScenario(name: "shell", script: "", files: files)], watchdog: .seconds(86_400))
         let machine = XenLabMachine(hypervisor: parts.hypervisor, dom0Kernel: parts.dom0Kernel, initramfs: initramfs,
-                                    dom0Arguments: [XenLabScripts.shellParameter], defaultTimeout: .seconds(86_400))
+                                    dom0Arguments: [XenLabScripts.shellParameter], cpus: cpus, defaultTimeout: .seconds(86_400))
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/env")
         process.arguments = try machine.commandLine()

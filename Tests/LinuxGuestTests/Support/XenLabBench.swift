@@ -61,7 +61,9 @@ enum XenLabBench {
         defer { try? FileManager.default.removeItem(atPath: scratch) }
         let log: @Sendable (String) -> Void = { print("xen-lab: \($0)") }
         let parts = try XenLabParts.build(in: XenLabParts.defaultDirectory(kit: kit), cacheDirectory: kit.directory + "/debs", kit: kit, log: log)
-        let lab = try XenLab(parts: parts, swiftdm: swiftdm, workDirectory: scratch + "/lab", log: log)
+        var lab = try XenLab(parts: parts, swiftdm: swiftdm, workDirectory: scratch + "/lab", log: log)
+        // SWIFTDM_XEN_LAB_CPUS: the lab machine's CPU count (QEMU -smp), for comparing TCG's stability.
+        if let cpus = ProcessInfo.processInfo.environment["SWIFTDM_XEN_LAB_CPUS"].flatMap({ Int($0) }), (1...8).contains(cpus) { lab.cpus = cpus }
 
         // The MBR disk: the boot sector, 64 random sectors it sums, zeros (sector 100 gets written).
         let mbrSource = scratch + "/xen-mbr.bin"
