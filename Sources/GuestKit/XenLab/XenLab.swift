@@ -21,7 +21,13 @@ public struct XenLab: Sendable {
     /// Where the lab writes its initramfs (the caller removes it).
     public let workDirectory: String
     /// The machine's CPUs (QEMU's `-smp`): Xen's physical CPUs, shared by dom0 and the guests.
-    public var cpus = 2
+    ///
+    /// One by default. With two (QEMU's multi-threaded TCG running two vCPU threads), dom0's
+    /// programs segfaulted or aborted and HVM guests triple-faulted now and then — in two of
+    /// five runs on a loaded two-core host, e.g. `xl` dying while it listed domains and a Linux
+    /// guest faulting while it hashed its disk; with one, none did, and the whole six-scenario
+    /// run took 221 s instead of 269–450 s.
+    public var cpus = 1
     private let log: @Sendable (String) -> Void
 
     /// How long the console may stay silent before the run counts as stalled and QEMU is killed.

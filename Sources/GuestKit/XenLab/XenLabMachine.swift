@@ -13,7 +13,8 @@ struct XenLabMachine: GuestRunner {
     var dom0Arguments: [String] = []
     /// Machine RAM: dom0's 1 GiB plus the HVM guests'.
     var memoryMiB = 3072
-    var cpus = 2
+    /// See ``XenLab/cpus``.
+    var cpus = 1
     var defaultTimeout: Duration
 
     /// Xen's command line. `smap=0`: under QEMU TCG, dom0 dies at its first instruction with

@@ -103,7 +103,8 @@ enum XenLabBenchScripts {
                 echo "first_line_seconds=$(xenlab_elapsed $t0)"
                 if xenlab_wait 120 ready && grep -aq \(GuestInit.readyMarker) \(serial); then
                     echo "ready_seconds=$(xenlab_elapsed $t0)"
-                    xenlab_wait 120 finished; grep -aq \(GuestInit.exitMarker) \(serial) && echo "exit_seconds=$(xenlab_elapsed $t0)"
+                    has_exit() { grep -aq \(GuestInit.exitMarker) \(serial); }
+                    xenlab_wait 120 finished; xenlab_wait 5 has_exit && echo "exit_seconds=$(xenlab_elapsed $t0)"
                 else
                     echo "ready=none"
                 fi
