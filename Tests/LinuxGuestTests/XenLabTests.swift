@@ -56,8 +56,10 @@ struct XenLabTests {
         checkLinux(s, expectedSHA256: o.dataSHA256["data-swiftdm.img"], deviceModel: "swiftdm")
         let log = s.dumped(XenLabPaths.deviceModelLog("swiftdmlinux"))
         print("swiftdm-linux device model log:\n\(log ?? "(not dumped)")")
+        // swiftdm's last word, printed or logged (a log line starts with its time stamp): it names
+        // swiftdm and says it exits.
         let last = log?.split(separator: "\n").last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }
-        #expect(last?.hasPrefix("swiftdm") == true && last?.lowercased().contains("exit") == true,
+        #expect(last?.contains("swiftdm") == true && last?.lowercased().contains("exit") == true,
                 "the device model log ends with swiftdm's exit line; its last line: \(last.map(String.init) ?? "none")\n\(Self.context(s))")
     }
 
