@@ -98,7 +98,16 @@ struct XenLabTests {
         print("BENCH: Xen lab: MBR on \(swiftdm ? "swiftdm" : "qemu-xen"): create → power-off request \(s.reported("mbr_seconds") ?? "?") s, domain gone at \(s.reported("gone_seconds") ?? "?") s")
     }
 
+    /// The scenario's own `key=value` lines (dom0's reports, not the guest's), in one line.
+    static func reports(_ s: XenLabScenarioResult) -> String {
+        s.output.split(separator: "\n").filter { line in
+            guard let eq = line.firstIndex(of: "="), eq > line.startIndex else { return false }
+            return line[..<eq].allSatisfy { $0.isLowercase || $0 == "_" || $0.isNumber }
+        }.joined(separator: " ")
+    }
+
     func checkLinux(_ s: XenLabScenarioResult, expectedSHA256: String?, deviceModel: String) {
+        print("xen-lab: \(s.name) reports: \(Self.reports(s))")
         let guest = s.serial
         #expect(s.reported("create_status") == "0", "\(Self.context(s))")
         #expect(guest.exitStatus == 0, "the guest's script ran to its end\n\(Self.context(s))")
