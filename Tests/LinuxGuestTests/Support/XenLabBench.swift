@@ -44,6 +44,10 @@ enum XenLabBench {
         data=""; for b in /sys/block/vd*; do [ "$(cat $b/size)" = \(dataSize / 512) ] && data=/dev/${b##*/}; done
         echo "data=${data:-none}"
         [ -n "$data" ] && echo "sha256=$(head -c \(dataRandom) $data | sha256sum | cut -d' ' -f1)"
+        # For a mismatch: each MiB's hash, and the whole again after dropping the page cache (a second transfer).
+        [ -n "$data" ] && for i in 0 1 2 3; do echo "mib$i=$(dd if=$data bs=1M skip=$i count=1 2>/dev/null | sha256sum | cut -c1-16)"; done
+        echo 3 > /proc/sys/vm/drop_caches
+        [ -n "$data" ] && echo "sha256_reread=$(head -c \(dataRandom) $data | sha256sum | cut -d' ' -f1)"
         [ -n "$data" ] && printf '\(pattern)' | dd of=$data bs=512 seek=\(patternSector) conv=sync,fsync 2>/dev/null && echo "write=ok"
         echo "rng=$(head -c 32 /dev/hwrng 2>/dev/null | wc -c)"
         echo "pci=$(for d in /sys/bus/pci/devices/*; do printf '%s:%s,' $(cat $d/vendor) $(cat $d/device); done)"

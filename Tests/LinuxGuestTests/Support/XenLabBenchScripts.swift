@@ -118,8 +118,12 @@ enum XenLabBenchScripts {
     }
 
     /// A data disk's head after the run: `head_after=` the bytes at the pattern's sector.
+    /// Also each MiB's hash of the image's random part (`image_mibN=`), to compare with the guest's.
     static func headAfter(_ data: XenLabScenario.File) -> String {
-        "echo \"head_after=$(dd if=\(data.dom0Path) bs=512 skip=\(XenLabBench.patternSector) count=1 2>/dev/null | head -c \(XenLabBench.pattern.utf8.count))\""
+        """
+        echo "head_after=$(dd if=\(data.dom0Path) bs=512 skip=\(XenLabBench.patternSector) count=1 2>/dev/null | head -c \(XenLabBench.pattern.utf8.count))"
+        for i in 0 1 2 3; do echo "image_mib$i=$(dd if=\(data.dom0Path) bs=1M skip=$i count=1 2>/dev/null | sha256sum | cut -c1-16)"; done
+        """
     }
 
     /// (a) with qemu-xen, (c) with swiftdm: the guest kit's Linux from the syslinux disk, a
