@@ -13,7 +13,7 @@ struct LabCommand: ParsableCommand {
             it carries this swiftdm executable at \(LabPaths.swiftdm), the guest kit for L2 in \(LabPaths.l2KitDirectory) \
             and files you pass in /lab/files. Slow: ~12 s for L1, 25–40 s per L2 boot.
             """,
-        subcommands: [LabShellCommand.self, LabRunCommand.self, LabCompareBootCommand.self])
+        subcommands: [LabShellCommand.self, LabRunCommand.self, LabCompareBootCommand.self, LabXenShellCommand.self])
 }
 
 /// Options shared by the lab's subcommands.
