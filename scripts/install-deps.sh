@@ -17,6 +17,8 @@ packages=(
     acpica-tools nasm gcc binutils
     # network tests
     iproute2 iputils-ping
+    # the Xen lab's guest disks: a syslinux-bootable FAT image built without mounting
+    syslinux syslinux-common mtools dosfstools
     # VNC and QMP tests: pip installs vncdotool and qemu.qmp (below), the real clients they drive
     python3 python3-pip
 )

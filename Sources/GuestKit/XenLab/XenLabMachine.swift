@@ -17,10 +17,12 @@ struct XenLabMachine: GuestRunner {
     var cpus = 1
     var defaultTimeout: Duration
 
-    /// Xen's command line. `smap=0`: under QEMU TCG, dom0 dies at its first instruction with
+    /// Xen's command line. `conring_size=4M`: the scenarios read guests' debug-port lines back
+    /// from `xl dmesg`, and Xen's default console ring (tens of KiB) wraps over a run's
+    /// firmware logs. `smap=0`: under QEMU TCG, dom0 dies at its first instruction with
     /// SMAP ("#PF … fault at create_bounce_frame"); `guest_loglvl=all` keeps HVM guests' debug
     /// port lines in `xl dmesg`.
-    static let xenArguments = ["console=com1", "com1=115200", "dom0_mem=1G", "smap=0", "loglvl=all", "guest_loglvl=all"]
+    static let xenArguments = ["console=com1", "com1=115200", "dom0_mem=1G", "smap=0", "loglvl=all", "guest_loglvl=all", "conring_size=4M"]
     /// dom0's kernel command line before ``dom0Arguments``.
     static let dom0BaseArguments = ["console=hvc0", "earlyprintk=xen", "quiet"]
 

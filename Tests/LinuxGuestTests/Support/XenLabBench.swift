@@ -58,6 +58,26 @@ enum XenLabBench {
     /// qemu-xen 7.2 unplugs every PCI storage function of SCSI class, virtio-blk included.
     static let guestCommandLine = "console=ttyS0 quiet panic=-1 xen_emul_unplug=never " + GuestInit.commandArgument(guestScript)
 
+    /// The save/restore guest: counts once a second to ``saveRestoreCounts``, each count
+    /// written (fsync'd) to sector 1000 + N of its data disk, then reads them back.
+    static let saveRestoreCounts = 25
+    static let saveRestoreScript = """
+        data=""; for b in /sys/block/vd*; do [ "$(cat $b/size)" = \(dataSize / 512) ] && data=/dev/${b##*/}; done
+        i=0
+        while [ $i -lt \(saveRestoreCounts) ]; do
+            i=$((i+1))
+            printf 'count %d\\n' $i | dd of=$data bs=512 seek=$((1000 + i)) conv=sync,fsync 2>/dev/null && echo "count $i"
+            sleep 1
+        done
+        seq=""; j=1
+        while [ $j -le \(saveRestoreCounts) ]; do
+            seq="$seq$(dd if=$data bs=512 skip=$((1000 + j)) count=1 2>/dev/null | tr -d '\\000' | cut -d' ' -f2 | tr -d '\\n'),"
+            j=$((j+1))
+        done
+        echo "sequence=$seq"
+        echo "rng=$(head -c 32 /dev/hwrng 2>/dev/null | wc -c)"
+        """
+
     static func runLab() throws -> Outcome {
         let kit = try LinuxGuestHost.requireKit()
         let swiftdm = try LinuxGuestHost.requireSwiftdm()
@@ -94,8 +114,13 @@ enum XenLabBench {
         var disk = SyslinuxDisk(kernel: kit.kernel, initrd: kit.initrd, commandLine: guestCommandLine)
         disk.sizeMiB = 32
         try disk.write(to: linux)
+        let counting = scratch + "/counting.img"
+        var countingDisk = SyslinuxDisk(kernel: kit.kernel, initrd: kit.initrd,
+                                        commandLine: "console=ttyS0 quiet panic=-1 " + GuestInit.commandArgument(saveRestoreScript))
+        countingDisk.sizeMiB = 32
+        try countingDisk.write(to: counting)
         var sums: [String: String] = [:]
-        for name in ["data-qemu.img", "data-swiftdm.img", "data-beside.img"] {
+        for name in ["data-qemu.img", "data-swiftdm.img", "data-beside.img", "data-save.img"] {
             let d = try TestImage.create(at: scratch + "/" + name, size: dataSize, randomPrefix: dataRandom)
             sums[name] = try d.sha256(count: dataRandom)
         }
@@ -108,6 +133,7 @@ enum XenLabBench {
             XenLabBenchScripts.mbr(name: "swiftdm-mbr", deviceModel: XenLabPaths.swiftdm, image: file("mbr-swiftdm.img")),
             XenLabBenchScripts.linux(name: "swiftdm-linux", deviceModel: XenLabPaths.swiftdm, boot: file("linux.img"), data: file("data-swiftdm.img")),
             XenLabBenchScripts.beside(boot: file("linux.img"), data: file("data-beside.img")),
+            XenLabBenchScripts.saveRestore(boot: file("counting.img"), data: file("data-save.img")),
         ]
         let run = try lab.run(scenarios, echo: LinuxGuestHost.echo)
         print("xen-lab: dom0 ready at \(run.dom0ReadyUptime ?? 0) s dom0 uptime; whole run \(String(format: "%.1f", run.wallSeconds)) s wall, QEMU status \(run.hostStatus.map { "\($0)" } ?? "killed")"

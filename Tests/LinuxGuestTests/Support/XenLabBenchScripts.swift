@@ -172,4 +172,48 @@ enum XenLabBenchScripts {
             """
         return XenLabScenario(name: "swiftdm-beside-qemu-xen", script: script, files: [boot, data], timeout: .seconds(480))
     }
+
+    /// `xl save` then `xl restore` of a Linux guest on swiftdm: the guest counts once a second,
+    /// writing each count to its data disk (fsync'd); it is saved at count 5 (the domain and
+    /// swiftdm go), restored (a new swiftdm loads the device state from `-incoming fd:N`) and
+    /// counts on to the end, then reads the counts back from the disk.
+    static func saveRestore(boot: XenLabScenario.File, data: XenLabScenario.File) -> XenLabScenario {
+        var config = XenGuestConfig(name: "swiftdmsave", deviceModel: XenLabPaths.swiftdm, deviceModelArguments: [
+            "-drive", "file=\(boot.dom0Path),if=none,id=boot,format=raw", "-device", "virtio-blk-pci,drive=boot",
+            "-drive", "file=\(data.dom0Path),if=none,id=data,format=raw", "-device", "virtio-blk-pci,drive=data",
+            "-device", "virtio-rng-pci",
+        ])
+        config.memoryMiB = 256
+        let serial = config.serialLog
+        let name = config.name
+        let script = """
+            \(writeConfig(config))
+            \(create(config))
+            # Only the guest's own count says it runs (xl list has been seen to fail now and then).
+            counted() { tr -d '\\r' < \(serial) 2>/dev/null | grep -q '^count 5$'; }
+            [ $create_status = 0 ] && xenlab_wait 300 counted
+            if counted; then echo "count5=reached"; else echo "count5=not-reached"; xl list; fi
+            ts=$(xenlab_uptime)
+            xl save \(name) /tmp/\(name).save > /tmp/xl-save-\(name).log 2>&1
+            echo "save_status=$?"
+            echo "save_seconds=$(xenlab_elapsed $ts)"
+            echo "save_bytes=$(wc -c < /tmp/\(name).save)"
+            echo "saved_at=$(tr -d '\\r' < \(serial) | grep '^count ' | tail -n 1 | cut -d' ' -f2)"
+            echo "domain_after_save=$(xl list | grep -c '^\(name) ')"
+            no_sdm() { [ -z "$(xenlab_swiftdm_pids)" ]; }
+            xenlab_wait 15 no_sdm; echo "swiftdm_after_save=$(xenlab_swiftdm_pids | wc -w)"
+            cp \(XenLabPaths.deviceModelLog(name)) /tmp/dm-before-save.log 2>/dev/null
+            tr=$(xenlab_uptime)
+            xl restore /tmp/\(name).save > /tmp/xl-restore-\(name).log 2>&1
+            echo "restore_status=$?"
+            echo "restore_seconds=$(xenlab_elapsed $tr)"
+            finished() { grep -aq \(GuestInit.exitMarker) \(serial) 2>/dev/null || xenlab_domain_gone \(name); }
+            xenlab_wait 240 finished
+            \(awaitEnd(config, seconds: 60, swiftdm: true))
+            tr -d '\\r' < \(serial) | sed 's/^/serial| /'
+            xenlab_dump /tmp/dm-before-save.log /tmp/xl-save-\(name).log /tmp/xl-restore-\(name).log
+            \(dumpLogs(config))
+            """
+        return XenLabScenario(name: "swiftdm-save-restore", script: script, files: [boot, data], timeout: .seconds(720))
+    }
 }
