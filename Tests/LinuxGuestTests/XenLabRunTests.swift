@@ -31,6 +31,28 @@ struct XenLabRunTests {
         #expect(run["hung"]?.reported("first_line_seconds") == "24.01")
     }
 
+    /// Xen prints a guest's debug-port output on the console dom0 writes to; a `(dN) …` line
+    /// can land inside a dom0 line (seen: `create_status=0(d2)`).
+    @Test("a guest line interjected by Xen is cut out of a reported value")
+    func interjections() {
+        let console = """
+            XENLAB-BEGIN s
+            create_status=0(d2) HVM Loader
+            (d2) Detected Xen v4.17.7
+            write=ok(d2) Booting from Hard Disk...
+            xl_list_has_domain=1
+            (d3) x sha256=abc(d3) y
+            XENLAB-END s status=0 seconds=1
+
+            """
+        let run = XenLabRun(console: console, wallSeconds: 1, hostStatus: 0)
+        #expect(run["s"]?.reported("create_status") == "0")
+        #expect(run["s"]?.reported("write") == "ok")
+        #expect(run["s"]?.reported("domain") == nil, "not the tail of another key")
+        #expect(run["s"]?.reported("xl_list_has_domain") == "1")
+        #expect(run["s"]?.reported("sha256") == "abc")
+    }
+
     @Test("no HVM: the reason dom0 printed")
     func noHVM() {
         let run = XenLabRun(console: "XENLAB-NO-HVM virt_caps : pv\n", wallSeconds: 1, hostStatus: 0)

@@ -78,9 +78,42 @@ public struct XenLabScenarioResult: Sendable {
     }
 
     /// The value of the last `key=value` line the script printed (the line starts with `key=`).
+    ///
+    /// Xen prints guests' debug-port lines (`(d2) …`) on the same console as dom0, and one can
+    /// land in the middle of a dom0 line; such an interjection is cut out of the value.
     public func reported(_ key: String) -> String? {
-        for line in output.split(separator: "\n").reversed() where line.hasPrefix(key + "=") {
-            return String(line.dropFirst(key.count + 1).prefix { !$0.isWhitespace })
+        let marker = key + "="
+        for line in output.split(separator: "\n").reversed() {
+            guard let at = Self.keyStart(marker, in: line) else { continue }
+            var value = String(line[at...].dropFirst(marker.count).prefix { !$0.isWhitespace })
+            if let cut = Self.xenInterjection(in: value) { value = String(value[..<cut]) }
+            return value
+        }
+        return nil
+    }
+
+    /// Where `marker` starts in `line`: at its start, or right after a Xen interjection.
+    static func keyStart(_ marker: String, in line: Substring) -> Substring.Index? {
+        if line.hasPrefix(marker) { return line.startIndex }
+        guard xenInterjection(in: String(line)) != nil else { return nil }
+        var search = line.startIndex
+        while let r = line.range(of: marker, range: search..<line.endIndex) {
+            // Not the tail of a longer key (`xl_list_has_domain=` for `domain=`).
+            if r.lowerBound == line.startIndex || !(line[line.index(before: r.lowerBound)].isLetter || line[line.index(before: r.lowerBound)].isNumber || line[line.index(before: r.lowerBound)] == "_") {
+                return r.lowerBound
+            }
+            search = r.upperBound
+        }
+        return nil
+    }
+
+    /// The start of a `(dN)` guest-console prefix in `text`, if any.
+    static func xenInterjection(in text: String) -> String.Index? {
+        var search = text.startIndex
+        while let r = text.range(of: "(d", range: search..<text.endIndex) {
+            let digits = text[r.upperBound...].prefix { $0.isNumber }
+            if !digits.isEmpty, text[digits.endIndex...].hasPrefix(")") { return r.lowerBound }
+            search = r.upperBound
         }
         return nil
     }
