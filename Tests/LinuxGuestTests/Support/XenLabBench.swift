@@ -135,13 +135,37 @@ enum XenLabBench {
             XenLabBenchScripts.beside(boot: file("linux.img"), data: file("data-beside.img")),
             XenLabBenchScripts.saveRestore(boot: file("counting.img"), data: file("data-save.img")),
         ]
-        let run = try lab.run(scenarios, echo: LinuxGuestHost.echo)
+        var run = try lab.run(scenarios, echo: LinuxGuestHost.echo)
+        // The qemu-xen baselines exercise nothing of swiftdm: when one of them did not reach its
+        // milestone, the emulation (QEMU TCG under load, xl's occasional crashes here) failed,
+        // and the lab runs once more — announced, never silent. swiftdm's scenarios are judged
+        // on the run that is kept, whatever happened to them.
+        if let reason = baselineFailure(run) {
+            let line = "xen-lab: RETRY: a qemu-xen baseline failed (\(reason)); running the whole Xen lab once more"
+            print(line)
+            FileHandle.standardError.write(Data((line + "\n").utf8))
+            run = try lab.run(scenarios, echo: LinuxGuestHost.echo)
+        }
         print("xen-lab: dom0 ready at \(run.dom0ReadyUptime ?? 0) s dom0 uptime; whole run \(String(format: "%.1f", run.wallSeconds)) s wall, QEMU status \(run.hostStatus.map { "\($0)" } ?? "killed")"
               + (run.stalled ? "; QEMU KILLED: its console was silent for 5 minutes (the machine stopped)" : ""))
         for s in run.scenarios {
             print("xen-lab: scenario \(s.name): status \(s.status.map { "\($0)" } ?? "none"), \(s.seconds.map { "\($0)" } ?? "?") s")
         }
         return Outcome(run: run, mbrChecksum: mbrChecksum, dataSHA256: sums)
+    }
+
+    /// Why a qemu-xen baseline of `run` did not reach its milestone, or `nil`.
+    static func baselineFailure(_ run: XenLabRun) -> String? {
+        guard let seabios = run["qemu-xen-seabios"], seabios.reported("firmware") == "no-bootable-device" else {
+            return "qemu-xen-seabios: firmware \(run["qemu-xen-seabios"]?.reported("firmware") ?? "scenario missing")"
+        }
+        guard let mbr = run["qemu-xen-mbr"], mbr.reported("write") == "ok", mbr.reported("checksum") != "none" else {
+            return "qemu-xen-mbr: checksum \(run["qemu-xen-mbr"]?.reported("checksum") ?? "scenario missing")"
+        }
+        guard let linux = run["qemu-xen-linux"], linux.reported("domain") == "gone", linux.serial.reported("sha256") != nil else {
+            return "qemu-xen-linux: domain \(run["qemu-xen-linux"]?.reported("domain") ?? "scenario missing")"
+        }
+        return nil
     }
 
     /// The scenario `name` of the run.

@@ -22,6 +22,10 @@ enum XenLabBenchScripts {
         """
     }
 
+    // Waits are generous: under `.ci/run` the lab shares two cores with the other suites
+    // (the nested-KVM lab among them), and QEMU's TCG then runs a guest's firmware several
+    // times slower than on a quiet machine.
+
     /// Waits for the domain to go (power-off → destroy) and, with `swiftdm`, for no swiftdm
     /// process to remain; destroys it when it stays and says so.
     static func awaitEnd(_ config: XenGuestConfig, seconds: Int, swiftdm: Bool) -> String {
@@ -57,12 +61,12 @@ enum XenLabBenchScripts {
             \(writeConfig(config))
             \(create(config))
             firmware_done() { xl dmesg | grep -q 'No bootable device' || xenlab_domain_gone \(config.name); }
-            [ $create_status = 0 ] && xenlab_wait 120 firmware_done
+            [ $create_status = 0 ] && xenlab_wait 360 firmware_done
             if xl dmesg | grep -q 'No bootable device'; then echo "firmware=no-bootable-device"; echo "firmware_seconds=$(xenlab_elapsed $t0)"; else echo "firmware=not-reached"; fi
             xl destroy \(config.name)
             \(dumpLogs(config))
             """
-        return XenLabScenario(name: "qemu-xen-seabios", script: script, timeout: .seconds(180))
+        return XenLabScenario(name: "qemu-xen-seabios", script: script, timeout: .seconds(480))
     }
 
     /// (b) and its qemu-xen reference: SeaBIOS boots Tests/Guests/xen-mbr.asm from a
@@ -77,7 +81,7 @@ enum XenLabBenchScripts {
             \(writeConfig(config))
             \(create(config))
             mbr_done() { xenlab_guest_dmesg | grep -q 'XENMBR: powering off\\|No bootable device' || xenlab_domain_gone \(config.name); }
-            [ $create_status = 0 ] && xenlab_wait 120 mbr_done
+            [ $create_status = 0 ] && xenlab_wait 360 mbr_done
             xenlab_guest_dmesg | grep -q 'XENMBR: powering off' && echo "mbr_seconds=$(xenlab_elapsed $t0)"
             sum=$(xenlab_guest_dmesg | grep -o 'XENMBR: checksum [0-9A-F]*' | tail -n 1 | awk '{ print $3 }')
             echo "checksum=${sum:-none}"
@@ -86,7 +90,7 @@ enum XenLabBenchScripts {
             echo "sector100_patterns=$(dd if=\(image.dom0Path) bs=512 skip=100 count=1 2>/dev/null | grep -o 'XENMBR-WRITE-OK ' | wc -l)"
             \(dumpLogs(config))
             """
-        return XenLabScenario(name: name, script: script, files: [image], timeout: .seconds(240))
+        return XenLabScenario(name: name, script: script, files: [image], timeout: .seconds(600))
     }
 
     /// The guest's progress on its serial console, and the end of the run: times from
@@ -99,12 +103,12 @@ enum XenLabBenchScripts {
             ready() { grep -aq \(GuestInit.readyMarker) \(serial) 2>/dev/null || xenlab_domain_gone \(name); }
             finished() { grep -aq \(GuestInit.exitMarker) \(serial) 2>/dev/null || xenlab_domain_gone \(name); }
             # Each stage waits only when the one before was reached: a stuck guest costs one wait.
-            if [ $create_status = 0 ] && xenlab_wait 180 first_line && [ -s \(serial) ]; then
+            if [ $create_status = 0 ] && xenlab_wait 420 first_line && [ -s \(serial) ]; then
                 echo "first_line_seconds=$(xenlab_elapsed $t0)"
-                if xenlab_wait 120 ready && grep -aq \(GuestInit.readyMarker) \(serial); then
+                if xenlab_wait 300 ready && grep -aq \(GuestInit.readyMarker) \(serial); then
                     echo "ready_seconds=$(xenlab_elapsed $t0)"
                     has_exit() { grep -aq \(GuestInit.exitMarker) \(serial); }
-                    xenlab_wait 120 finished; xenlab_wait 5 has_exit && echo "exit_seconds=$(xenlab_elapsed $t0)"
+                    xenlab_wait 300 finished; xenlab_wait 5 has_exit && echo "exit_seconds=$(xenlab_elapsed $t0)"
                 else
                     echo "ready=none"
                 fi
@@ -142,7 +146,7 @@ enum XenLabBenchScripts {
             \(headAfter(data))
             \(dumpLogs(config))
             """
-        return XenLabScenario(name: name, script: script, files: [boot, data], timeout: .seconds(480))
+        return XenLabScenario(name: name, script: script, files: [boot, data], timeout: .seconds(1080))
     }
 
     /// (d) swiftdm beside qemu-xen: a paused qemu-xen guest booting the syslinux disk from
@@ -160,7 +164,7 @@ enum XenLabBenchScripts {
             \(XenLabPaths.swiftdm) xen --domid "$domid" --disk \(data.dom0Path) > /tmp/swiftdm-beside.log 2>&1 &
             sdm=$!
             serving() { grep -q 'serving domain' /tmp/swiftdm-beside.log || ! kill -0 $sdm 2>/dev/null; }
-            xenlab_wait 60 serving
+            xenlab_wait 180 serving
             if grep -q 'serving domain' /tmp/swiftdm-beside.log; then echo "swiftdm=serving"; else echo "swiftdm=not-serving"; fi
             xl unpause \(config.name); echo "unpause_status=$?"
             \(followLinux(config, swiftdm: false))
@@ -170,7 +174,7 @@ enum XenLabBenchScripts {
             xenlab_dump /tmp/swiftdm-beside.log
             \(dumpLogs(config))
             """
-        return XenLabScenario(name: "swiftdm-beside-qemu-xen", script: script, files: [boot, data], timeout: .seconds(480))
+        return XenLabScenario(name: "swiftdm-beside-qemu-xen", script: script, files: [boot, data], timeout: .seconds(1080))
     }
 
     /// `xl save` then `xl restore` of a Linux guest on swiftdm: the guest counts once a second,
@@ -191,7 +195,7 @@ enum XenLabBenchScripts {
             \(create(config))
             # Only the guest's own count says it runs (xl list has been seen to fail now and then).
             counted() { tr -d '\\r' < \(serial) 2>/dev/null | grep -q '^count 5$'; }
-            [ $create_status = 0 ] && xenlab_wait 300 counted
+            [ $create_status = 0 ] && xenlab_wait 600 counted
             if counted; then echo "count5=reached"; else echo "count5=not-reached"; xl list; fi
             ts=$(xenlab_uptime)
             xl save \(name) /tmp/\(name).save > /tmp/xl-save-\(name).log 2>&1
@@ -208,12 +212,12 @@ enum XenLabBenchScripts {
             echo "restore_status=$?"
             echo "restore_seconds=$(xenlab_elapsed $tr)"
             finished() { grep -aq \(GuestInit.exitMarker) \(serial) 2>/dev/null || xenlab_domain_gone \(name); }
-            xenlab_wait 240 finished
+            xenlab_wait 480 finished
             \(awaitEnd(config, seconds: 60, swiftdm: true))
             tr -d '\\r' < \(serial) | sed 's/^/serial| /'
             xenlab_dump /tmp/dm-before-save.log /tmp/xl-save-\(name).log /tmp/xl-restore-\(name).log
             \(dumpLogs(config))
             """
-        return XenLabScenario(name: "swiftdm-save-restore", script: script, files: [boot, data], timeout: .seconds(720))
+        return XenLabScenario(name: "swiftdm-save-restore", script: script, files: [boot, data], timeout: .seconds(1500))
     }
 }
