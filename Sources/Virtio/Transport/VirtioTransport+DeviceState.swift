@@ -31,19 +31,13 @@ extension VirtioPCITransport: VirtioTransportStateful {
     public func resume() { core.resume() }
 
     public func saveState(id: String) -> DeviceStateRecord {
-        var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
-        r.set("device-type", device.deviceType.rawValue)
-        core.saveState(into: &r)
+        var r = core.saveState(id: id, kind: Self.stateKind)
         r.set("isr", interrupts.pendingISR)
         return r
     }
 
     public func restoreState(_ r: DeviceStateRecord) throws(DeviceStateError) {
-        try r.expect(kind: Self.stateKind, versions: 1...1)
-        let type = try r.unsigned("device-type")
-        guard type == UInt64(device.deviceType.rawValue) else {
-            throw r.invalid("device-type", type, expected: "\(device.deviceType.rawValue) (\(device.deviceType))")
-        }
+        try core.checkIdentity(r, kind: Self.stateKind)
         let isr: UInt8 = try r.integer("isr")
         try core.restoreState(r)
         interrupts.restoreISR(isr)
@@ -61,19 +55,13 @@ extension VirtioMMIOTransport: VirtioTransportStateful {
     public func resume() { core.resume() }
 
     public func saveState(id: String) -> DeviceStateRecord {
-        var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
-        r.set("device-type", device.deviceType.rawValue)
-        core.saveState(into: &r)
+        var r = core.saveState(id: id, kind: Self.stateKind)
         r.set("interrupt-status", interrupts.status)
         return r
     }
 
     public func restoreState(_ r: DeviceStateRecord) throws(DeviceStateError) {
-        try r.expect(kind: Self.stateKind, versions: 1...1)
-        let type = try r.unsigned("device-type")
-        guard type == UInt64(device.deviceType.rawValue) else {
-            throw r.invalid("device-type", type, expected: "\(device.deviceType.rawValue) (\(device.deviceType))")
-        }
+        try core.checkIdentity(r, kind: Self.stateKind)
         let status: UInt32 = try r.integer("interrupt-status")
         try core.restoreState(r)
         interrupts.restore(status)

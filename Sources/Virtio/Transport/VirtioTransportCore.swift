@@ -466,9 +466,12 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
         }
     }
 
-    /// Writes the registers and (for a running device, which must be quiesced) the queue
-    /// positions into `r`.
-    func saveState(into r: inout DeviceStateRecord) {
+    /// A `kind` record (one per transport kind) of the device type, the registers and (for a
+    /// running device, which must be quiesced) the queue positions; the transport adds its
+    /// interrupt status.
+    func saveState(id: String, kind: String) -> DeviceStateRecord {
+        var r = DeviceStateRecord(id: id, kind: kind, version: 1)
+        r.set("device-type", device.deviceType.rawValue)
         let stopped = lifecycle.withLock { $0.stoppedAt }
         registers.withLock { reg in
             r.set("status", reg.status)
@@ -494,9 +497,20 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
             r.set("queue-next-used", array: (0..<n).map { UInt64(stopped[$0]?.used ?? 0) })
             r.set("queue-running", array: (0..<n).map { UInt8(stopped[$0] == nil ? 0 : 1) })
         }
+        return r
     }
 
-    /// Loads registers from `r` (validated against what this transport and device offer),
+    /// Refuses a record that is not a `kind` record of this device type.
+    func checkIdentity(_ r: DeviceStateRecord, kind: String) throws(DeviceStateError) {
+        try r.expect(kind: kind, versions: 1...1)
+        let type = try r.unsigned("device-type")
+        guard type == UInt64(device.deviceType.rawValue) else {
+            throw r.invalid("device-type", type, expected: "\(device.deviceType.rawValue) (\(device.deviceType))")
+        }
+    }
+
+    /// Loads registers from `r` (checked by ``checkIdentity(_:kind:)``, and validated against
+    /// what this transport and device offer),
     /// and — when the saved device was running — activates the device at the saved queue
     /// positions, as if the driver had just set `DRIVER_OK`. The device must be in its reset
     /// state (freshly built).
