@@ -188,6 +188,32 @@ struct ProcessorSnapshotTests {
         #expect(second.finish() == .stopped(.guestExit(0)))
     }
 
+    /// While the machine is stopped the guest's kvmclock stands still, as on QEMU: `pause()`
+    /// reads it (`KVM_GET_CLOCK`), `resume()` sets it back (`KVM_SET_CLOCK`), and a snapshot of
+    /// the paused machine saves the value of the pause, not of the save.
+    @Test func clockStandsStillWhilePaused() throws {
+        let m = try SnapshotMachine(step: StepPort(step: 0))  // counts forever
+        try m.loadFirmware(try GuestImages.image("snapshot"), boot: 1)
+        try m.start()
+        #expect(SnapshotMachine.waitUntil { m.progress.last != nil })
+        #expect(m.accelerator.pause())
+        let paused = Int64(try m.accelerator.vm.clock())
+        usleep(1_000_000)
+        let limits = try KVMStateLimits(system: m.accelerator.system)
+        let saved = Int64(try KVMSavedState(records: try m.accelerator.saveProcessorState(), vcpuCount: 1, limits: limits).vm.clockNanoseconds)
+        #expect(saved <= paused && paused - saved < 400_000_000, "saved \(saved) ns, the clock read \(paused) ns at the pause")
+        m.accelerator.resume()
+        let resumed = Int64(try m.accelerator.vm.clock())
+        #expect(resumed - paused < 400_000_000, "the guest's clock counted the 1 s pause: \(paused) → \(resumed) ns")
+        // A second pause after the first: the clock went on from where the first left it.
+        #expect(m.accelerator.pause())
+        let second = Int64(try m.accelerator.vm.clock())
+        #expect(second >= resumed)
+        m.accelerator.resume()
+        m.accelerator.stop(.host)
+        #expect(m.finish() == .stopped(.host))
+    }
+
     @Test func savingWhileRunningIsRefused() throws {
         let m = try SnapshotMachine(step: StepPort(step: 0))  // counts forever
         try m.loadFirmware(try GuestImages.image("snapshot"), boot: 1)

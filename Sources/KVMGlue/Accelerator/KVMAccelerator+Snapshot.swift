@@ -3,7 +3,9 @@ import X86Machine
 
 extension KVMAccelerator {
     /// The VM's record (``KVMVMState``: PICs, IOAPIC, PIT, kvmclock) and one per vCPU
-    /// (``KVMVCPUState``), read while the vCPUs are paused or before they were started.
+    /// (``KVMVCPUState``), read while the vCPUs are paused or before they were started. The
+    /// kvmclock of a paused machine is the one ``pause()`` held, so the restored guest does not
+    /// see the time between the pause and the save either.
     ///
     /// Holds the accelerator's lock throughout, so that a concurrent ``resume()`` waits.
     /// - Throws: ``KVMError/notPaused(state:)`` while the vCPUs run or after the run ended;
@@ -17,8 +19,10 @@ extension KVMAccelerator {
             }
             guard !s.vcpus.isEmpty else { throw .wrongPhase("there is no processor state to save before createProcessors") }
             var machine = try vm.saveState(vcpuCount: s.vcpus.count)
-            // Restored but not yet started: the clock the guest will start with.
+            // Restored but not yet started: the clock the guest will start with. Paused: the
+            // clock the guest stopped at, which resume() would continue from.
             if s.runner == nil, let clock = s.pendingClock { machine.clockNanoseconds = clock }
+            if s.paused, let clock = s.pausedClock { machine.clockNanoseconds = clock }
             var vcpus: [KVMVCPUState] = []
             for vcpu in s.vcpus { vcpus.append(try vcpu.saveState(limits: limits)) }
             return KVMSavedState(vm: machine, vcpus: vcpus).records

@@ -23,6 +23,10 @@ public final class KVMAccelerator: SnapshottableAccelerator {
         var firmware: [ROMMapping] = []
         /// True from a ``pause()`` that parked every vCPU until ``resume()``.
         var paused = false
+        /// The kvmclock as ``pause()`` found it: ``resume()`` sets it again, so that the guest's
+        /// clock does not count the time it was stopped (QEMU's `kvmclock_vm_state_change`),
+        /// and a snapshot of the paused machine saves it.
+        var pausedClock: UInt64?
         /// A restored kvmclock, set by ``start(sink:)`` just before the vCPUs run.
         var pendingClock: UInt64?
     }
@@ -114,23 +118,41 @@ public final class KVMAccelerator: SnapshottableAccelerator {
         }
     }
 
-    /// Pauses the vCPUs (``VCPURunner/pause()``); false before ``start(sink:)`` or after the run.
+    /// Pauses the vCPUs (``VCPURunner/pause()``) and holds the guest's clock: the kvmclock is
+    /// read once no vCPU runs (`KVM_GET_CLOCK`) and set back by ``resume()``. False before
+    /// ``start(sink:)`` or after the run.
     public func pause() -> Bool {
         guard let runner = state.withLock({ $0.runner }) else { return false }
-        let parked = runner.pause()
-        if parked { state.withLock { $0.paused = true } }
-        return parked
+        guard runner.pause() else { return false }
+        // Read after every vCPU stopped: no guest code ran past this time. A second pause keeps
+        // the first one's value.
+        var clock: UInt64?
+        do { clock = try vm.clock() } catch { logger.warning("the guest's clock will run on while paused: \(error)") }
+        state.withLock { s in
+            if !s.paused { s.pausedClock = clock }
+            s.paused = true
+        }
+        return true
     }
 
-    /// Resumes paused vCPUs (``VCPURunner/resume()``), telling a kvmclock guest it was paused
-    /// (``KVMVCPU/reportHostPause()``); waits for a ``saveProcessorState()`` in progress to
-    /// finish first.
+    /// Resumes paused vCPUs (``VCPURunner/resume()``): the kvmclock continues from where
+    /// ``pause()`` held it (`KVM_SET_CLOCK`), and a kvmclock guest is told it was paused
+    /// (``KVMVCPU/reportHostPause()``) — as QEMU does at `cont`. Waits for a
+    /// ``saveProcessorState()`` in progress to finish first.
     public func resume() {
-        let (runner, wasPaused) = state.withLock { s in
-            defer { s.paused = false }
-            return (s.runner, s.paused)
+        let (runner, wasPaused, clock) = state.withLock { s in
+            defer {
+                s.paused = false
+                s.pausedClock = nil
+            }
+            return (s.runner, s.paused, s.pausedClock)
         }
-        if wasPaused { for vcpu in vcpus { vcpu.reportHostPause() } }
+        if wasPaused {
+            if let clock {
+                do { try vm.setClock(nanoseconds: clock) } catch { logger.warning("the guest's clock counts the pause: \(error)") }
+            }
+            for vcpu in vcpus { vcpu.reportHostPause() }
+        }
         runner?.resume()
     }
 
