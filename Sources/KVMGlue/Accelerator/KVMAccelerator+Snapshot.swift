@@ -46,16 +46,22 @@ extension KVMAccelerator {
             throw KVMError.wrongPhase("processor state can only be restored into an accelerator without vCPUs")
         }
         guard count >= 1, count <= system.maxVCPUs else { throw KVMError.tooManyVCPUs(requested: count, maximum: system.maxVCPUs) }
-        let saved = try KVMSavedState(records: records, vcpuCount: count, limits: try KVMStateLimits(system: system))
+        let limits = try KVMStateLimits(system: system)
+        let saved = try KVMSavedState(records: records, vcpuCount: count, limits: limits)
         var vcpus: [KVMVCPU] = []
+        var powerOn: [KVMVCPUState] = []
         for v in saved.vcpus {
             let vcpu = try vm.createVCPU(id: v.id)
+            // The state a reset returns to: the new vCPU with the saved CPUID, before the rest.
+            try vcpu.setCPUID(CPUIDTable(entries: v.cpuid))
+            powerOn.append(try vcpu.saveState(limits: limits))
             try vcpu.restoreState(v)
             vcpus.append(vcpu)
         }
         try vm.restoreInterruptControllers(saved.vm)
         state.withLock { s in
             s.vcpus = vcpus
+            s.powerOnVCPUs = powerOn
             s.pendingClock = saved.vm.clockNanoseconds
         }
     }

@@ -8,11 +8,13 @@ import X86Machine
 ///
 /// Hands every port-I/O and MMIO exit to the sink it is started with; decides nothing x86 of its
 /// own (the machine supplies the memory layout, the firmware's placement and the boot state).
-public final class KVMAccelerator: SnapshottableAccelerator {
+public final class KVMAccelerator: SnapshottableAccelerator, ResettableAccelerator {
     public let system: KVMSystem
     public let vm: KVMVirtualMachine
     /// The VM's GSI routing table (irqchip routes installed; MSI routes are added on demand).
     public let routing: KVMGSIRouting
+    /// The in-kernel PICs, IOAPIC and PIT as KVM created them, for ``resetProcessors(boot:)``.
+    let powerOnPlatform: KVMVMState
     private let logger: Logger
 
     struct State {
@@ -29,6 +31,9 @@ public final class KVMAccelerator: SnapshottableAccelerator {
         var pausedClock: UInt64?
         /// A restored kvmclock, set by ``start(sink:)`` just before the vCPUs run.
         var pendingClock: UInt64?
+        /// Each vCPU as KVM created it (with its CPUID, before any boot or restored state), for
+        /// ``resetProcessors(boot:)``.
+        var powerOnVCPUs: [KVMVCPUState] = []
     }
     /// Held while the vCPU list, the runner or the pause state is read or changed — and for all of
     /// ``saveProcessorState()``, so that a ``resume()`` waits until the state has been read.
@@ -43,6 +48,7 @@ public final class KVMAccelerator: SnapshottableAccelerator {
         self.system = system
         vm = try system.createVM()
         try vm.setupX86Platform()
+        powerOnPlatform = try vm.saveState(vcpuCount: 0)
         routing = KVMGSIRouting(vm: vm, irqchipRoutes: KVMGSIRouting.pcCompatibleRoutes)
         try routing.install()
         self.logger = logger
@@ -66,14 +72,20 @@ public final class KVMAccelerator: SnapshottableAccelerator {
     public func createProcessors(count: Int, boot: X86CPUState) throws {
         var cpuid = try system.supportedCPUID()
         if system.supports(.tscDeadlineTimer) { cpuid = cpuid.withTSCDeadlineTimer() }
+        let limits = try KVMStateLimits(system: system)
         var vcpus: [KVMVCPU] = []
+        var powerOn: [KVMVCPUState] = []
         for id in 0..<count {
             let vcpu = try vm.createVCPU(id: id)
             try vcpu.setCPUID(cpuid.forVCPU(id, of: count))
+            powerOn.append(try vcpu.saveState(limits: limits))
             vcpus.append(vcpu)
         }
         if let first = vcpus.first { try first.setRegisters(boot) }
-        state.withLock { $0.vcpus = vcpus }
+        state.withLock { s in
+            s.vcpus = vcpus
+            s.powerOnVCPUs = powerOn
+        }
     }
 
     /// The vCPUs, once created.

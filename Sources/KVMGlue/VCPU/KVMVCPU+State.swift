@@ -52,8 +52,11 @@ extension KVMVCPU {
     /// TSC before the TSC deadline.
     /// `KVM_SET_CPUID2`, `KVM_SET_MP_STATE`, `KVM_SET_REGS`, `KVM_SET_SREGS`, `KVM_SET_XSAVE`/`KVM_SET_FPU`,
     /// `KVM_SET_XCRS`, `KVM_SET_DEBUGREGS`, `KVM_SET_LAPIC`, `KVM_SET_MSRS`, `KVM_SET_VCPU_EVENTS`.
-    public func restoreState(_ state: KVMVCPUState) throws(KVMError) {
-        try setCPUID(CPUIDTable(entries: state.cpuid))
+    ///
+    /// - Parameter includingCPUID: false for a vCPU that has run (a reset to its power-on
+    ///   state): KVM refuses a CPUID change after the first `KVM_RUN`, and a reset keeps it.
+    public func restoreState(_ state: KVMVCPUState, includingCPUID: Bool = true) throws(KVMError) {
+        if includingCPUID { try setCPUID(CPUIDTable(entries: state.cpuid)) }
         try check(ckvm_set_mp_state(fd, state.mpState), "KVM_SET_MP_STATE(\(state.mpState))")
         var regs = try load(kvm_regs.self, state.regs, "regs")
         try check(ckvm_set_regs(fd, &regs), "KVM_SET_REGS")
