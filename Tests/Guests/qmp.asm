@@ -3,6 +3,11 @@
 ; loop that prints "tick N" about ten times a second of PM-timer time (so a paused machine is seen
 ; to print nothing) and polls PM1_STS for the power button: when QMP's system_powerdown presses
 ; it, the guest says so and powers off through ACPI S5, as an OS would.
+;
+; For QMP's system_reset it counts its boots in CMOS RAM (kept across a reset, as on a PC) and
+; reports the virtio function as it finds it before setting it up: a machine reset in place
+; must show "boot 00000002" and the same power-on values as the first boot (no decoding, BAR 4
+; unassigned, MSI-X off with entry 0 masked, device status 0).
 %define WAIT_IRQ
 %include "unreal.inc"
 %include "virtio-blk.inc"
@@ -17,8 +22,24 @@
 %define TICK_PERIOD 357954              ; 0.1 s of the 3.579545 MHz PM timer
 %define TICK_LAST   0x9C00
 %define TICK_COUNT  0x9C04
+%define BOOT_COUNT  0x40                ; a CMOS RAM byte no firmware field uses
 
 main:
+        mov al, BOOT_COUNT
+        out 0x70, al
+        in al, 0x71
+        inc al
+        mov ah, al
+        mov al, BOOT_COUNT
+        out 0x70, al
+        mov al, ah
+        out 0x71, al
+        mov si, SEG_OFF(boot_msg)
+        call puts
+        movzx eax, ah
+        call puthex
+        call putnl
+
         call pci_find
         jnc .found
         mov si, SEG_OFF(none_msg)
@@ -34,9 +55,39 @@ main:
         mov eax, ebx
         call puthex
         call putnl
+
+        ; --- the function as this boot finds it
+        mov si, SEG_OFF(command_msg)
+        call puts
+        mov cx, 0x04
+        call cfg_read32
+        and eax, 0xFFFF
+        call puthex
+        mov si, SEG_OFF(bar4_msg)
+        call puts
+        mov cx, 0x20
+        call cfg_read32
+        call puthex
         call pci_place_bars
         call pci_walk_caps
         jc .fail
+        mov si, SEG_OFF(msix_control_msg)
+        call puts
+        mov cx, [MSIX_CAP]
+        call cfg_read32
+        shr eax, 16
+        call puthex
+        mov si, SEG_OFF(entry_mask_msg)
+        call puts
+        mov ebp, [MSIX_TABLE]
+        mov eax, [ebp + 12]
+        call puthex
+        mov si, SEG_OFF(status_msg)
+        call puts
+        mov ebp, [COMMON]
+        movzx eax, byte [ebp + CC_STATUS]
+        call puthex
+        call putnl
 
         ; --- interrupts: IVT entry, LAPIC on, MSI-X entry 0 → vector 0x45, MSI-X enabled
         mov word [VECTOR * 4], SEG_OFF(msix_handler)
@@ -166,6 +217,12 @@ msix_handler:
         pop eax
         iret
 
+boot_msg:     db "boot ", 0
+command_msg:  db "found: command ", 0
+bar4_msg:     db " bar4 ", 0
+msix_control_msg: db " msix control ", 0
+entry_mask_msg:   db " entry 0 control ", 0
+status_msg:   db " device status ", 0
 found_msg:    db "virtio-pci blk ", 0
 slot_msg:     db " in slot ", 0
 none_msg:     db "no virtio-pci block device", 10, 0

@@ -19,7 +19,8 @@ struct RunQMPTests {
         /// - Parameters:
         ///   - disk: an existing image to use instead of a fresh one (a restored machine's).
         ///   - extra: more `swiftdm run` options (`--restore DIR`).
-        init(_ name: String, sockets count: Int = 1, disk existing: String? = nil, extra: [String] = []) throws {
+        ///   - firmware: what to boot instead of the qmp guest.
+        init(_ name: String, sockets count: Int = 1, disk existing: String? = nil, firmware given: String? = nil, extra: [String] = []) throws {
             let directory = FileManager.default.temporaryDirectory.appendingPathComponent("swiftdm-qmp-\(name)-\(getpid())").path
             self.directory = directory
             try? FileManager.default.removeItem(atPath: directory)
@@ -30,7 +31,7 @@ struct RunQMPTests {
             stdoutPath = directory + "/stdout"
             stderrPath = directory + "/stderr"
             _ = try GuestImages.image("qmp")
-            let firmware = GuestImages.buildDirectory.appendingPathComponent("qmp.bin").path
+            let firmware = given ?? GuestImages.buildDirectory.appendingPathComponent("qmp.bin").path
             process.executableURL = URL(fileURLWithPath: SwiftdmExecutable.path!)
             process.arguments = ["run", "--firmware", firmware, "--memory", "64M", "--disk", disk]
                 + sockets.flatMap { ["--qmp", "unix:\($0),server=on,wait=off"] } + extra
@@ -160,13 +161,75 @@ struct RunQMPTests {
         #expect(m.exitStatus() == 0, "stderr: \(m.stderr)")
     }
 
-    /// system_reset: the machine cannot reset in place, so (as QEMU with -no-reboot) the run
-    /// ends as for a guest reset, with status 0 and SHUTDOWN reason host-qmp-system-reset.
-    @Test func systemResetEndsTheRunAsAReset() throws {
+    /// The qmp guest's boots in `m`'s output, each the lines from its "boot N" line up to (not
+    /// including) its ticks and the next boot.
+    static func boots(_ m: Machine) -> [[Substring]] {
+        var boots: [[Substring]] = []
+        for line in m.stdout.split(separator: "\n") {
+            if line.hasPrefix("boot ") { boots.append([line]) } else if !line.hasPrefix("tick "), !boots.isEmpty { boots[boots.count - 1].append(line) }
+        }
+        return boots
+    }
+
+    /// system_reset resets the machine in place, as QEMU does: `RESET`, then the guest boots
+    /// again in the same process — its boot count, kept in CMOS RAM, says 2 — and finds its
+    /// virtio-pci function as at power-on (no decoding, BAR 4 unassigned, MSI-X off with entry 0
+    /// masked, device status 0), sets it up again and uses it: every line of the second boot is
+    /// the first boot's. A reset while paused stays paused until `cont`.
+    @Test func systemResetRebootsInPlace() throws {
         let m = try Machine("reset")
         let c = try QMPTestConnection(path: m.sockets[0])
+        try m.wait("the first tick") { m.ticks > 0 }
+        let first = try #require(Self.boots(m).first)
+        #expect(first.first == "boot 00000001")
+        #expect(first.contains("found: command 00000000 bar4 0000000C msix control 00000001 entry 0 control 00000001 device status 00000000"),
+                "\(first)")
+
         _ = try c.run("system_reset")
-        #expect(try c.event("SHUTDOWN")["data"] == ["guest": false, "reason": "host-qmp-system-reset"])
+        #expect(try c.event("RESET")["data"] == ["guest": false, "reason": "host-qmp-system-reset"])
+        try m.wait("the second boot's ticks") {
+            let parts = m.stdout.components(separatedBy: "boot 00000002\n")
+            return parts.count == 2 && parts[1].contains("tick ")
+        }
+        let second = Self.boots(m)[1]
+        #expect(second.first == "boot 00000002", "\(second)")
+        #expect(Array(second.dropFirst()) == Array(first.dropFirst()), "the second boot differs: \(second) vs \(first)")
+        #expect(try c.run("query-status")["status"] == "running")
+
+        _ = try c.run("stop")
+        _ = try c.event("STOP")
+        _ = try c.run("system_reset")
+        _ = try c.event("RESET")
+        #expect(try c.run("query-status")["status"] == "paused")
+        usleep(1_000_000)
+        #expect(Self.boots(m).count == 2, "the paused machine ran: \(m.stdout)")
+        _ = try c.run("cont")
+        _ = try c.event("RESUME")
+        try m.wait("the third boot") { Self.boots(m).count == 3 && Self.boots(m)[2].contains { $0.hasPrefix("msi-x interrupts") } }
+        #expect(Self.boots(m)[2].first == "boot 00000003")
+
+        _ = try c.run("system_powerdown")
+        #expect(try c.event("SHUTDOWN")["data"] == ["guest": true, "reason": "guest-shutdown"])
+        #expect(m.exitStatus() == 0, "stderr: \(m.stderr)")
+        #expect(!c.events.contains { $0["event"] == "SHUTDOWN" && $0["data"]?["reason"] == "host-qmp-system-reset" })
+    }
+
+    /// SeaBIOS starts again after system_reset: its banner a second time, in the same process
+    /// (the firmware's copy below 1 MiB, where SeaBIOS records that it ran, is written afresh).
+    @Test func systemResetStartsSeaBIOSAgain() throws {
+        let bios = "/usr/share/seabios/bios.bin"
+        guard FileManager.default.fileExists(atPath: bios) else {
+            print("SKIP: systemResetStartsSeaBIOSAgain needs \(bios) (apt-get install seabios)")
+            return
+        }
+        let m = try Machine("seabios", firmware: bios)
+        let c = try QMPTestConnection(path: m.sockets[0])
+        func banners() -> Int { m.stdout.components(separatedBy: "SeaBIOS (version").count - 1 }
+        try m.wait("the banner") { m.stdout.contains("Booting from") }
+        _ = try c.run("system_reset")
+        _ = try c.event("RESET")
+        try m.wait("a second banner") { banners() == 2 && m.stdout.components(separatedBy: "Booting from").count - 1 >= 2 }
+        _ = try c.run("quit")
         #expect(m.exitStatus() == 0, "stderr: \(m.stderr)")
     }
 

@@ -96,7 +96,7 @@ import X86Machine
 
 /// An accelerator that records what the machine asks of it and delivers interrupts to the
 /// simulated machine's recorders.
-final class RecordingAccelerator: X86Accelerator, @unchecked Sendable {
+class RecordingAccelerator: X86Accelerator, @unchecked Sendable {
     // SAFETY: `log` and `stopped` are Mutexes; the rest is immutable.
     let log = Mutex<[String]>([])
     private let stopped = Mutex<MachineStopReason?>(nil)

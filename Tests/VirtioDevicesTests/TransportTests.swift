@@ -266,3 +266,30 @@ import Testing
         #expect(try f.driver.waitForInterrupt().configChange)
     }
 }
+
+/// A machine-wide reset of a transport (``DeviceModel/SystemResettable``, QMP `system_reset`)
+/// is the device reset of status 0 done by the host: the device stops, the registers read as at
+/// power-on, and a driver sets it up again as after boot.
+@Suite struct TransportSystemResetTests {
+    @Test(arguments: TransportFixture.Kind.allCases)
+    func systemResetStopsTheDeviceAndClearsTheRegisters(kind: TransportFixture.Kind) throws {
+        let f = try TransportFixture(kind)
+        let q = try f.driver.start(features: f.allFeatures, queues: [0])[0]
+        try q.submit(readable: [Array("before".utf8)], writable: [16])
+        try f.driver.kick(q)
+        #expect(try f.driver.waitForUsed(q).first?.written == Array("before".utf8))
+        let resets = f.device.resets
+        let transport: (any SystemResettable)? = f.pci ?? f.mmio
+        try #require(transport).systemReset()
+        #expect(f.status.rawValue == 0)
+        #expect(f.driver.status == 0, "the driver reads status 0")
+        #expect(f.device.resets == resets + 1, "the device was stopped")
+        #expect(f.needsResetReason == nil)
+
+        let again = try f.driver.start(features: f.allFeatures, queues: [0])[0]
+        try again.submit(readable: [Array("after".utf8)], writable: [16])
+        try f.driver.kick(again)
+        #expect(try f.driver.waitForUsed(again).first?.written == Array("after".utf8))
+        #expect(f.device.activations == 2)
+    }
+}

@@ -100,7 +100,23 @@ public final class PCIBus: Sendable {
         if let router, let gsi {
             config.connectINTx { asserted in router.set(gsi: gsi, asserted: asserted) }
         }
+        config.recordPowerOnState()
         remap(address.devfn, function)
+    }
+
+    /// Resets every function on the bus as the platform's RST# does: configuration space back
+    /// to its state at attach (``PCIConfigSpace`` keeps read-only bits, clears command, BARs,
+    /// MSI-X), then the BARs placed again — with decoding off, that unmaps them and tells
+    /// ``PCIBARObserver``s, so a virtio function drops its notify ioeventfds. The devices
+    /// behind the functions reset themselves (``SystemResettable``).
+    public func systemReset() {
+        let all: [(devfn: UInt8, function: any PCIFunction)] = functions.withLock { slots in
+            slots.indices.compactMap { i in slots[i].map { (UInt8(i), $0) } }
+        }
+        for (devfn, function) in all {
+            function.configSpace.resetToPowerOn()
+            remap(devfn, function)
+        }
     }
 
     /// The function at `device`.`function`, if any.

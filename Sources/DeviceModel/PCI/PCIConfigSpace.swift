@@ -204,6 +204,36 @@ public final class PCIConfigSpace: Sendable {
         }
     }
 
+    // MARK: Reset
+
+    /// Records the current bytes as the function's power-on state; the bus calls this when it
+    /// attaches the function, once the device has built its registers.
+    func recordPowerOnState() {
+        state.withLock { $0.powerOn = $0.bytes }
+    }
+
+    /// A PCI reset (RST#, PCI Local Bus 3.0 §6.6): every guest-writable and write-1-to-clear
+    /// bit returns to its value at attach — command (no decoding, no bus mastering), status
+    /// errors, cache line size, interrupt line, BAR addresses, capability registers such as
+    /// MSI-X enable — while read-only bits, which the device owns, stay. The MSI-X table and
+    /// PBA reset too (every vector masked, nothing pending), and INTx follows. The bus places
+    /// the BARs afterwards (``PCIBus/systemReset()``).
+    func resetToPowerOn() {
+        state.withLock { s in
+            guard let powerOn = s.powerOn else { return }
+            for o in s.bytes.indices {
+                let guestBits = s.writable[o] | s.writeOneToClear[o]
+                s.bytes[o] = s.bytes[o] & ~guestBits | powerOn[o] & guestBits
+            }
+            if let msix = s.msix, let cap = s.msixOffset {
+                msix.reset()
+                msix.busMasterChanged(s.bytes[PCIRegister.command] & UInt8(PCICommand.busMaster.rawValue) != 0)
+                msix.controlChanged(UInt16(truncatingIfNeeded: s.get(at: cap + 2, size: 2)))
+            }
+            s.updateINTxOutput()
+        }
+    }
+
     // MARK: Helpers
 
     func isValidAccess(offset: Int, size: Int) -> Bool {
@@ -231,6 +261,9 @@ extension PCIConfigSpace {
         var msix: MSIXCapability?
         var msixOffset: Int?
         var intx = INTxState()
+        /// The bytes when the function was attached: what a reset returns the guest-writable
+        /// bits to.
+        var powerOn: [UInt8]?
 
         init(size: Int) {
             bytes = Array(repeating: 0, count: size)

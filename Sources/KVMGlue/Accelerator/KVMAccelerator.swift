@@ -147,6 +147,9 @@ public final class KVMAccelerator: SnapshottableAccelerator, ResettableAccelerat
         return true
     }
 
+    /// True from a ``pause()`` that parked every vCPU until ``resume()``.
+    public var isPaused: Bool { state.withLock { $0.paused } }
+
     /// Resumes paused vCPUs (``VCPURunner/resume()``): the kvmclock continues from where
     /// ``pause()`` held it (`KVM_SET_CLOCK`), and a kvmclock guest is told it was paused
     /// (``KVMVCPU/reportHostPause()``) — as QEMU does at `cont`. Waits for a

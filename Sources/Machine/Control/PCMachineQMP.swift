@@ -12,12 +12,14 @@ import X86Machine
 /// `block-core.json`, `pci.json`, `char.json`, `ui.json`): `query-status`, `stop`, `cont`,
 /// `system_reset`, `system_powerdown`, `quit`, `query-block`, `query-blockstats`,
 /// `block_resize`, `query-pci`, `query-chardev`, `screendump` (plus the server's own
-/// `query-version` and `query-commands`). Events: `STOP`, `RESUME`, `POWERDOWN`, `SHUTDOWN`,
-/// `BLOCK_IO_ERROR`.
+/// `query-version` and `query-commands`). Events: `STOP`, `RESUME`, `RESET`, `POWERDOWN`,
+/// `SHUTDOWN`, `BLOCK_IO_ERROR`.
 ///
-/// The machine cannot reset in place: like QEMU with `-no-reboot`, a reset (the guest's or
-/// `system_reset`) ends the run, announced with `SHUTDOWN` (reason `guest-reset` or
-/// `host-qmp-system-reset`); the run's owner exits as for a guest reset.
+/// `system_reset` resets the machine in place, as QEMU does (``PCMachine/systemReset()``), and
+/// announces it with `RESET` (reason `host-qmp-system-reset`); a paused machine stays paused.
+/// On an accelerator that cannot reset its processors in place it ends the run instead, as
+/// QEMU with `-no-reboot` would, announced with `SHUTDOWN`. A reset the guest asks for ends the
+/// run (`SHUTDOWN`, reason `guest-reset`); the run's owner decides what follows.
 ///
 /// Handlers run on the server's thread; ``runEnded(_:)`` is called by the run's owner.
 public final class PCMachineQMP: @unchecked Sendable {
@@ -34,7 +36,7 @@ public final class PCMachineQMP: @unchecked Sendable {
     public enum HostEnding: Sendable, Hashable {
         /// `quit`: the process should exit with status 0.
         case quit
-        /// `system_reset`: ended as a guest reset ends it.
+        /// `system_reset` on a machine that cannot reset in place: ended as a guest reset ends it.
         case systemReset
     }
 
@@ -155,8 +157,14 @@ public final class PCMachineQMP: @unchecked Sendable {
             server.emit("POWERDOWN")
             return [:]
         }
-        server.register("system_reset") { [self] _ in
-            end(.systemReset, reason: "host-qmp-system-reset", stop: .reset)
+        server.register("system_reset") { [self] _ throws(QMPError) in
+            guard runState != .shutdown else { throw QMPError(.genericError, "the machine's run has ended") }
+            guard machine.canResetInPlace else {
+                end(.systemReset, reason: "host-qmp-system-reset", stop: .reset)
+                return [:]
+            }
+            do { try machine.systemReset() } catch { throw QMPError(.genericError, "\(error)") }
+            server.emit("RESET", data: ["guest": false, "reason": "host-qmp-system-reset"])
             return [:]
         }
         server.register("quit") { [self] _ in

@@ -20,9 +20,9 @@ public final class VirtioDeviceAttacher {
         public let pciAddress: PCIAddress?
         /// Its window, for virtio-mmio.
         public let mmioSlot: VirtioMMIOSlot?
-        /// The transport object, for saving and restoring its state (it also keeps the device
-        /// reachable for as long as it lives).
-        public let transportState: any VirtioTransportStateful
+        /// The transport object, for saving, restoring and resetting its state (it also keeps
+        /// the device reachable for as long as it lives).
+        public let transportState: any VirtioTransportStateful & SystemResettable
     }
 
     private let backend: any MachineBackend
@@ -46,6 +46,13 @@ public final class VirtioDeviceAttacher {
 
     /// The virtio-mmio windows in use (for the ACPI tables of a direct kernel boot).
     public var mmioSlots: [VirtioMMIOSlot] { attachments.compactMap(\.mmioSlot) }
+
+    /// Resets every device and its transport, as a machine-wide reset does
+    /// (``DeviceModel/SystemResettable``): each device stops with its in-flight requests
+    /// completed and reads status 0. The PCI functions are the bus's to reset, after this.
+    public func systemReset() {
+        for a in attachments { a.transportState.systemReset() }
+    }
 
     /// Builds `spec`'s device and attaches it on its own transport or `defaultTransport`.
     @discardableResult

@@ -51,6 +51,8 @@ public final class PCMachine {
     let accelerator: any X86Accelerator
     /// QEMU's fw_cfg interface, on a firmware boot.
     public private(set) var firmwareConfig: FirmwareConfig?
+    /// The BIOS of a firmware boot, whose legacy copy a reset writes into RAM again.
+    private(set) var firmwareImage: FirmwareImage?
     private let sink: any IORequestSink
     /// Objects that must live as long as the machine (fw_cfg, the interposed path's owner).
     private var keepAlive: [AnyObject] = []
@@ -218,6 +220,7 @@ public final class PCMachine {
             let image = try FirmwareImage(path: path)
             try accelerator.mapFirmware(image)
             try image.writeLegacyCopy(to: ram)
+            firmwareImage = image
         } catch {
             throw .fileUnusable(option: "--firmware", path: path, reason: "\(error)")
         }
@@ -244,7 +247,7 @@ public final class PCMachine {
 
     /// Loads a bzImage, initrd and command line and writes the ACPI tables; vCPU 0 starts at the
     /// kernel's 64-bit entry point with identity-mapped page tables.
-    private func loadKernel(path: String, initrd: String?, commandLine: String) throws(MachineError) -> X86CPUState {
+    func loadKernel(path: String, initrd: String?, commandLine: String) throws(MachineError) -> X86CPUState {
         let kernel: LinuxKernelImage
         let initrdBytes: [UInt8]?
         do {

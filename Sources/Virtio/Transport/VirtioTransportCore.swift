@@ -47,7 +47,8 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
         var configVector = VirtioQueueRegisters.noVector
         /// Legacy virtio-mmio `GuestPageSize`; a transport property that survives reset
         /// (Linux writes it once at probe, before the core resets the device).
-        var legacyPageSize: UInt32 = 4096
+        var legacyPageSize: UInt32 = Registers.powerOnLegacyPageSize
+        static var powerOnLegacyPageSize: UInt32 { 4096 }
         var configGeneration: UInt32 = 0
         /// The configuration bytes the driver last could have seen; a difference on the next
         /// read bumps `configGeneration` (§2.5.1: the driver must be able to detect torn reads).

@@ -6,4 +6,6 @@ public protocol PausableAccelerator: X86Accelerator {
     func pause() -> Bool
     /// Lets the vCPUs run again; nothing happens when they were not paused.
     func resume()
+    /// True from a ``pause()`` that stopped every vCPU until ``resume()``.
+    var isPaused: Bool { get }
 }

@@ -135,6 +135,16 @@ public final class FirmwareConfig: IOHandler, Sendable {
     }
 }
 
+// MARK: System reset
+
+extension FirmwareConfig: SystemResettable {
+    /// The selector back to item 0 at offset 0 (QEMU's `fw_cfg_reset`); the items are the
+    /// machine's configuration and do not change.
+    public func systemReset() {
+        selection.withLock { $0 = (key: 0, offset: 0) }
+    }
+}
+
 // MARK: Device state
 
 extension FirmwareConfig: DeviceStateful {

@@ -128,15 +128,28 @@ extension I8042Controller {
         private let events: MachineEventHandler
 
         init(keyboardInterrupt: (any InterruptLine)?, auxInterrupt: (any InterruptLine)?, events: @escaping MachineEventHandler) {
-            var s = State()
-            s.commandByte = I8042CommandByte.keyboardInterrupt | I8042CommandByte.auxInterrupt | I8042CommandByte.translate
-            self.state = Mutex(s)
+            self.state = Mutex(Self.powerOnState)
             self.keyboardIRQ = LevelInterruptOutput(keyboardInterrupt)
             self.auxIRQ = LevelInterruptOutput(auxInterrupt)
             self.events = events
         }
 
+        /// The controller as it comes out of reset: both interfaces' interrupts on, scan-code
+        /// translation on, nothing queued.
+        private static var powerOnState: State {
+            var s = State()
+            s.commandByte = I8042CommandByte.keyboardInterrupt | I8042CommandByte.auxInterrupt | I8042CommandByte.translate
+            return s
+        }
+
         var commandByte: UInt8 { state.withLock { $0.commandByte } }
+
+        func systemReset() {
+            state.withLock { s in
+                s = Self.powerOnState
+                updateInterrupts(s)
+            }
+        }
         var a20Enabled: Bool { state.withLock { $0.outputPort & I8042OutputPort.a20Gate != 0 } }
 
         func readStatus() -> UInt8 {
@@ -346,6 +359,14 @@ extension I8042Controller {
             auxIRQ.set(front?.fromAux == true && s.commandByte & I8042CommandByte.auxInterrupt != 0)
         }
     }
+}
+
+// MARK: System reset
+
+extension I8042Controller: SystemResettable {
+    /// The controller and its keyboard to their power-on state (QEMU's `kbd_reset`): command
+    /// byte, output port (A20 on), scan-code set 2, empty output buffer, IRQs 1 and 12 low.
+    public func systemReset() { core.systemReset() }
 }
 
 // MARK: Device state

@@ -61,6 +61,14 @@ public final class X86LegacyDevices: Sendable {
         panicNotifier = PVPanicPort(events: events)
     }
 
+    /// Resets every device to its power-on state, as a machine-wide reset does
+    /// (``DeviceModel/SystemResettable``): CMOS RAM and the clock keep their contents, the
+    /// UART's unread host input stays queued; the debug and pvpanic ports have no state.
+    public func systemReset() {
+        let devices: [any SystemResettable] = [uart, cmos, keyboardController, systemControlPortA, resetControl, powerManagement]
+        for device in devices { device.systemReset() }
+    }
+
     /// Registers every device in `dispatcher.ports`.
     public func register(in dispatcher: IODispatcher, includingResetControl: Bool = false) throws(AddressSpaceError) {
         let ports = dispatcher.ports

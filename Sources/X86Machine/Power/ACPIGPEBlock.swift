@@ -52,6 +52,17 @@ public final class ACPIGPEBlock: IOHandler, Sendable {
     }
 }
 
+// MARK: System reset
+
+extension ACPIGPEBlock: SystemResettable {
+    /// Every status and enable bit to 0.
+    public func systemReset() {
+        registers.withLock { r in
+            for i in r.indices { r[i] = 0 }
+        }
+    }
+}
+
 // MARK: Device state
 
 extension ACPIGPEBlock: DeviceStateful {

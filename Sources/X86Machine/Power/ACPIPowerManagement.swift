@@ -175,6 +175,19 @@ public final class ACPIPowerManagement: IOHandler, Sendable {
     }
 }
 
+// MARK: System reset
+
+extension ACPIPowerManagement: SystemResettable {
+    /// PM1 status, enable and control to 0 (QEMU's `acpi_pm1_evt_reset`, `acpi_pm1_cnt_reset`),
+    /// which deasserts the SCI; the PM timer runs on, as a free-running counter does.
+    public func systemReset() {
+        state.withLock { s in
+            s = State(timerCarryBase: ticks())
+            updateSCI(s)
+        }
+    }
+}
+
 // MARK: Device state
 
 extension ACPIPowerManagement: DeviceStateful {

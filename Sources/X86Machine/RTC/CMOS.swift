@@ -231,6 +231,22 @@ public final class CMOS: ByteRegisterDevice, Sendable {
     }
 }
 
+// MARK: System reset
+
+extension CMOS: SystemResettable {
+    /// What the MC146818's RESET pin does: the interrupt enables of register B (PIE, AIE, UIE,
+    /// SQWE) clear, as QEMU's `rtc_reset` clears them. The battery-backed RAM, the time and the
+    /// rest of register B stay: firmware reads what the OS left there (the shutdown status
+    /// byte 0x0F, boot flags) after a reboot. The index register rewinds to 0.
+    public func systemReset() {
+        state.withLock { s in
+            s.index = 0
+            s.nmiDisabled = false
+            s.ram[Int(CMOSIndex.statusB)] &= ~RTCStatus.resetClearedEnables
+        }
+    }
+}
+
 // MARK: Device state
 
 extension CMOS: DeviceStateful {

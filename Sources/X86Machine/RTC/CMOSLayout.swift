@@ -49,6 +49,8 @@ enum RTCStatus {
     static let dividerNormal: UInt8 = 0x20           // A: 32.768 kHz time base, running
     static let set: UInt8 = 0x80                     // B: SET halts updates
     static let updateEndedInterruptEnable: UInt8 = 0x10  // B: UIE
+    /// B: PIE, AIE, UIE and SQWE, which the RESET pin clears.
+    static let resetClearedEnables: UInt8 = 0x40 | 0x20 | 0x10 | 0x08
     static let binaryMode: UInt8 = 0x04              // B: DM (1 = binary, 0 = BCD)
     static let twentyFourHour: UInt8 = 0x02          // B: 24/12
     static let updateEndedFlag: UInt8 = 0x10         // C: UF

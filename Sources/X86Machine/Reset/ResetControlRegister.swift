@@ -11,7 +11,7 @@ import Synchronization
 /// Port 0xCF9 lies inside the PCI configuration-mechanism-1 address register (0xCF8–0xCFB),
 /// which must own that dword; the conf1 handler forwards byte accesses at 0xCF9 here (as the
 /// PIIX does), so this handler is usually not registered directly. Offset 0 is port 0xCF9.
-public final class ResetControlRegister: ByteRegisterDevice, Sendable {
+public final class ResetControlRegister: ByteRegisterDevice, SystemResettable, Sendable {
     public static let portAddress: UInt64 = 0xCF9
     /// The value the FADT tells the OS to write.
     public static let resetValue: UInt8 = 0x06
@@ -23,6 +23,9 @@ public final class ResetControlRegister: ByteRegisterDevice, Sendable {
     private let events: MachineEventHandler
 
     public init(events: @escaping MachineEventHandler) { self.events = events }
+
+    /// Back to 0 (QEMU's PIIX `piix_reset` clears RC).
+    public func systemReset() { value.withLock { $0 = 0 } }
 
     func readByte(at offset: UInt64) -> UInt8 {
         guard offset == 0 else { return 0xFF }

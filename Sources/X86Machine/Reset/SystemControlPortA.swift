@@ -6,7 +6,7 @@ import Synchronization
 /// Writing bit 0 as 1 raises ``MachineEvent/reset(_:)`` (``MachineEvent/ResetSource/systemControlPortA``);
 /// the bit reads back 0 since the reset has happened. Bit 1 is the A20 gate, recorded only:
 /// the backends do not mask address line 20. Other bits are kept.
-public final class SystemControlPortA: ByteRegisterDevice, Sendable {
+public final class SystemControlPortA: ByteRegisterDevice, SystemResettable, Sendable {
     public static let portAddress: UInt64 = 0x92
 
     private static let fastReset: UInt8 = 0x01
@@ -19,6 +19,9 @@ public final class SystemControlPortA: ByteRegisterDevice, Sendable {
 
     /// Whether the guest last set the fast A20 gate.
     public var a20Enabled: Bool { value.withLock { $0 & Self.a20Gate != 0 } }
+
+    /// Back to the power-on value: A20 on, as the BIOS finds it.
+    public func systemReset() { value.withLock { $0 = Self.a20Gate } }
 
     func readByte(at offset: UInt64) -> UInt8 {
         guard offset == 0 else { return 0xFF }

@@ -270,6 +270,21 @@ public final class UART16550: ByteRegisterDevice, Sendable {
     }
 }
 
+// MARK: System reset
+
+extension UART16550: SystemResettable {
+    /// Every register to its power-on value (FIFOs off and empty, no interrupt enabled, the
+    /// divisor QEMU's `serial_reset` leaves); bytes the host offered and the FIFO had no room
+    /// for stay in the backlog, as a terminal's line buffer keeps them across a reboot.
+    public func systemReset() {
+        state.withLock { s in
+            s = State(backlog: s.backlog)
+            refillReceiveFIFO(&s)
+            updateInterrupt(s)
+        }
+    }
+}
+
 // MARK: Device state
 
 extension UART16550: DeviceStateful {

@@ -127,6 +127,13 @@ public final class PCIHostBridge: Sendable {
         if let window = ecam.withLock({ $0 }) { try? bus.dispatcher.memory.unregister(base: window.base) }
     }
 
+    /// Resets the bridge's own registers after its bus reset them (``PCIBus/systemReset()``):
+    /// CONFIG_ADDRESS to 0, and on Q35 the ECAM window where the reset PCIEXBAR puts it.
+    public func systemReset() {
+        configAddress = 0
+        if model == .q35 { updatePCIEXBAR() }
+    }
+
     /// The ECAM window currently decoded, if any.
     public var ecamWindow: PCIECAMWindow? { ecam.withLock { $0 } }
 

@@ -229,6 +229,17 @@ public final class MSIXCapability: Sendable {
         bindRoutes(0..<vectorCount)
     }
 
+    /// Back to the power-on table: every vector masked with a zero message, nothing pending
+    /// (§6.8.2.9). Enable, function mask and bus master follow from configuration space (the
+    /// caller reports them next). Bound routes stay: they are used only while an entry's
+    /// message matches, which the guest must program again.
+    func reset() {
+        state.withLock { s in
+            for i in s.words.indices { s.words[i] = i % 4 == 3 ? 1 : 0 }
+            for i in s.pending.indices { s.pending[i] = 0 }
+        }
+    }
+
     // MARK: Helpers
 
     private func deliverIfPending(_ s: inout State, _ vector: Int) {
