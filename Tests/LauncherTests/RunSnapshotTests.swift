@@ -45,8 +45,14 @@ struct RunSnapshotTests {
         #expect(after.first == last + 1, "the counter continues: saved at \(last), restored machine printed \(after)")
         #expect(!b.stdout.contains("virtio-blk"), "the firmware did not run again: \(b.stdout)")
         #expect(b.stderr.contains("continuing the machine saved in \(snapshot)"), "\(b.stderr)")
-        // The restored machine is whole: its devices and power button work.
+        // The restored machine is whole: its devices, a reset in place (the boot count comes
+        // from the restored CMOS) and the power button work.
         _ = try q.run("query-block")
+        _ = try q.run("system_reset")
+        try b.wait("a boot after the reset") {
+            let parts = b.stdout.components(separatedBy: "boot 00000002\n")
+            return parts.count == 2 && parts[1].contains("tick ")
+        }
         _ = try q.run("system_powerdown")
         #expect(b.exitStatus() == 0, "\(b.stderr)")
     }
