@@ -64,12 +64,20 @@ public struct VirtioActivation: Sendable {
     /// The queues the driver enabled, by index (disabled queues are absent).
     public let queues: [VirtioQueueBinding]
     public let interrupts: any VirtioInterruptSink
+    /// True when the activation continues a device whose own state (``DeviceModel/DeviceStateful``)
+    /// is loaded right after it — a snapshot restored, a device resumed after a save — rather
+    /// than a driver's `DRIVER_OK`. The queues may already hold requests the guest made
+    /// against that state: a device whose requests depend on it serves no queue until its
+    /// `restoreState` has run.
+    public let continuesSavedState: Bool
 
-    public init(features: UInt64, memory: any GuestMemory, queues: [VirtioQueueBinding], interrupts: any VirtioInterruptSink) {
+    public init(features: UInt64, memory: any GuestMemory, queues: [VirtioQueueBinding], interrupts: any VirtioInterruptSink,
+                continuesSavedState: Bool = false) {
         self.features = features
         self.memory = memory
         self.queues = queues
         self.interrupts = interrupts
+        self.continuesSavedState = continuesSavedState
     }
 
     /// True when `feature` was negotiated.

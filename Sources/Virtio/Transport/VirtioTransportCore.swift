@@ -287,6 +287,8 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
         var epoch: UInt64
         /// Where queues start (restore, resume); 0 for a fresh activation.
         var positions: [Int: (avail: UInt16, used: UInt16)] = [:]
+        /// A restore or resume: the device's own state is loaded right after activation.
+        var continuesSavedState = false
     }
 
     private enum StatusOutcome {
@@ -377,7 +379,8 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
         }
         let sink = VirtioActivationSink(core: self, epoch: plan.epoch)
         do {
-            try device.activate(VirtioActivation(features: plan.features, memory: memory, queues: bindings, interrupts: sink))
+            try device.activate(VirtioActivation(features: plan.features, memory: memory, queues: bindings, interrupts: sink,
+                                                 continuesSavedState: plan.continuesSavedState))
         } catch {
             throw .device(error)
         }
@@ -455,6 +458,7 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
         lifecycle.withLock { activity in
             guard var plan = activity.plan, let stopped = activity.stoppedAt else { return }
             plan.positions = stopped
+            plan.continuesSavedState = activity.deviceState != nil
             plan.epoch = registers.withLock { $0.epoch }
             let saved = activity.deviceState
             do throws(VirtioTransportError) { try activate(plan, &activity) } catch { enterNeedsReset(error) }
@@ -571,7 +575,8 @@ final class VirtioTransportCore<Device: VirtioDevice>: Sendable {
             guard status & driverOK != 0, status & blocked == 0 else { return }
             let legacy = usesLegacyInterface(driverFeatures)
             let plan = ActivationPlan(features: legacy ? driverFeatures & offeredFeatures : driverFeatures, legacy: legacy,
-                                      queues: snapshot.queues, pageSize: snapshot.legacyPageSize, epoch: epoch, positions: positions)
+                                      queues: snapshot.queues, pageSize: snapshot.legacyPageSize, epoch: epoch, positions: positions,
+                                      continuesSavedState: true)
             do throws(VirtioTransportError) {
                 try activate(plan, &activity)
             } catch {
