@@ -1,3 +1,4 @@
+import DeviceModel
 import Foundation
 import QMP
 import SwiftdmTestSupport
@@ -19,8 +20,8 @@ struct RunSnapshotTests {
 
     /// Runs a machine until it has ticked, snapshots it, ends it; returns it (its directory
     /// holds the disk and the snapshot) and its last tick.
-    static func snapshot(_ name: String) throws -> (machine: Machine, directory: String, lastTick: Int) {
-        let a = try Machine(name)
+    static func snapshot(_ name: String, extra: [String] = []) throws -> (machine: Machine, directory: String, lastTick: Int) {
+        let a = try Machine(name, extra: extra)
         let q = try QMPTestConnection(path: a.sockets[0])
         try a.wait("three ticks") { ticks(a).count >= 3 }
         _ = try q.run("stop")
@@ -53,6 +54,30 @@ struct RunSnapshotTests {
             let parts = b.stdout.components(separatedBy: "boot 00000002\n")
             return parts.count == 2 && parts[1].contains("tick ")
         }
+        _ = try q.run("system_powerdown")
+        #expect(b.exitStatus() == 0, "\(b.stderr)")
+    }
+
+    /// A machine with a virtio-console (on a socket), a virtio-gpu and two virtio-input devices
+    /// is saved too (their state records), and continues in a new process with the same devices.
+    @Test func aMachineWithConsoleGPUAndInputIsSavedAndContinued() throws {
+        let console = FileManager.default.temporaryDirectory.appendingPathComponent("swiftdm-snap-console-\(getpid()).sock").path
+        defer { unlink(console) }
+        let devices = ["--device", "virtio-console,socket=\(console)", "--gpu", "--input", "keyboard", "--input", "tablet"]
+        let (a, snapshot, last) = try Self.snapshot("devices", extra: devices)
+        let archive = try DeviceStateArchive(decoding: [UInt8](Data(contentsOf: URL(fileURLWithPath: snapshot + "/state"))))
+        let kinds = Set(archive.records.map(\.kind))
+        for kind in ["virtio-console", "virtio-gpu", "virtio-input"] { #expect(kinds.contains(kind), "no \(kind) record in \(kinds)") }
+        let b = try Machine("devices-restored", disk: a.disk, extra: devices + ["--restore", snapshot])
+        let q = try QMPTestConnection(path: b.sockets[0])
+        try b.wait("ticks after the restore") { Self.ticks(b).count >= 2 }
+        #expect(Self.ticks(b).first == last + 1, "the counter continues from \(last): \(Self.ticks(b))")
+        // The host bridge, virtio-blk, -console, -gpu and two -input functions.
+        guard case .array(let buses) = try q.run("query-pci"), case .array(let functions)? = buses.first?["devices"] else {
+            Issue.record("query-pci answered no bus")
+            return
+        }
+        #expect(functions.count == 6, "\(functions)")
         _ = try q.run("system_powerdown")
         #expect(b.exitStatus() == 0, "\(b.stderr)")
     }

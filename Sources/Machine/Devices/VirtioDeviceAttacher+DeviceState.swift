@@ -12,8 +12,9 @@ extension VirtioDeviceAttacher {
         return "mmio/0x\(String(a.mmioSlot?.base ?? 0, radix: 16))"
     }
 
-    /// Refuses, before anything is stopped, when a device's state cannot be saved
-    /// (virtio-console, -gpu and -input keep state that is not captured yet).
+    /// Refuses, before anything is stopped, when a device's state cannot be saved: every device
+    /// of the catalogue saves its own, but an embedder may attach a ``Virtio/VirtioDevice``
+    /// that is not ``DeviceModel/DeviceStateful``.
     public func checkStateCanBeSaved() throws(MachineError) {
         for a in attachments where !(a.device is any DeviceStateful) {
             throw .snapshotUnsupported(device: a.name, reason: "its device state cannot be saved yet")

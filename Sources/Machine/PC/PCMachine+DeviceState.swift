@@ -22,8 +22,8 @@ extension PCMachine {
     /// stopped until ``resumeDevices()`` — or for good, when the process ends after the save.
     ///
     /// - Throws: ``MachineError/snapshotUnsupported(device:reason:)`` before anything is
-    ///   stopped, when a device's state cannot be saved (virtio-console, -gpu and -input keep
-    ///   state that is not captured yet).
+    ///   stopped, when a device's state cannot be saved (a device an embedder attached that is
+    ///   not ``DeviceModel/DeviceStateful``).
     public func saveDeviceState() throws(MachineError) -> DeviceStateArchive {
         try devices.checkStateCanBeSaved()
         var records = [

@@ -36,10 +36,18 @@ final class ConsolePort: @unchecked Sendable {
     private var outputWatch: EventSource?
     private var parkedRx: VirtqueueRequest?
     private var parkedTx: (request: VirtqueueRequest, offset: Int)?
-    private var outbox: [[UInt8]] = []
+    private(set) var outbox: [[UInt8]] = []
+    /// Bytes the guest transmitted that the backend has not taken yet, outside any chain: the
+    /// rest of a chain parked when its state was saved, written first when it is restored.
+    private var pendingOutput: [UInt8] = []
+    /// True while the port's state is frozen for a save, or waits for a saved one (see
+    /// ``VirtioConsoleDevice``'s device state): no transmit or control message is served.
+    private var held = false
     /// A driver that never supplies control buffers must not make the device grow.
-    private static let outboxLimit = 64
+    static let outboxLimit = 64
     private static let controlReadLimit = 4096
+    /// The most transmitted bytes a saved port carries (a parked chain's rest).
+    static let pendingOutputLimit = 1 << 20
 
     init(backend: any ConsoleBackend, name: String?) {
         self.backend = backend
@@ -48,13 +56,15 @@ final class ConsolePort: @unchecked Sendable {
 
     // MARK: Activation
 
-    func activate(multiport: Bool, sizeNegotiated: Bool, interrupts: any VirtioInterruptSink) {
+    func activate(multiport: Bool, sizeNegotiated: Bool, interrupts: any VirtioInterruptSink, held: Bool) {
         self.multiport = multiport
         self.sizeNegotiated = sizeNegotiated
         self.interrupts = interrupts
         guestOpen = !multiport
         ready = false
         outbox = []
+        pendingOutput = []
+        self.held = held
     }
 
     func deactivate() {
@@ -66,8 +76,10 @@ final class ConsolePort: @unchecked Sendable {
         parkedRx = nil
         parkedTx = nil
         outbox = []
+        pendingOutput = []
         guestOpen = false
         ready = false
+        held = false
     }
 
     /// Stops watching the host end for input, hang-up and room for output.
@@ -184,7 +196,7 @@ final class ConsolePort: @unchecked Sendable {
     // MARK: Transmit (guest → host)
 
     func serveTransmit(_ queue: ServedQueue) {
-        guard parkedTx == nil else { return }
+        guard !held, parkedTx == nil, writePendingOutput() else { return }
         queue.forEachRequest { request throws(VirtioDeviceError) in
             guard request.chain.writableLength == 0 else {
                 throw .malformedRequest(queue: queue.index, head: request.head, reason: "console transmit buffer is device-writable (§5.3.6.1)")
@@ -234,9 +246,40 @@ final class ConsolePort: @unchecked Sendable {
     private func outputReady() {
         outputWatch?.cancel()
         outputWatch = nil
-        guard let (request, offset) = parkedTx else { return }
+        // Held for a save: the parked chain's rest is in the record; the reset returns it.
+        guard !held else { return }
+        guard let (request, offset) = parkedTx else {
+            if writePendingOutput() { tx?.resume() }
+            return
+        }
         parkedTx = nil
         if write(request, from: offset) == .proceed { tx?.resume() }
+    }
+
+    /// Writes ``pendingOutput`` to the stream (dropped without one, as any output is); true
+    /// once it is all gone, false when the stream is full (output is watched then).
+    private func writePendingOutput() -> Bool {
+        while !pendingOutput.isEmpty {
+            guard let stream else {
+                pendingOutput = []
+                return true
+            }
+            let result = pendingOutput.withUnsafeBytes { stream.write([$0]) }
+            switch result {
+            case .transferred(let n):
+                pendingOutput.removeFirst(min(n, pendingOutput.count))
+            case .wouldBlock:
+                if outputWatch == nil, let tx {
+                    outputWatch = tx.watch(fd: stream.output, for: [.writable, .hangup, .error]) { [self] _ in outputReady() }
+                }
+                return false
+            case .closed:
+                pendingOutput = []
+                streamEnded()
+                return true
+            }
+        }
+        return true
     }
 
     static func dropping(_ count: Int, from buffers: [GuestBuffer]) -> [GuestBuffer] {
@@ -270,7 +313,7 @@ final class ConsolePort: @unchecked Sendable {
     }
 
     func flushControl() {
-        guard let queue = controlRx else { return }
+        guard !held, let queue = controlRx else { return }
         queue.batch {
             while let message = outbox.first, let request = queue.popRequest() {
                 guard request.chain.readableLength == 0 else {
@@ -290,6 +333,7 @@ final class ConsolePort: @unchecked Sendable {
     }
 
     func serveControlTransmit(_ queue: ServedQueue) {
+        guard !held else { return }
         queue.forEachRequest { request throws(VirtioDeviceError) in
             guard request.chain.writableLength == 0 else {
                 throw .malformedRequest(queue: queue.index, head: request.head, reason: "control transmit buffer is device-writable")
@@ -363,4 +407,58 @@ final class ConsolePortHandler: VirtqueueHandler, @unchecked Sendable {
     }
 
     func stop(_ queue: ServedQueue) { port.deactivate() }
+}
+
+// MARK: Saved state (the device's I/O thread)
+
+extension ConsolePort {
+    /// True between activation and reset.
+    var isActive: Bool { interrupts != nil }
+    /// The driver negotiated the control queues.
+    var isMultiport: Bool { multiport }
+
+    /// What a saved port holds (see ``VirtioConsoleDevice``'s device state).
+    struct SavedState: Sendable, Equatable {
+        /// The driver started the device (the port has an activation).
+        var active = false
+        var multiport = false
+        var guestOpen = false
+        var ready = false
+        /// Control messages not yet in a guest buffer, oldest first.
+        var outbox: [[UInt8]] = []
+        /// Transmitted bytes the backend has not taken.
+        var pendingOutput: [UInt8] = []
+    }
+
+    /// The port's state for a save, after which it serves no transmit or control message
+    /// until its reset: a parked transmit chain's unwritten rest is read into the state (the
+    /// reset then returns the chain) rather than written later behind the record's back.
+    func holdForSave() -> SavedState {
+        held = true
+        outputWatch?.cancel()
+        outputWatch = nil
+        var pending = pendingOutput
+        if let (request, offset) = parkedTx {
+            var reader = request.makeReader()
+            let rest = max(0, reader.remaining - offset)
+            if (try? reader.skip(offset)) != nil, let bytes = try? reader.read(count: min(rest, Self.pendingOutputLimit)) {
+                pending += bytes
+            }
+        }
+        return SavedState(active: interrupts != nil, multiport: multiport, guestOpen: guestOpen, ready: ready, outbox: outbox,
+                          pendingOutput: Array(pending.prefix(Self.pendingOutputLimit)))
+    }
+
+    /// Takes `saved` (checked against this port by the device) and stops holding; the device
+    /// then serves every queue again (waiting control messages and output go out, input is
+    /// watched). The host's open state is announced again: the new process's backend may
+    /// differ from the saved one's.
+    func load(_ saved: SavedState) {
+        guestOpen = saved.guestOpen
+        ready = saved.ready
+        outbox = saved.outbox
+        pendingOutput = saved.pendingOutput
+        held = false
+        if multiport && ready { sendControl(.init(id: 0, event: .portOpen, value: stream == nil ? 0 : 1)) }
+    }
 }

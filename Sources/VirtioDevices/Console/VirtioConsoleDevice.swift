@@ -91,8 +91,9 @@ public final class VirtioConsoleDevice: VirtioDevice {
         let multiport = activation.has(VirtioConsoleFeature.multiport)
         let port = self.port
         service.loop.sync {
+            // A continued device serves nothing before its saved port state is loaded.
             port.activate(multiport: multiport, sizeNegotiated: activation.has(VirtioConsoleFeature.size),
-                          interrupts: activation.interrupts)
+                          interrupts: activation.interrupts, held: activation.continuesSavedState)
         }
         var handlers: [Int: any VirtqueueHandler] = [
             ConsoleQueue.receive: ConsolePortHandler(port, .receive),

@@ -81,6 +81,20 @@ final class GPU2DRenderer: Sendable {
         state.withLock { $0.reset() }
     }
 
+    /// True while commands wait (a save froze the state, or a restart waits for saved state).
+    var isHeld: Bool { state.withLock { $0.held } }
+
+    /// Holds or releases the queues' commands.
+    func setHeld(_ on: Bool) { state.withLock { $0.held = on } }
+
+    /// Runs `body` on the state (restoring it).
+    func withState<R>(_ body: (inout GPUState) throws(DeviceStateError) -> R) throws(DeviceStateError) -> R {
+        try state.withLock { (s: inout GPUState) throws(DeviceStateError) -> R in try body(&s) }
+    }
+
+    /// Runs `body` on the state (saving it).
+    func withUncheckedState<R>(_ body: (inout GPUState) -> R) -> R { state.withLock { body(&$0) } }
+
     /// Host bytes the guest's resources and enabled scanouts' surfaces take now.
     var hostMemoryInUse: Int { state.withLock { $0.hostMemory } }
 

@@ -10,6 +10,9 @@ final class GPUControlQueueHandler: VirtqueueHandler {
     init(renderer: GPU2DRenderer) { self.renderer = renderer }
 
     func serve(_ queue: ServedQueue) {
+        // Commands wait while the state is saved or restored; the device serves the queue
+        // again once it is.
+        guard !renderer.isHeld else { return }
         queue.forEachRequest { request throws(VirtioDeviceError) in
             serveOne(request)
             return .proceed

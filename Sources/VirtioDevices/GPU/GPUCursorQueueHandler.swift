@@ -10,6 +10,7 @@ final class GPUCursorQueueHandler: VirtqueueHandler {
     init(renderer: GPU2DRenderer) { self.renderer = renderer }
 
     func serve(_ queue: ServedQueue) {
+        guard !renderer.isHeld else { return }
         queue.forEachRequest { request throws(VirtioDeviceError) in
             var reader = request.makeReader()
             if reader.remaining >= VirtioGPUProtocol.updateCursorSize,

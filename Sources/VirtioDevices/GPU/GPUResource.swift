@@ -4,6 +4,8 @@ import Display
 /// backing pages with `TRANSFER_TO_HOST_2D` and shows on scanouts.
 struct GPUResource {
     let id: UInt32
+    /// The guest's `VIRTIO_GPU_FORMAT_*` (``VirtioGPUFormat``), kept for saved state.
+    let format: UInt32
     let image: PixelImage
     /// Bytes charged against the host memory limit (QEMU's `calc_image_hostmem`).
     let hostMemory: Int

@@ -37,7 +37,7 @@ extension GPUState {
             logger.debug("virtio-gpu RESOURCE_CREATE_2D: resource \(id): \(error)")
             throw GPUCommandError(.errOutOfMemory)
         }
-        resources[id] = GPUResource(id: id, image: image, hostMemory: bytes)
+        resources[id] = GPUResource(id: id, format: format, image: image, hostMemory: bytes)
         hostMemory += bytes
         return .ok
     }

@@ -15,6 +15,9 @@ struct GPUState {
     var hostMemory = 0
     /// The out-of-memory warning is logged once per device reset (a guest could repeat it).
     var warnedOutOfMemory = false
+    /// True while the state is frozen for a save, or waits for a saved one: the queues take
+    /// no command (see ``VirtioGPUDevice``'s device state).
+    var held = false
 
     init(configuration: VirtioGPUConfiguration, surfaces: [DisplaySurface], logger: Logger) {
         self.configuration = configuration
@@ -64,6 +67,7 @@ struct GPUState {
         resources.removeAll()
         hostMemory = 0
         warnedOutOfMemory = false
+        held = false
     }
 
     /// A resource that must exist (and, for transfers and scanouts, have backing), or the

@@ -19,11 +19,13 @@ public final class VirtioGPUDevice: VirtioDevice {
     public let display: GuestDisplay
     public let service: VirtqueueService
     let renderer: GPU2DRenderer
-    private let events = Mutex(Events())
+    let events = Mutex(Events())
 
-    private struct Events {
+    struct Events {
         var read: UInt32 = 0
         var interrupts: (any VirtioInterruptSink)?
+        /// Guest memory of the running activation (backing entries are checked against it).
+        var memory: (any GuestMemory)?
     }
 
     /// A device with `configuration.scanouts.count` scanouts on the first surfaces of `display`.
@@ -76,7 +78,12 @@ public final class VirtioGPUDevice: VirtioDevice {
 
     public func activate(_ activation: VirtioActivation) throws(VirtioDeviceError) {
         reset()
-        events.withLock { $0.interrupts = activation.interrupts }
+        events.withLock { e in
+            e.interrupts = activation.interrupts
+            e.memory = activation.memory
+        }
+        // A continued device takes no command before its resources are loaded.
+        renderer.setHeld(activation.continuesSavedState)
         service.start(activation, handlers: [
             VirtioGPUProtocol.controlQueue: GPUControlQueueHandler(renderer: renderer),
             VirtioGPUProtocol.cursorQueue: GPUCursorQueueHandler(renderer: renderer),

@@ -62,6 +62,12 @@ final class InputConfigSpace: Sendable {
         }
     }
 
+    /// `select` and `subsel` as the driver last wrote them.
+    var selected: (select: UInt8, subsel: UInt8) { selection.withLock { ($0.select, $0.subsel) } }
+
+    /// Sets `select` and `subsel` (a restore).
+    func select(_ select: UInt8, subsel: UInt8) { selection.withLock { $0 = Selection(select: select, subsel: subsel) } }
+
     /// Back to `select` = `subsel` = 0 (device reset, §2.4).
     func reset() { selection.withLock { $0 = Selection() } }
 

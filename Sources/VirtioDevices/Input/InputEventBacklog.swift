@@ -73,6 +73,21 @@ struct InputEventBacklog {
         return event
     }
 
+    /// What is held: the rest of the report the guest has begun to receive (possibly empty),
+    /// then the reports not begun, oldest first.
+    var contents: (started: [VirtioInputEvent], waiting: [[VirtioInputEvent]]) {
+        (Array(started), Array(waiting[waitingHead...]))
+    }
+
+    /// Holds `started` (the rest of a report the guest has begun) and `waiting`, in place of
+    /// what was held; the caller checked they fit within ``limit``.
+    mutating func load(started: [VirtioInputEvent], waiting: [[VirtioInputEvent]]) {
+        removeAll()
+        self.started = started[...]
+        self.waiting = waiting
+        count = started.count + waiting.reduce(0) { $0 + $1.count }
+    }
+
     /// Drops everything (device reset).
     mutating func removeAll() {
         started = []

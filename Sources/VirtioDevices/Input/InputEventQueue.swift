@@ -19,6 +19,9 @@ final class InputEventQueue: VirtqueueHandler, @unchecked Sendable {
         /// False while the device is not activated: events then have no driver to go to,
         /// and stale key presses from before it bound would confuse it (QEMU drops them too).
         var accepting = false
+        /// True while the backlog is frozen for a save, or waits for a saved one: nothing is
+        /// delivered (see ``VirtioInputDevice``'s device state).
+        var held = false
         var backlog: InputEventBacklog
     }
 
@@ -56,15 +59,45 @@ final class InputEventQueue: VirtqueueHandler, @unchecked Sendable {
         }
     }
 
-    /// Starts taking events (activation).
-    func open() { pending.withLock { $0.accepting = true } }
+    /// Starts taking events (activation); `held` delivers none until ``load(started:waiting:)``.
+    func open(held: Bool) {
+        pending.withLock { p in
+            p.accepting = true
+            p.held = held
+        }
+    }
 
     /// Stops taking events and drops those waiting (reset, after the queue stopped).
     func close() {
         pending.withLock { p in
             p.accepting = false
+            p.held = false
             p.backlog.removeAll()
         }
+    }
+
+    /// True between activation and reset.
+    var isAccepting: Bool { pending.withLock { $0.accepting } }
+
+    /// The backlog for a save; nothing is delivered from now until the reset that follows,
+    /// so what the guest receives stays what the saved backlog says it has not.
+    func holdForSave() -> (started: [VirtioInputEvent], waiting: [[VirtioInputEvent]]) {
+        pending.withLock { p in
+            p.held = true
+            return p.backlog.contents
+        }
+    }
+
+    /// Loads a saved backlog (checked by the caller against ``backlogLimit``) ahead of the
+    /// reports that arrived since activation, and delivers again.
+    func load(started: [VirtioInputEvent], waiting: [[VirtioInputEvent]]) {
+        pending.withLock { p in
+            let arrived = p.backlog.contents
+            p.backlog.load(started: started, waiting: waiting)
+            for report in [arrived.started] + arrived.waiting where !report.isEmpty { _ = p.backlog.append(report) }
+            p.held = false
+        }
+        loop.execute { [self] in deliver() }
     }
 
     /// Events waiting for buffers.
@@ -80,7 +113,7 @@ final class InputEventQueue: VirtqueueHandler, @unchecked Sendable {
 
     /// Writes waiting events into available buffers until either runs out.
     private func deliver() {
-        guard let queue, queue.isLive else { return }
+        guard let queue, queue.isLive, !pending.withLock({ $0.held }) else { return }
         queue.batch {
             while pending.withLock({ !$0.backlog.isEmpty }) {
                 guard let request = queue.popRequest() else {

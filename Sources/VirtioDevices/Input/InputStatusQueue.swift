@@ -14,6 +14,8 @@ final class InputStatusQueue: VirtqueueHandler, Sendable {
 
     private let capabilities: InputCapabilities
     private let ledState = Mutex(InputLEDs())
+    /// True while the LEDs are frozen for a save, or wait for saved ones: no buffer is taken.
+    private let held = Mutex(false)
 
     init(capabilities: InputCapabilities) { self.capabilities = capabilities }
 
@@ -21,9 +23,22 @@ final class InputStatusQueue: VirtqueueHandler, Sendable {
     var leds: InputLEDs { ledState.withLock { $0 } }
 
     /// All LEDs off (device reset).
-    func reset() { ledState.withLock { $0 = [] } }
+    func reset() {
+        ledState.withLock { $0 = [] }
+        held.withLock { $0 = false }
+    }
+
+    /// With `true`, takes no buffer until ``load(_:)`` (a restore) or a reset (after a save).
+    func setHeld(_ on: Bool) { held.withLock { $0 = on } }
+
+    /// Sets the LEDs to saved ones and takes buffers again; the caller serves the queue.
+    func load(_ leds: InputLEDs) {
+        ledState.withLock { $0 = leds }
+        held.withLock { $0 = false }
+    }
 
     func serve(_ queue: ServedQueue) {
+        guard !held.withLock({ $0 }) else { return }
         queue.forEachRequest { request throws(VirtioDeviceError) in
             let chain = request.chain
             guard chain.writableLength == 0 else {

@@ -63,8 +63,10 @@ public final class VirtioInputDevice: VirtioDevice, InputEventSink {
     public func writeConfig(offset: Int, bytes: [UInt8]) { configSpace.write(offset: offset, bytes: bytes) }
 
     public func activate(_ activation: VirtioActivation) throws(VirtioDeviceError) {
+        // A continued device delivers nothing before its saved backlog and LEDs are loaded.
+        status.setHeld(activation.continuesSavedState)
         service.start(activation, handlers: [Self.eventQueue: events, Self.statusQueue: status])
-        events.open()
+        events.open(held: activation.continuesSavedState)
     }
 
     /// Stops the queues and forgets the backlog, the LEDs and the configuration selection.
