@@ -15,7 +15,11 @@
 ///   registers, XSAVE, XCRs, MSRs, LAPIC, events, MP state, debug registers), the kernel structs
 ///   as bytes. ``KVMAccelerator/createProcessors(count:restoring:)`` validates them against this
 ///   host (``KVMStateLimits``, ``KVMSavedState``) and loads them into new vCPUs; the clock is set
-///   by ``KVMAccelerator/start(sink:)``.
+///   by ``KVMAccelerator/start(sink:)``. ``KVMAccelerator/pause()`` holds the kvmclock and
+///   ``KVMAccelerator/resume()`` sets it back, so a stopped guest does not see the pause.
+/// - Reset in place: ``KVMAccelerator`` is a ``X86Machine/ResettableAccelerator``;
+///   ``KVMAccelerator/resetProcessors(boot:)`` puts paused vCPUs back to the state KVM created
+///   them in (recorded at creation) and the PICs, IOAPIC and PIT to theirs.
 /// - ``KVMVCPU/setRegisters(_:)`` loads an ``X86Machine/X86CPUState`` (X86Machine builds the entry
 ///   states: ``X86Machine/X86CPUState/powerOn`` for firmware, ``X86Machine/LongModeEntry`` for a
 ///   64-bit kernel); what is x86 machine knowledge rather than KVM mechanics lives there.
