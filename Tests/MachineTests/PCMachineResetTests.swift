@@ -3,6 +3,7 @@ import DeviceModelTesting
 import Foundation
 import Machine
 import Synchronization
+import SwiftdmTestSupport
 import Testing
 import X86Machine
 
@@ -42,6 +43,31 @@ import X86Machine
         try machine.pause()
         try machine.systemReset()
         #expect(accelerator.log.withLock { $0 } == ["pause", "pause", "reset rip 0xfff0"])
+    }
+
+    /// A kernel boot is established again: the kernel, its command line and boot_params
+    /// written over what the guest left, vCPU 0 at the kernel's 64-bit entry.
+    @Test(.enabled(if: HostRequirements.nasm, "needs nasm for the minikernel")) func resetInPlaceLoadsTheKernelAgain() throws {
+        _ = try GuestImages.image("minikernel")
+        let kernel = GuestImages.buildDirectory.appendingPathComponent("minikernel.bin").path
+        let accelerator = try ResettableRecordingAccelerator()
+        let config = PCConfiguration(boot: .kernel(path: kernel, initrd: nil, commandLine: "console=ttyS0 again"), memory: MemorySize(bytes: 128 << 20))
+        let machine = try PCMachine(configuration: config, accelerator: accelerator, serialOutput: { _ in })
+        let boot = try #require(accelerator.log.withLock { $0 }.first { $0.hasPrefix("processors") })
+        let bootParams: UInt64 = 0x7000
+        let original = try machine.ram.readBytes(at: 0, count: 1 << 20)
+        let kernelImage = try machine.ram.readBytes(at: 0x10_0000, count: 512)
+        try machine.ram.writeBytes([UInt8](repeating: 0xCC, count: 1 << 20), at: 0)
+        try machine.ram.writeBytes([UInt8](repeating: 0xCC, count: 512), at: 0x10_0000)
+        accelerator.log.withLock { $0.removeAll() }
+
+        try machine.systemReset()
+
+        let entry = boot.split(separator: " ").last.map(String.init) ?? "?"
+        #expect(accelerator.log.withLock { $0 } == ["pause", "reset rip \(entry)", "resume"])
+        #expect(try machine.ram.readBytes(at: bootParams, count: 4096) == Array(original[Int(bootParams)..<Int(bootParams) + 4096]),
+                "boot_params written again")
+        #expect(try machine.ram.readBytes(at: 0x10_0000, count: 512) == kernelImage, "the kernel loaded again")
     }
 
     @Test func anAcceleratorThatCannotResetIsRefused() throws {
