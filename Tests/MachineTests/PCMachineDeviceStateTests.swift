@@ -3,6 +3,7 @@ import DeviceModelTesting
 import Foundation
 import Machine
 import Testing
+import Virtio
 import X86Machine
 
 /// A PC's whole device state saved and loaded into a freshly built PC of the same
@@ -88,15 +89,33 @@ import X86Machine
         #expect(throws: MachineError.deviceState(.unexpectedRecords(ids: ["pci/0000:00:09.0/device"]))) { try same.machine.restoreDeviceState(extra) }
     }
 
+    /// Every device of the catalogue saves its state (virtio-input, -console and -gpu too); a
+    /// device an embedder attached without ``DeviceModel/DeviceStateful`` makes the snapshot
+    /// refuse, before anything is stopped.
     @Test func aDeviceWhoseStateIsNotCapturedRefusesTheSnapshot() throws {
         let disk = try Self.disk(1 << 20)
         defer { try? FileManager.default.removeItem(atPath: disk) }
         let a = try Fixture(disk: disk, devices: [.input(InputDeviceSpec(kind: .keyboard))])
         defer { try? FileManager.default.removeItem(atPath: a.bios) }
+        let saved = try a.machine.saveDeviceState()
+        a.machine.resumeDevices()
+        #expect(saved.records.contains { $0.kind == "virtio-input" })
+        try a.machine.devices.attach(StatelessDevice(), transport: .pci, name: "an embedder's device")
         #expect {
             try a.machine.saveDeviceState()
         } throws: { error in
-            "\(error)".hasPrefix("cannot snapshot this machine: virtio-keyboard")
+            "\(error)".hasPrefix("cannot snapshot this machine: an embedder's device")
         }
     }
+}
+
+/// A virtio device that keeps no saved state (as an embedder's own device may).
+final class StatelessDevice: VirtioDevice {
+    var deviceType: VirtioDeviceType { .entropy }
+    var offeredFeatures: UInt64 { VirtioFeature.version1 }
+    var queueMaxSizes: [UInt16] { [16] }
+    func readConfig() -> [UInt8] { [] }
+    func writeConfig(offset: Int, bytes: [UInt8]) {}
+    func activate(_ activation: VirtioActivation) throws(VirtioDeviceError) {}
+    func reset() {}
 }

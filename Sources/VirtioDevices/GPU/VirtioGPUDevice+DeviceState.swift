@@ -17,9 +17,18 @@ extension VirtioGPUDevice: DeviceStateful {
         var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
         r.set("scanout-count", UInt64(configuration.scanouts.count))
         r.set("events-read", events.withLock { $0.read })
-        renderer.setHeld(true)
-        renderer.withUncheckedState { $0.save(into: &r) }
-        return r
+        // On the I/O thread, between two passes over the queues: a pass in progress would take
+        // further commands after the hold.
+        let renderer = self.renderer
+        let base = r
+        return service.loop.sync {
+            var record = base
+            renderer.withUncheckedState { s in
+                s.held = true
+                s.save(into: &record)
+            }
+            return record
+        }
     }
 
     /// Loads `r` into a device the transport has just restarted (or one that is not running,

@@ -20,9 +20,15 @@ extension VirtioInputDevice: DeviceStateful {
         let (select, subsel) = configSpace.selected
         r.set("select", select)
         r.set("subsel", subsel)
-        status.setHeld(true)
-        r.set("leds", status.leds.rawValue)
-        let (started, waiting) = events.holdForSave()
+        // On the I/O thread, between two passes over the queues: a delivery or statusq pass in
+        // progress would go on after the hold.
+        let (status, events) = (self.status, self.events)
+        let (leds, started, waiting) = service.loop.sync { () -> (UInt8, [VirtioInputEvent], [[VirtioInputEvent]]) in
+            status.setHeld(true)
+            let backlog = events.holdForSave()
+            return (status.leds.rawValue, backlog.started, backlog.waiting)
+        }
+        r.set("leds", leds)
         r.set("report-lengths", array: ([started.count] + waiting.map(\.count)).map { UInt64($0) })
         r.set("events", bytes: (started + waiting.flatMap { $0 }).flatMap(\.bytes))
         return r
