@@ -36,7 +36,7 @@ final class ConsolePort: @unchecked Sendable {
     private var outputWatch: EventSource?
     private var parkedRx: VirtqueueRequest?
     private var parkedTx: (request: VirtqueueRequest, offset: Int)?
-    private(set) var outbox: [[UInt8]] = []
+    private var outbox: [[UInt8]] = []
     /// Bytes the guest transmitted that the backend has not taken yet, outside any chain: the
     /// rest of a chain parked when its state was saved, written first when it is restored.
     private var pendingOutput: [UInt8] = []

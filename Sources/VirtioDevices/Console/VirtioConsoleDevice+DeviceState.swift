@@ -4,7 +4,8 @@ import Virtio
 /// virtio-console's guest-visible state: port 0's protocol state (the driver answered
 /// `PORT_READY`, the guest has the port open), the control messages not yet in a guest buffer,
 /// and the bytes the guest transmitted that the backend had not taken (the rest of a chain
-/// parked on a full stream), which a restored device writes first. The backend itself (stdio,
+/// parked on a full stream, at most ``ConsolePort/pendingOutputLimit`` of it: a larger chain
+/// loses its tail in a snapshot), which a restored device writes first. The backend itself (stdio,
 /// a socket, a file) is the new process's, and its open state is announced again.
 ///
 /// Saving freezes transmit and the control queues until the reset that follows it (a save is
