@@ -3,7 +3,9 @@ import QMP
 
 /// `swiftdm qmp --socket PATH COMMAND [ARGUMENTS]`: one QMP command to a running machine (any
 /// QMP server: swiftdm's or QEMU's), its `return` value printed as JSON — for scripts and
-/// minimal hosts without Python's `qmp-shell`.
+/// minimal hosts without Python's `qmp-shell`. With `--wait-event NAME` it then prints every
+/// event, one JSON object a line, until `NAME` arrives (`system_powerdown --wait-event
+/// SHUTDOWN` waits for the guest to power off).
 struct QMPCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "qmp",
@@ -14,6 +16,9 @@ struct QMPCommand: ParsableCommand {
 
     @Option(help: ArgumentHelp("Seconds to wait for the reply.", valueName: "s"))
     var timeout: Int = 60
+
+    @Option(help: ArgumentHelp("After the reply, print events (one JSON object a line) until this one arrives; fail if the connection closes or --timeout passes without an event first.", valueName: "event"))
+    var waitEvent: String?
 
     @Argument(help: ArgumentHelp("The command, e.g. query-status, stop, migrate.", valueName: "command"))
     var command: String
@@ -36,6 +41,12 @@ struct QMPCommand: ParsableCommand {
         do {
             let client = try QMPClient(path: socket, timeout: .seconds(timeout))
             print(try client.execute(command, arguments: args))
+            guard let waitEvent else { return }
+            while true {
+                let event = try client.nextEvent()
+                print(event)
+                if event["event"]?.stringValue == waitEvent { return }
+            }
         } catch {
             printToStandardError("swiftdm qmp: \(error)")
             throw ExitCode(1)
