@@ -26,7 +26,8 @@ extension PCMachine {
     /// machine can run on (QMP `cont`) or be ended.
     ///
     /// - Throws: ``MachineError/controlRefused(_:)`` when the accelerator cannot save its
-    ///   processors or they are not paused; ``MachineError/snapshotUnsupported(device:reason:)``
+    ///   processors or they are not paused (found once the devices were stopped, which then
+    ///   simply continue); ``MachineError/snapshotUnsupported(device:reason:)``
     ///   for a device whose state is not captured; ``MachineError/fileUnusable(option:path:reason:)``.
     @discardableResult
     public func saveSnapshot(to directory: String) throws(MachineError) -> SnapshotReport {
