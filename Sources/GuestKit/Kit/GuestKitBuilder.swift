@@ -5,8 +5,9 @@ import Glibc
 
 /// Builds a ``BuiltGuestKit`` from Debian packages (`apt-get download`, `dpkg-deb -x`; nothing
 /// is installed on the host). Idempotent: a manifest records the inputs (package versions,
-/// host tool binaries, the init script), and a kit whose inputs have not changed is reused as
-/// it is. Concurrent builders (parallel tests, several processes) serialize on a lock file.
+/// host tool binaries, the module list, the init script and power-button handler), and a kit
+/// whose inputs have not changed is reused as it is. Concurrent builders (parallel tests,
+/// several processes) serialize on a lock file.
 public struct GuestKitBuilder {
     static let formatVersion = 7
     /// Virtio drivers for QEMU's PCI and MMIO transports (dependencies follow automatically),
@@ -143,8 +144,8 @@ public struct GuestKitBuilder {
     }
 
     /// Writes a gzip-compressed initrd: busybox with its applets, ``GuestInit``'s `/init`,
-    /// ``GuestPowerButton``'s handler, the modules in `order` with their list, and `extraFiles` (path in the archive, contents,
-    /// mode; executables such as ``DisplayProbe/script``).
+    /// ``GuestPowerButton``'s handler, the modules in `order` with their list, and `extraFiles`
+    /// (path in the archive, contents, mode; executables such as ``DisplayProbe/script``).
     func makeInitrd(at path: String, busybox: String, applets: [String], modules: KernelModules, order: [String],
                     extraFiles: [(path: String, contents: Data, mode: UInt32)] = []) throws {
         let cpioPath = path + ".cpio"
