@@ -4,9 +4,12 @@
 public struct QMPCommandList: Sendable, Equatable {
     /// A command and its arguments, in order.
     public struct Entry: Sendable, Equatable {
+        /// The command's name, such as `migrate`.
         public var name: String
+        /// Its `arguments` object, if the words gave one.
         public var arguments: JSONValue?
 
+        /// `name` with `arguments`.
         public init(name: String, arguments: JSONValue? = nil) {
             self.name = name
             self.arguments = arguments
@@ -29,6 +32,7 @@ public struct QMPCommandList: Sendable, Equatable {
         }
     }
 
+    /// The commands in the order given.
     public var entries: [Entry]
 
     /// Parses `words`: a word starting with `{` is the arguments of the command before it,

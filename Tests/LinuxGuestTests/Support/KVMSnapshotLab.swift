@@ -18,7 +18,7 @@ enum KVMSnapshotLab {
     static let counts = 40
     /// Writers of the `midio` scenario, each writing ``midIOBlocksPerWriter`` 4 KiB blocks.
     static let midIOWriters = 4
-    static let midIOBlocksPerWriter = 64
+    static let midIOBlocksPerWriter = 96
     /// The `midio` snapshot is taken once this many writes were acknowledged.
     static let midIOSnapshotAfter = 96
 
