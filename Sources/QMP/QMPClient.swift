@@ -6,8 +6,9 @@ import Glibc
 /// the domain's qemu-xen which PCI slots it occupies before serving beside it.
 ///
 /// Connects, reads the greeting, negotiates, then ``execute(_:arguments:)`` sends commands and
-/// returns their `return` values (skipping events). Every wait is bounded by `timeout`: a
-/// QEMU monitor serves one client at a time, so a busy one must not block the caller forever.
+/// returns their `return` values; events that arrive meanwhile are kept for ``nextEvent()``.
+/// Every wait is bounded by `timeout`: a QEMU monitor serves one client at a time, so a busy
+/// one must not block the caller forever.
 public final class QMPClient {
     /// Why a conversation failed.
     public enum Failure: Error, Sendable, Equatable, CustomStringConvertible {
@@ -35,6 +36,8 @@ public final class QMPClient {
     private var splitter = QMPMessageSplitter()
     /// Messages received but not yet read.
     private var ready: [QMPMessageSplitter.Piece] = []
+    /// Events received while waiting for a reply, oldest first.
+    private var events: [JSONValue] = []
     private var nextID: Int64 = 1
 
     /// Connects to the UNIX socket `path` and negotiates capabilities.
@@ -90,12 +93,30 @@ public final class QMPClient {
         }
         while true {
             let reply = try receive(waitingFor: "reply to \(command)")
-            guard reply["id"] == .integer(id) else { continue }  // events, or replies to others
+            if reply["event"] != nil {
+                events.append(reply)
+                continue
+            }
+            guard reply["id"] == .integer(id) else { continue }  // replies to others
             if let error = reply["error"] {
                 let cls = QMPError.Class(rawValue: error["class"]?.stringValue ?? "") ?? .genericError
                 throw .commandFailed(command: command, error: QMPError(cls, error["desc"]?.stringValue ?? "\(error)"))
             }
             return reply["return"] ?? .null
+        }
+    }
+
+    /// The next event (`{"event": NAME, "data": …, "timestamp": …}`): one kept while a command
+    /// ran, or the next to arrive, waiting up to the client's timeout for it.
+    ///
+    /// - Throws: ``Failure/timedOut(path:waitingFor:)`` when none came in time;
+    ///   ``Failure/closed(path:)`` when the server closed the connection (a machine that ended
+    ///   closes it after its `SHUTDOWN`).
+    public func nextEvent() throws(Failure) -> JSONValue {
+        if !events.isEmpty { return events.removeFirst() }
+        while true {
+            let message = try receive(waitingFor: "event")
+            if message["event"] != nil { return message }
         }
     }
 

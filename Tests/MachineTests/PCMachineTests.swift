@@ -100,7 +100,7 @@ class RecordingAccelerator: X86Accelerator, @unchecked Sendable {
     // SAFETY: `log` and `stopped` are Mutexes; the rest is immutable.
     let log = Mutex<[String]>([])
     private let stopped = Mutex<MachineStopReason?>(nil)
-    private let simulated: SimulatedMachine
+    let simulated: SimulatedMachine
 
     init() throws { simulated = try SimulatedMachine() }
 

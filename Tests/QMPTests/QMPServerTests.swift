@@ -142,6 +142,27 @@ struct QMPServerTests {
         #expect(try silent.execute(#"{"execute": "qmp_capabilities", "id": 1}"#).description == #"{"return": {}, "id": 1}"#)
     }
 
+    /// What `swiftdm qmp --wait-event` relies on: an event sent while a command runs is kept,
+    /// later ones are waited for, and a server that goes away ends the wait.
+    @Test func ourClientKeepsEventsAndWaitsForMore() throws {
+        let qmp = try server()
+        qmp.register("system_powerdown") { [qmp] _ in
+            qmp.emit("POWERDOWN")
+            return [:]
+        }
+        let path = Self.path("client-events")
+        try qmp.listen(unixPath: path)
+        let client = try QMPClient(path: path, timeout: .seconds(10))
+        #expect(try client.execute("system_powerdown") == [:])
+        #expect(try client.nextEvent()["event"] == "POWERDOWN")
+        qmp.emit("SHUTDOWN", data: ["guest": true, "reason": "guest-shutdown"])
+        let shutdown = try client.nextEvent()
+        #expect(shutdown["event"] == "SHUTDOWN")
+        #expect(shutdown["data"] == ["guest": true, "reason": "guest-shutdown"])
+        qmp.close()
+        #expect(throws: QMPClient.Failure.closed(path: path)) { try client.nextEvent() }
+    }
+
     @Test func closeRemovesTheSocket() throws {
         let qmp = try server()
         let path = Self.path("close")

@@ -45,6 +45,7 @@ extension GuestKitBuilder {
             "busybox-static=\(busyboxVersion)",
             "modules=\(wanted.joined(separator: ","))",
             "init=\(GuestInit.script.stableHash)",
+            "power-button=\(GuestPowerButton.handler.stableHash)",
             "display-probe=\(DisplayProbe.script.stableHash)",
         ]
         if let kit = GuestKitManifest.existingKit(in: directory, matching: inputs, variant: .graphics) {

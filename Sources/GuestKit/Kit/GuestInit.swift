@@ -3,9 +3,10 @@ import Foundation
 /// The test guest's `/init` and the console markers it prints, shared by the guest kit, its
 /// runners, `swiftdm demo` and the real-Linux tests.
 ///
-/// `/init` mounts `/proc`, `/sys`, `/dev` and `/tmp`, loads the kit's virtio modules, prints
-/// ``readyMarker``, runs the script carried in ``commandParameter`` (or a shell when there is
-/// none), prints ``exitMarker`` with the script's status and powers off.
+/// `/init` mounts `/proc`, `/sys`, `/dev` and `/tmp`, loads the kit's modules, starts the
+/// power-button handler (``GuestPowerButton``), prints ``readyMarker``, runs the script
+/// carried in ``commandParameter`` (or a shell when there is none), prints ``exitMarker`` with
+/// the script's status and powers off.
 public enum GuestInit {
     /// Printed once the modules are loaded: `SWIFTDM-READY uptime=<seconds>`.
     public static let readyMarker = "SWIFTDM-READY"
@@ -25,7 +26,7 @@ public enum GuestInit {
     /// The `/init` shell script.
     static let script = """
         #!/bin/sh
-        # swiftdm guest kit init: mount, load virtio modules, run the requested command, power off.
+        # swiftdm guest kit init: mount, load modules, start acpid, run the requested command, power off.
         export PATH=/bin:/sbin:/usr/bin:/usr/sbin
         export LD_LIBRARY_PATH=/lib/x86_64-linux-gnu:/usr/lib/x86_64-linux-gnu
         mount -t proc proc /proc
@@ -36,6 +37,7 @@ public enum GuestInit {
         for m in $(cat /\(moduleListPath)); do
             insmod /lib/modules/$m.ko || echo "swiftdm-init: insmod $m failed"
         done
+        \(GuestPowerButton.startLines)
         echo "\(readyMarker) uptime=$(cut -d' ' -f1 /proc/uptime)"
         # Boot complete, as Firecracker's boot timer takes it: 123 to I/O port 0x3f0. Quietly: on
         # other machines nothing listens there, and QEMU's TCG faults the port write of an

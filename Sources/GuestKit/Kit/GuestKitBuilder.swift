@@ -5,13 +5,16 @@ import Glibc
 
 /// Builds a ``BuiltGuestKit`` from Debian packages (`apt-get download`, `dpkg-deb -x`; nothing
 /// is installed on the host). Idempotent: a manifest records the inputs (package versions,
-/// host tool binaries, the init script), and a kit whose inputs have not changed is reused as
-/// it is. Concurrent builders (parallel tests, several processes) serialize on a lock file.
+/// host tool binaries, the module list, the init script and power-button handler), and a kit
+/// whose inputs have not changed is reused as it is. Concurrent builders (parallel tests,
+/// several processes) serialize on a lock file.
 public struct GuestKitBuilder {
-    static let formatVersion = 6
+    static let formatVersion = 7
     /// Virtio drivers for QEMU's PCI and MMIO transports (dependencies follow automatically),
-    /// and the pvpanic driver for ACPI `QEMU0001`, so a panic ends a swiftdm or QEMU run.
+    /// the pvpanic driver for ACPI `QEMU0001`, so a panic ends a swiftdm or QEMU run, and what
+    /// the power button needs (``GuestPowerButton/modules``).
     static let guestModules = ["virtio_pci", "virtio_mmio", "virtio_blk", "virtio_net", "virtio_console", "virtio_rng", "pvpanic_mmio"]
+        + GuestPowerButton.modules
     /// UML reaches vhost-user devices through its built-in virtio_uml transport.
     static let umlModules = ["virtio_blk", "virtio_console"]
     static let kernelMetaPackage = "linux-image-cloud-amd64"
@@ -56,7 +59,9 @@ public struct GuestKitBuilder {
             "busybox-static=\(busyboxVersion)",
             "user-mode-linux=\(umlVersion ?? "unavailable")",
             "tools=\(toolInputs.joined(separator: ","))",
+            "modules=\(Self.guestModules.joined(separator: ","))",
             "init=\(GuestInit.script.stableHash)",
+            "power-button=\(GuestPowerButton.handler.stableHash)",
         ]
         if let kit = GuestKitManifest.existingKit(in: outputDirectory, matching: inputs) {
             log("guest kit in \(outputDirectory) is up to date (\(kit.kernelRelease))")
@@ -138,14 +143,14 @@ public struct GuestKitBuilder {
         return lock
     }
 
-    /// Writes a gzip-compressed initrd: busybox with its applets, ``GuestInit``'s `/init`, the
-    /// modules in `order` with their list, and `extraFiles` (path in the archive, contents,
-    /// mode; executables such as ``DisplayProbe/script``).
+    /// Writes a gzip-compressed initrd: busybox with its applets, ``GuestInit``'s `/init`,
+    /// ``GuestPowerButton``'s handler, the modules in `order` with their list, and `extraFiles`
+    /// (path in the archive, contents, mode; executables such as ``DisplayProbe/script``).
     func makeInitrd(at path: String, busybox: String, applets: [String], modules: KernelModules, order: [String],
                     extraFiles: [(path: String, contents: Data, mode: UInt32)] = []) throws {
         let cpioPath = path + ".cpio"
         let cpio = try CpioArchive(writingTo: cpioPath)
-        for d in ["bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "run", "etc/swiftdm", "lib/modules"] {
+        for d in ["bin", "sbin", "usr/bin", "usr/sbin", "proc", "sys", "dev", "tmp", "run", "etc/swiftdm", "etc/acpi", "etc/acpi/PWRF", "lib/modules"] {
             cpio.directory(d)
         }
         // The kernel opens /dev/console for init before devtmpfs exists.
@@ -156,6 +161,7 @@ public struct GuestKitBuilder {
         }
         cpio.file("init", contents: Data(GuestInit.script.utf8), mode: 0o755)
         cpio.file(BootCompleteProgram.path, contents: BootCompleteProgram.elf, mode: 0o755)
+        cpio.file(GuestPowerButton.handlerPath, contents: Data(GuestPowerButton.handler.utf8), mode: 0o755)
         for name in order {
             cpio.file("lib/modules/\(name).ko", contents: try modules.objectData(name))
         }

@@ -1,8 +1,9 @@
 import Foundation
 
 /// `kit.manifest`: what a guest kit was built from and what the build produced. The inputs are
-/// `key=value` lines (package versions, host tool binaries, the init script's hash); a kit is
-/// reused only when they match the current inputs exactly and its files are all there.
+/// `key=value` lines (package versions, host tool binaries, the module list, the hashes of the
+/// init script and the power-button handler); a kit is reused only when they match the current
+/// inputs exactly and its files are all there.
 struct GuestKitManifest {
     static let fileName = "kit.manifest"
 

@@ -21,11 +21,13 @@ extension PCMachine {
 
     /// Saves the machine to `directory` (created if missing). The vCPUs must be paused
     /// (``pause()``, QMP `stop`): the snapshot is their state at that point. Devices are
-    /// stopped at a safe point for the save — every request they had taken completes first —
-    /// and continue afterwards, so the machine can run on (QMP `cont`) or be ended.
+    /// stopped at a safe point for the save — every request they had taken completes first,
+    /// interrupt included, before the processors are read — and continue afterwards, so the
+    /// machine can run on (QMP `cont`) or be ended.
     ///
     /// - Throws: ``MachineError/controlRefused(_:)`` when the accelerator cannot save its
-    ///   processors or they are not paused; ``MachineError/snapshotUnsupported(device:reason:)``
+    ///   processors or they are not paused (found once the devices were stopped, which then
+    ///   simply continue); ``MachineError/snapshotUnsupported(device:reason:)``
     ///   for a device whose state is not captured; ``MachineError/fileUnusable(option:path:reason:)``.
     @discardableResult
     public func saveSnapshot(to directory: String) throws(MachineError) -> SnapshotReport {
@@ -36,14 +38,19 @@ extension PCMachine {
         if mkdir(directory, 0o700) != 0 && errno != EEXIST {
             throw .fileUnusable(option: "snapshot", path: directory, reason: String(cString: strerror(errno)))
         }
+        // Devices first: stopping them at a safe point completes the requests they took, and
+        // those completions raise their interrupts now. Read before that, the processors'
+        // interrupt controllers would miss them, and the restored guest would find the
+        // requests done in its used rings without ever being told (a Linux block request
+        // waits forever). KVM takes an MSI through an irqfd into the paused vCPU's LAPIC.
+        var archive = try saveDeviceState()
+        defer { resumeDevices() }
         let processors: [DeviceStateRecord]
         do {
             processors = try snapshottable.saveProcessorState()
         } catch {
             throw .controlRefused("saving the processors: \(error) (stop the machine first)")
         }
-        var archive = try saveDeviceState()
-        defer { resumeDevices() }
         archive.records = [MachineSnapshot.machineRecord(configuration)] + processors + archive.records
         let snapshot = MachineSnapshot(directory: directory, archive: archive)
         let ramBytes: UInt64
