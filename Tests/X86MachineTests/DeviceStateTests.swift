@@ -83,7 +83,7 @@ import Testing
         #expect(throws: DeviceStateError.trailingBytes(count: 1)) {
             var longer = good
             longer.append(0)
-            try DeviceStateArchive(decoding: longer)
+            _ = try DeviceStateArchive(decoding: longer)
         }
         #expect((try? DeviceStateArchive(decoding: good)) == save(m))
     }
