@@ -18,6 +18,21 @@ struct DeviceStateMutationTests {
         .bytes([]), .bytes([0xFF]), .bytes([UInt8](repeating: 0xA5, count: 70_000)),
     ]
 
+    /// Restores each damaged record of `cases` into `restore`: every one must be refused with
+    /// an error naming its field.
+    static func expectRefusals(_ cases: [(DeviceStateRecord, String)], _ restore: (DeviceStateRecord) throws -> Void,
+                               after check: (String) -> Void = { _ in }) {
+        for (record, field) in cases {
+            do {
+                try restore(record)
+                Issue.record("a record with a bad \(field) was accepted")
+            } catch {
+                #expect("\(error)".contains(field), "\(field): \(error)")
+            }
+            check(field)
+        }
+    }
+
     /// Restores every mutation of `good` into `restore`; counts the refusals.
     static func mutate(_ good: DeviceStateRecord, _ restore: (DeviceStateRecord) throws(DeviceStateError) -> Void) -> Int {
         var refused = 0
@@ -54,14 +69,7 @@ struct DeviceStateMutationTests {
     }
 
     @Test func consoleRecords() throws {
-        let pairA = try SocketPair()
-        defer { close(pairA.peer) }
-        let a = try DeviceOnTransport(.mmio, device: try ConsoleDeviceStateTests.console(pairA, multiport: true))
-        let q = try a.start(queues: [0, 1, 2, 3])
-        try q[3].submit(readable: [control(0xFFFF_FFFF, 0, 1)])
-        try a.driver.kick(q[3])
-        _ = try a.driver.waitForUsed(q[3])
-        let good = DeviceMove<VirtioConsoleDevice>.save(a).last!
+        let (good, _) = try ConsoleDeviceStateTests.savedMultiportRecord()
         let pairB = try SocketPair()
         defer { close(pairB.peer) }
         let b = try DeviceOnTransport(.mmio, device: try ConsoleDeviceStateTests.console(pairB, multiport: true))
