@@ -147,12 +147,23 @@ struct XenLabTests {
         }
         #expect(counts == Array(1...XenLabBench.saveRestoreCounts), "one count each, in order, across the save: \(counts)\n\(context)")
         let expected = (1...XenLabBench.saveRestoreCounts).map(String.init).joined(separator: ",") + ","
-        // Known, intermittent (1 run in 3 here): one count read back empty from the disk although
-        // the guest's write had completed — a swiftdm-under-Xen data path bug not found yet
-        // (the disk-hash mismatch once seen beside qemu-xen may be the same one). Reported on
-        // every occurrence, never silent.
-        withKnownIssue("a count read back empty from the disk after xl restore (intermittent; under investigation)", isIntermittent: true) {
+        // Every count the guest wrote is in the image file once: swiftdm's part, asserted.
+        #expect(s.reported("image_sequence") == expected, "the image file after the run\n\(context)")
+        // Known, intermittent, and the lab's, not swiftdm's: in this lab (Xen under QEMU TCG) a
+        // process of the Linux guest now and then crashes (segfault or general protection fault),
+        // before the save as well as after the restore; when it is one of the guest's read-back
+        // pipelines, that count reads back empty. The same guest on qemu-xen in the same lab
+        // crashed the same way (a dd before the save, a busybox at the very address seen with
+        // swiftdm; run it with SWIFTDM_XEN_LAB_SCENARIOS=qemu-xen-save-restore), dom0's own
+        // programs crash now and then too, and with swiftdm the image holds every count and its
+        // cached mappings of the guest's pages matched fresh ones after every access when
+        // checked. Reported on every occurrence, never silent.
+        withKnownIssue("Linux guest processes crash now and then in the Xen lab (before and after save/restore)", isIntermittent: true) {
+            let readBacks = s.serial.console.split(separator: "\n").filter { $0.hasPrefix("readback ") }
+            #expect(readBacks.isEmpty, "counts the guest read back differently right after writing them: \(readBacks)\n\(context)")
             #expect(s.serial.reported("sequence") == expected, "\(context)")
+            #expect(!s.serial.console.contains("segfault") && !s.serial.console.contains("Segmentation fault")
+                    && !s.serial.console.contains("general protection"), "a guest process crashed\n\(context)")
         }
         #expect(s.serial.reported("rng") == "32")
         #expect(s.reported("domain") == "gone" && s.reported("swiftdm_processes") == "0", "\(context)")
