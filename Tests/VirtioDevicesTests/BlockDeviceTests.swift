@@ -304,6 +304,28 @@ struct BlockDeviceTests {
         }
     }
 
+    @Test("an incoming migration's device opens the image unlocked, takes the lock once the sender let go, and lets go of it")
+    func deferredImageLock() throws {
+        let dir = try TemporaryDirectory()
+        let path = dir.file("disk.img")
+        #expect(FileManager.default.createFile(atPath: path, contents: Data(count: 1 << 20)))
+        var configuration = VirtioBlockConfiguration(path: path)
+        configuration.locksImageAtOpen = false
+        let receiver: VirtioBlockDevice
+        do {
+            let sender = try FileBlockBackend(path: path, readOnly: false)
+            receiver = try VirtioBlockDevice(configuration: configuration)
+            #expect(throws: VirtioBlockError.backend(.imageLocked(path: path))) { try receiver.lockImage() }
+            withExtendedLifetime(sender) {}
+        }
+        try receiver.lockImage()
+        try receiver.lockImage()
+        #expect(throws: BlockBackendError.imageLocked(path: path)) { _ = try FileBlockBackend(path: path, readOnly: true) }
+        // A sender lets go once its state is handed over.
+        receiver.unlockImage()
+        _ = try FileBlockBackend(path: path, readOnly: false)
+    }
+
     @Test("the device reports its image's backend error with the path and errno")
     func backendErrorReachesTheUser() throws {
         let f = try BlockFixture()

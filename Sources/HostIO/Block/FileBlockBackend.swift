@@ -58,7 +58,10 @@ public final class FileBlockBackend: ResizableBlockBackend {
     /// `cache: .none` adds `O_DIRECT`; a file system that refuses it (`EINVAL` at open), or
     /// one that needs file offsets aligned beyond virtio-blk's 512-byte sectors, gets the
     /// image buffered instead, with the reason in ``directIOFallback``.
-    public init(path: String, readOnly: Bool, cache: BlockCacheMode = .writeback) throws(BlockBackendError) {
+    ///
+    /// `lockingNow: false` leaves the lock for ``lockImage()``: an incoming migration's
+    /// device model opens the image while the sending one still holds it.
+    public init(path: String, readOnly: Bool, cache: BlockCacheMode = .writeback, lockingNow: Bool = true) throws(BlockBackendError) {
         let flags = (readOnly ? O_RDONLY : O_RDWR) | O_CLOEXEC | O_NONBLOCK | O_NOCTTY
         var fd: Int32
         var fallback: String?
@@ -93,11 +96,11 @@ public final class FileBlockBackend: ResizableBlockBackend {
             close(fd)
             throw .open(path: path, errno: e)
         }
-        guard flock(fd, (readOnly ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0 else {
-            let e = errno
-            close(fd)
-            if e == EWOULDBLOCK { throw .imageLocked(path: path) }
-            throw .open(path: path, errno: e)
+        if lockingNow {
+            do throws(BlockBackendError) { try Self.lock(fd, readOnly: readOnly, path: path) } catch {
+                close(fd)
+                throw error
+            }
         }
         var direct: DirectIOAlignment?
         if cache == .none && fallback == nil {
@@ -119,6 +122,28 @@ public final class FileBlockBackend: ResizableBlockBackend {
     }
 
     deinit { close(fd) }
+
+    /// Takes the image's lock (shared when read-only, exclusive otherwise) if the image was
+    /// opened without it; idempotent. Fails with ``BlockBackendError/imageLocked(path:)`` while
+    /// another process holds a conflicting lock.
+    public func lockImage() throws(BlockBackendError) {
+        try Self.lock(fileDescriptor, readOnly: isReadOnly, path: path)
+    }
+
+    /// Lets go of the image's lock (a migration's sending side, once the receiving side is to
+    /// take over); ``lockImage()`` takes it again.
+    public func unlockImage() {
+        while flock(fileDescriptor, LOCK_UN) != 0 && errno == EINTR {}
+    }
+
+    private static func lock(_ fd: Int32, readOnly: Bool, path: String) throws(BlockBackendError) {
+        var result: Int32
+        repeat { result = flock(fd, (readOnly ? LOCK_SH : LOCK_EX) | LOCK_NB) } while result != 0 && errno == EINTR
+        guard result == 0 else {
+            if errno == EWOULDBLOCK { throw .imageLocked(path: path) }
+            throw .open(path: path, errno: errno)
+        }
+    }
 
     /// Truncates or extends the image file to `bytes`. `ftruncate(2)`, retried on `EINTR`.
     public func resize(to bytes: UInt64) throws(BlockBackendError) {

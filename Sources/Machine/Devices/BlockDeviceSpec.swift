@@ -99,6 +99,7 @@ public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
         var configuration = VirtioBlockConfiguration(path: path, readOnly: readOnly, serial: serial, vcpus: context.vcpuCount,
                                                      aio: aio, cache: cache)
         configuration.pollLimit = .nanoseconds(pollMaxNanoseconds)
+        configuration.locksImageAtOpen = !context.incomingMigration
         return try VirtioBlockDevice(configuration: configuration, name: "virtio-blk\(context.index)")
     }
 }

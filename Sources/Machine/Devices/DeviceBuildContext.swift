@@ -17,6 +17,10 @@ public struct DeviceBuildContext: Sendable {
     /// The machine's screens and input router: virtio-gpu draws into it, virtio-input devices
     /// attach to its router. `nil` where there is none (a display device then cannot be built).
     public var display: GuestDisplay?
+    /// True when the machine is the receiving end of a migration: disk images are opened
+    /// without their locks, which ``IOServerMachine/lockImages(waitingUpTo:)`` takes once the
+    /// sender let go.
+    public var incomingMigration = false
 
     public init(vcpuCount: Int = 1, index: Int = 0, logger: Logger = Logger(label: "swiftdm.device"),
                 stdinIsTerminal: Bool = isatty(STDIN_FILENO) == 1, display: GuestDisplay? = nil) {

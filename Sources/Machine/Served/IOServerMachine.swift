@@ -69,7 +69,9 @@ public final class IOServerMachine {
                 if spec.transport == .mmio {
                     throw MachineError.noFreeSlot(device: spec.description, transport: .mmio, reason: "this machine offers virtio over PCI only")
                 }
-                let context = DeviceBuildContext(vcpuCount: vcpuCount, index: index, logger: logger)
+                var context = DeviceBuildContext(vcpuCount: vcpuCount, index: index, logger: logger)
+                // Restoring (xl restore, xl migrate): the images' locks wait for lockImages(waitingUpTo:).
+                context.incomingMigration = restoring != nil
                 let attachment = try attacher.attach(spec, defaultTransport: .pci, context: context)
                 if let address = attachment.pciAddress { try server.claimPCIFunction(address) }
             }

@@ -35,6 +35,10 @@ public struct VirtioBlockConfiguration: Sendable, Hashable {
     /// kick (QEMU's `poll-max-ns`; adaptive, see ``AvailRingPolling``); `.zero`, the
     /// default, never polls.
     public var pollLimit: Duration = .zero
+    /// Whether the image is locked when it is opened (the default) or only by
+    /// ``VirtioBlockDevice/lockImage()``: an incoming migration's device model opens the image
+    /// while the sending one, on the same host, still holds its lock.
+    public var locksImageAtOpen = true
     /// Host page cache use (`cache=`): ``BlockCacheMode/writeback`` (buffered, the default)
     /// or ``BlockCacheMode/none`` (`O_DIRECT` where the file system allows it).
     public var cache: BlockCacheMode

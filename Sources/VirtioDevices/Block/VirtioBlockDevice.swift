@@ -45,7 +45,8 @@ public final class VirtioBlockDevice: VirtioDevice {
         try configuration.validate()
         let backend: FileBlockBackend
         do throws(BlockBackendError) {
-            backend = try FileBlockBackend(path: configuration.path, readOnly: configuration.readOnly, cache: configuration.cache)
+            backend = try FileBlockBackend(path: configuration.path, readOnly: configuration.readOnly, cache: configuration.cache,
+                                           lockingNow: configuration.locksImageAtOpen)
         } catch {
             throw .backend(error)
         }
@@ -54,6 +55,17 @@ public final class VirtioBlockDevice: VirtioDevice {
         }
         try self.init(configuration: configuration, backend: backend, name: name, logger: logger)
     }
+
+    /// Takes the image's lock if it was opened without it
+    /// (``VirtioBlockConfiguration/locksImageAtOpen``); nothing for other backends.
+    public func lockImage() throws(VirtioBlockError) {
+        guard let file = backend as? FileBlockBackend else { return }
+        do throws(BlockBackendError) { try file.lockImage() } catch { throw .backend(error) }
+    }
+
+    /// Lets go of the image's lock (a migration's sending side, whose saved state another
+    /// device model on this host continues); ``lockImage()`` takes it again.
+    public func unlockImage() { (backend as? FileBlockBackend)?.unlockImage() }
 
     /// Serves `backend` (any ``BlockBackend``); `configuration.path` is informational. The
     /// io_uring engine needs a ``FileBlockBackend``; other backends run on the thread pool.

@@ -206,7 +206,17 @@ enum XenDeviceModelRun {
             let s = state.status.withLock { $0 }
             return ["status": .string(s), "singlestep": false, "running": .bool(s == "running")]
         }
-        qmp.register("cont") { [qmp] _ in
+        qmp.register("cont") { [qmp] _ throws(QMPError) in
+            // The images' locks: a restored machine (xl restore, xl migrate) opened its images
+            // without them, and a machine whose state was saved let go of them (the receiving
+            // swiftdm of a migration on this host takes them, or this one again if it resumes).
+            if let machine = state.machine.withLock({ $0 })?.machine {
+                do {
+                    try machine.lockImages(waitingUpTo: .seconds(15))
+                } catch {
+                    throw QMPError(.genericError, "\(error)")
+                }
+            }
             let was = state.status.withLock { s in
                 let old = s
                 if s != "shutdown" { s = "running" }
@@ -258,6 +268,9 @@ enum XenDeviceModelRun {
             // A pipe or socket cannot be synced; a file must be.
             guard fsync(fd) == 0 || errno == EINVAL else { throw QMPError(.genericError, "\(path): fsync: \(String(cString: strerror(errno)))") }
             printToStandardError("swiftdm: device state saved to \(path) (\(bytes.count) bytes, \(archive.records.count) records)")
+            // Stopped with its state handed over: a migration's receiving swiftdm on this host
+            // takes the images' locks at its `cont` (QEMU inactivates its images likewise).
+            machine.unlockImages()
             return [:]
         }
         // Live migration's dirty tracking: swiftdm reports every frame it writes
