@@ -124,7 +124,7 @@ enum XenLabBench {
         countingDisk.sizeMiB = 32
         try countingDisk.write(to: counting)
         var sums: [String: String] = [:]
-        for name in ["data-qemu.img", "data-swiftdm.img", "data-beside.img", "data-save.img", "data-save-qemu.img"] {
+        for name in ["data-qemu.img", "data-swiftdm.img", "data-beside.img", "data-save.img", "data-migrate.img", "data-save-qemu.img"] {
             let d = try TestImage.create(at: scratch + "/" + name, size: dataSize, randomPrefix: dataRandom)
             sums[name] = try d.sha256(count: dataRandom)
         }
@@ -138,6 +138,7 @@ enum XenLabBench {
             XenLabBenchScripts.linux(name: "swiftdm-linux", deviceModel: XenLabPaths.swiftdm, boot: file("linux.img"), data: file("data-swiftdm.img")),
             XenLabBenchScripts.beside(boot: file("linux.img"), data: file("data-beside.img")),
             XenLabBenchScripts.saveRestore(boot: file("counting.img"), data: file("data-save.img")),
+            XenLabBenchScripts.migrate(boot: file("counting.img"), data: file("data-migrate.img")),
         ]
         // SWIFTDM_XEN_LAB_SCENARIOS: only these scenarios (comma-separated names), for working on
         // one; it may also name qemu-xen-save-restore, the save/restore guest on qemu-xen (for

@@ -183,6 +183,50 @@ enum XenLabBenchScripts {
     /// counts on to the end, then reads the counts back from the disk.
     static func saveRestore(name scenario: String = "swiftdm-save-restore", deviceModel: String? = XenLabPaths.swiftdm,
                             boot: XenLabScenario.File, data: XenLabScenario.File) -> XenLabScenario {
+        moveCountingGuest(name: scenario, deviceModel: deviceModel, boot: boot, data: data, move: { name, serial in
+            """
+            ts=$(xenlab_uptime)
+            xl save \(name) /tmp/\(name).save > /tmp/xl-save-\(name).log 2>&1
+            echo "save_status=$?"
+            echo "save_seconds=$(xenlab_elapsed $ts)"
+            echo "save_bytes=$(wc -c < /tmp/\(name).save)"
+            echo "saved_at=$(tr -d '\\r' < \(serial) | grep '^count ' | tail -n 1 | cut -d' ' -f2)"
+            echo "domain_after_save=$(xl list | grep -c '^\(name) ')"
+            no_sdm() { [ -z "$(xenlab_swiftdm_pids)" ]; }
+            xenlab_wait 15 no_sdm; echo "swiftdm_after_save=$(xenlab_swiftdm_pids | wc -w)"
+            cp \(XenLabPaths.deviceModelLog(name)) /tmp/dm-before-move.log 2>/dev/null
+            tr=$(xenlab_uptime)
+            xl restore /tmp/\(name).save > /tmp/xl-restore-\(name).log 2>&1
+            echo "restore_status=$?"
+            echo "restore_seconds=$(xenlab_elapsed $tr)"
+            """
+        }, logs: { name in "/tmp/xl-save-\(name).log /tmp/xl-restore-\(name).log" })
+    }
+
+    /// `xl migrate` of the counting guest on swiftdm to the same host (`-s ""`: xl runs
+    /// `xl migrate-receive` itself instead of over ssh), live: memory is sent while the guest
+    /// runs and writes, so every page swiftdm writes must reach Xen's dirty log
+    /// (`modified_memory`); the receiving swiftdm loads the device state from `-incoming`.
+    static func migrate(boot: XenLabScenario.File, data: XenLabScenario.File) -> XenLabScenario {
+        moveCountingGuest(name: "swiftdm-migrate", deviceModel: XenLabPaths.swiftdm, boot: boot, data: data, move: { name, serial in
+            """
+            cp \(XenLabPaths.deviceModelLog(name)) /tmp/dm-before-move.log 2>/dev/null
+            ts=$(xenlab_uptime)
+            xl migrate -s "" \(name) "xl migrate-receive" > /tmp/xl-migrate-\(name).log 2>&1
+            echo "migrate_status=$?"
+            echo "migrate_seconds=$(xenlab_elapsed $ts)"
+            echo "migrated_at=$(tr -d '\\r' < \(serial) | grep '^count ' | tail -n 1 | cut -d' ' -f2)"
+            echo "domains_after_migrate=$(xl list | grep -c '^\(name) ')"
+            echo "swiftdm_after_migrate=$(xenlab_swiftdm_pids | wc -w)"
+            """
+        }, logs: { name in "/tmp/xl-migrate-\(name).log \(XenLabPaths.deviceModelLog(name + "--incoming"))" })
+    }
+
+    /// The counting guest (``XenLabBench/saveRestoreScript``) created, moved by `move` once it
+    /// counted to 5, followed to its end; then what the device model left in the image.
+    private static func moveCountingGuest(name scenario: String, deviceModel: String?, boot: XenLabScenario.File, data: XenLabScenario.File,
+                                          move: (_ name: String, _ serial: String) -> String,
+                                          logs: (_ name: String) -> String) -> XenLabScenario {
         var config = XenGuestConfig(name: scenario == "swiftdm-save-restore" ? "swiftdmsave" : scenario.replacingOccurrences(of: "-", with: ""),
                                     deviceModel: deviceModel, deviceModelArguments: [
             "-drive", "file=\(boot.dom0Path),if=none,id=boot,format=raw", "-device", "virtio-blk-pci,drive=boot",
@@ -199,20 +243,7 @@ enum XenLabBenchScripts {
             counted() { tr -d '\\r' < \(serial) 2>/dev/null | grep -q '^count 5$'; }
             # Judged by the wait, not by one more look: dom0's own programs crash now and then here.
             if [ $create_status = 0 ] && xenlab_wait 600 counted; then echo "count5=reached"; else echo "count5=not-reached"; xl list; fi
-            ts=$(xenlab_uptime)
-            xl save \(name) /tmp/\(name).save > /tmp/xl-save-\(name).log 2>&1
-            echo "save_status=$?"
-            echo "save_seconds=$(xenlab_elapsed $ts)"
-            echo "save_bytes=$(wc -c < /tmp/\(name).save)"
-            echo "saved_at=$(tr -d '\\r' < \(serial) | grep '^count ' | tail -n 1 | cut -d' ' -f2)"
-            echo "domain_after_save=$(xl list | grep -c '^\(name) ')"
-            no_sdm() { [ -z "$(xenlab_swiftdm_pids)" ]; }
-            xenlab_wait 15 no_sdm; echo "swiftdm_after_save=$(xenlab_swiftdm_pids | wc -w)"
-            cp \(XenLabPaths.deviceModelLog(name)) /tmp/dm-before-save.log 2>/dev/null
-            tr=$(xenlab_uptime)
-            xl restore /tmp/\(name).save > /tmp/xl-restore-\(name).log 2>&1
-            echo "restore_status=$?"
-            echo "restore_seconds=$(xenlab_elapsed $tr)"
+            \(move(name, serial))
             finished() { grep -aq \(GuestInit.exitMarker) \(serial) 2>/dev/null || xenlab_domain_gone \(name); }
             xenlab_wait 480 finished
             \(awaitEnd(config, seconds: 60, swiftdm: deviceModel != nil))
@@ -224,7 +255,7 @@ enum XenLabBenchScripts {
             done
             echo "image_sequence=$seq"
             tr -d '\\r' < \(serial) | sed 's/^/serial| /'
-            xenlab_dump /tmp/dm-before-save.log /tmp/xl-save-\(name).log /tmp/xl-restore-\(name).log
+            xenlab_dump /tmp/dm-before-move.log \(logs(name))
             \(dumpLogs(config))
             """
         return XenLabScenario(name: scenario, script: script, files: [boot, data], timeout: .seconds(1500))
