@@ -156,8 +156,11 @@ enum XenLabBench {
         // milestone, the emulation (QEMU TCG under load, xl's occasional crashes here) failed,
         // and the lab runs once more — announced, never silent. swiftdm's scenarios are judged
         // on the run that is kept, whatever happened to them.
-        if !filtered, let reason = baselineFailure(run) {
-            let line = "xen-lab: RETRY: a qemu-xen baseline failed (\(reason)); running the whole Xen lab once more"
+        // Likewise when the lab machine stopped altogether (its console silent for minutes:
+        // dom0's own waits print every half minute, so Xen or the emulation stalled).
+        if !filtered, let reason = run.stalled ? "the lab machine stopped (console silent)"
+            : baselineFailure(run).map({ "a qemu-xen baseline failed (\($0))" }) {
+            let line = "xen-lab: RETRY: \(reason); running the whole Xen lab once more"
             print(line)
             FileHandle.standardError.write(Data((line + "\n").utf8))
             run = try lab.run(scenarios, echo: LinuxGuestHost.echo)
