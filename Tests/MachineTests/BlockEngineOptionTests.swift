@@ -1,3 +1,4 @@
+import Foundation
 import HostIO
 import Machine
 import Testing
@@ -43,6 +44,24 @@ import VirtioDevices
         }
         // A bare key is not a value.
         #expect(throws: DeviceSpecError.self) { try VirtioDeviceSpec.block(parsing: "/img,aio", option: "--disk") }
+    }
+
+    /// Without `poll-max-ns`, where the disk runs decides: a machine does not poll, a
+    /// vhost-user backend polls as QEMU's event loops do; an explicit value (0 too) wins.
+    @Test func pollingDefaultsToWhereTheDiskRuns() throws {
+        let image = "/tmp/swiftdm-poll-default-\(getpid()).img"
+        #expect(FileManager.default.createFile(atPath: image, contents: Data(count: 1 << 20)))
+        defer { try? FileManager.default.removeItem(atPath: image) }
+        var backend = DeviceBuildContext()
+        backend.defaultPolling = DeviceBuildContext.backendProcessPolling
+        func pollLimit(_ text: String, _ context: DeviceBuildContext) throws -> Duration? {
+            let device = try DeviceCatalogue.makeDevice(try VirtioDeviceSpec.block(parsing: text, option: "--blk"), context: context)
+            return (device as? VirtioBlockDevice)?.configuration.pollLimit
+        }
+        #expect(try pollLimit(image, DeviceBuildContext()) == .zero)
+        #expect(try pollLimit(image, backend) == .nanoseconds(32768))
+        #expect(try pollLimit("\(image),poll-max-ns=0", backend) == .zero)
+        #expect(try pollLimit("\(image),poll-max-ns=5000", DeviceBuildContext()) == .nanoseconds(5000))
     }
 
     @Test func theDeviceGetsWhatWasParsed() throws {

@@ -21,15 +21,16 @@ public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
     /// `cache=`: buffered (`writeback`, the default) or `O_DIRECT` (`none`).
     public var cache: BlockCacheMode
     /// `poll-max-ns=`: the longest a queue polls its avail ring after a pass (QEMU's
-    /// iothread `poll-max-ns`); 0, the default, never polls.
-    public var pollMaxNanoseconds: Int
+    /// iothread `poll-max-ns`); 0 never polls; `nil`: where the device runs decides
+    /// (``DeviceBuildContext/defaultPolling``).
+    public var pollMaxNanoseconds: Int?
 
     /// The largest `poll-max-ns` accepted: ``AvailRingPolling/maximumLimit``.
     static let maximumPollNanoseconds = Int(AvailRingPolling.maximumLimit.components.seconds) * 1_000_000_000
         + Int(AvailRingPolling.maximumLimit.components.attoseconds / 1_000_000_000)
 
     public init(path: String, readOnly: Bool = false, serial: String? = nil, transport: VirtioTransportKind? = nil,
-                aio: BlockIOEngine? = nil, cache: BlockCacheMode = .writeback, pollMaxNanoseconds: Int = 0) {
+                aio: BlockIOEngine? = nil, cache: BlockCacheMode = .writeback, pollMaxNanoseconds: Int? = nil) {
         self.path = path
         self.readOnly = readOnly
         self.serial = serial
@@ -45,7 +46,7 @@ public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
         var path = positional
         readOnly = false
         cache = .writeback
-        pollMaxNanoseconds = 0
+        pollMaxNanoseconds = nil
         for field in options {
             switch (field.key, field.value) {
             case ("file", let value?) where path == nil:
@@ -92,13 +93,13 @@ public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
     public var description: String {
         "virtio-blk \(path)\(readOnly ? " (read-only)" : "")\(serial.map { " serial \($0)" } ?? "")"
             + (aio.map { " aio=\($0.rawValue)" } ?? "") + (cache == .writeback ? "" : " cache=\(cache.rawValue)")
-            + (pollMaxNanoseconds == 0 ? "" : " poll-max-ns=\(pollMaxNanoseconds)")
+            + (pollMaxNanoseconds.map { " poll-max-ns=\($0)" } ?? "")
     }
 
     func makeDevice(_ context: DeviceBuildContext) throws -> VirtioBlockDevice {
         var configuration = VirtioBlockConfiguration(path: path, readOnly: readOnly, serial: serial, vcpus: context.vcpuCount,
                                                      aio: aio, cache: cache)
-        configuration.pollLimit = .nanoseconds(pollMaxNanoseconds)
+        configuration.pollLimit = pollMaxNanoseconds.map { .nanoseconds($0) } ?? context.defaultPolling
         configuration.locksImageAtOpen = !context.incomingMigration
         return try VirtioBlockDevice(configuration: configuration, name: "virtio-blk\(context.index)")
     }

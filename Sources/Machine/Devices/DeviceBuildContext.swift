@@ -21,6 +21,14 @@ public struct DeviceBuildContext: Sendable {
     /// without their locks, which ``IOServerMachine/lockImages(waitingUpTo:)`` takes once the
     /// sender let go.
     public var incomingMigration = false
+    /// How long a device's queues poll their avail rings after a pass when its options name
+    /// no `poll-max-ns`: off in a machine, whose I/O threads share the CPUs with its vCPUs;
+    /// ``backendProcessPolling`` in a vhost-user backend, a data-plane process of its own.
+    public var defaultPolling: Duration = .zero
+
+    /// QEMU's default for its event loops (`poll-max-ns` 32768, which qemu-storage-daemon's
+    /// main loop uses too: it serves a queue-depth-1 load without a `ppoll`).
+    public static let backendProcessPolling: Duration = .nanoseconds(32768)
 
     public init(vcpuCount: Int = 1, index: Int = 0, logger: Logger = Logger(label: "swiftdm.device"),
                 stdinIsTerminal: Bool = isatty(STDIN_FILENO) == 1, display: GuestDisplay? = nil) {

@@ -13,12 +13,19 @@ public struct BenchScenario: Sendable, Hashable {
     public var reportsBandwidth: Bool { workload.blockSize >= 1 << 20 }
 
     /// The list: 4k random read and write at queue depth 1 and 32, and 1 MiB
-    /// sequential reads (at queue depth 8, enough to keep a backend's I/O path busy).
+    /// sequential reads (at queue depth 8, enough to keep a backend's I/O path busy); and
+    /// the queue-depth-1 pair again with a polling driver, whose latency is the backend's
+    /// path without the frontend's wake-up (the same for both sides, and most of the
+    /// interrupt-driven figure).
     public static let standard: [BenchScenario] = [
         BenchScenario(workload: BlockWorkload(.randomRead, blockSize: 4096, queueDepth: 1, length: .seconds(1)), hasHostLimit: false),
         BenchScenario(workload: BlockWorkload(.randomRead, blockSize: 4096, queueDepth: 32, length: .seconds(1)), hasHostLimit: true),
         BenchScenario(workload: BlockWorkload(.randomWrite, blockSize: 4096, queueDepth: 1, length: .seconds(1)), hasHostLimit: false),
         BenchScenario(workload: BlockWorkload(.randomWrite, blockSize: 4096, queueDepth: 32, length: .seconds(1)), hasHostLimit: false),
         BenchScenario(workload: BlockWorkload(.sequentialRead, blockSize: 1 << 20, queueDepth: 8, length: .seconds(1)), hasHostLimit: false),
+        BenchScenario(workload: BlockWorkload(.randomRead, blockSize: 4096, queueDepth: 1, length: .seconds(1), completions: .polled),
+                      hasHostLimit: false),
+        BenchScenario(workload: BlockWorkload(.randomWrite, blockSize: 4096, queueDepth: 1, length: .seconds(1), completions: .polled),
+                      hasHostLimit: false),
     ]
 }

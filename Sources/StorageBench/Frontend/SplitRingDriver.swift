@@ -145,12 +145,30 @@ public final class SplitRingDriver {
     public func armInterrupt() -> Bool {
         if eventIndex {
             (memory.base + availRing + 4 + 2 * Int(size)).storeBytes(of: lastSeenUsed.littleEndian, as: UInt16.self)
+        } else {
+            (memory.base + availRing).storeBytes(of: UInt16(0), as: UInt16.self)
         }
         // The used_event store must be visible before the used index is re-read, or a
         // completion landing in between is never signalled.
         swiftdm_fence_seq_cst()
         return lastSeenUsed != deviceUsedIndex
     }
+
+    /// Tells the device not to signal completions, for a driver that polls the used ring
+    /// (Linux's virtio-blk poll queues): `VRING_AVAIL_F_NO_INTERRUPT`, or with EVENT_IDX a
+    /// `used_event` just behind the used index, which the device passes again only after
+    /// 65535 more completions.
+    public func suppressInterrupts() {
+        if eventIndex {
+            (memory.base + availRing + 4 + 2 * Int(size)).storeBytes(of: (lastSeenUsed &- 1).littleEndian, as: UInt16.self)
+        } else {
+            (memory.base + availRing).storeBytes(of: Self.availFlagNoInterrupt.littleEndian, as: UInt16.self)
+        }
+        swiftdm_fence_seq_cst()
+    }
+
+    /// `VRING_AVAIL_F_NO_INTERRUPT`.
+    static let availFlagNoInterrupt: UInt16 = 1
 
     /// Waits up to `timeoutMs` for the call eventfd (and drains it); false on timeout.
     /// `poll(2)`, `eventfd_read`.

@@ -1,3 +1,8 @@
+import CDeviceModelShims
+#if canImport(Glibc)
+import Glibc
+#endif
+
 /// Drives one request queue of a ``VhostUserBlockFrontend`` the way a guest's virtio-blk
 /// driver would under fio: `queueDepth` requests in flight, each a chain of header (16
 /// bytes, device-readable), data (device-readable for a write, device-writable for a read,
@@ -146,6 +151,10 @@ public final class BlockLoadGenerator {
             inflight += 1
         }
 
+        let polled = workload.completions == .polled
+        if polled { ring.suppressInterrupts() }
+        var spins = 0
+
         let start = MonotonicClock.now()
         while inflight < depth, remainingToSubmit > 0, let s = freeSlots.popLast() {
             submit(s)
@@ -189,6 +198,18 @@ public final class BlockLoadGenerator {
                 continue
             }
             guard inflight > 0 else { break }
+            if polled {
+                // Spin on the used ring; every 256 turns give the CPU away in case the
+                // backend waits for this one (a shared machine), and every 4096 read the
+                // clock for the stall check.
+                swiftdm_cpu_relax()
+                spins &+= 1
+                if spins & 255 == 0 { sched_yield() }
+                if spins & 4095 == 0, MonotonicClock.now() &- lastProgress > UInt64(Self.stallSeconds) * 1_000_000_000 {
+                    throw .stalled(queue: queue, inflight: inflight, seconds: Self.stallSeconds)
+                }
+                continue
+            }
             if ring.armInterrupt() { continue }
             interruptWaits += 1
             if !ring.waitForCall(timeoutMs: 1000),

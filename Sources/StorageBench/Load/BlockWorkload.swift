@@ -13,6 +13,17 @@ public struct BlockWorkload: Sendable, Hashable, CustomStringConvertible {
         public var isRandom: Bool { self == .randomRead || self == .randomWrite }
     }
 
+    /// How the driver learns of completions.
+    public enum Completions: String, Sendable, Hashable {
+        /// It sleeps on the call eventfd once nothing is left to reap (an interrupt-driven
+        /// guest driver).
+        case interrupts
+        /// It spins on the used ring with interrupts suppressed, as Linux's virtio-blk poll
+        /// queues do (`virtio_blk.poll_queues`, io_uring `IORING_SETUP_IOPOLL`): the latency
+        /// is then the backend's path alone, without the frontend's own wake-up.
+        case polled
+    }
+
     /// When the run ends.
     public enum Length: Sendable, Hashable {
         /// After this many requests completed.
@@ -36,10 +47,12 @@ public struct BlockWorkload: Sendable, Hashable, CustomStringConvertible {
     public var dataPattern: DataPattern?
     /// Seeds the random offsets, so a run can be repeated exactly.
     public var seed: UInt64
+    /// Interrupt-driven (the default) or polled completions.
+    public var completions: Completions
 
     /// A workload; by default over the whole disk, unchecked data, a fixed seed.
     public init(_ pattern: Pattern, blockSize: Int, queueDepth: Int, length: Length, region: Range<UInt64>? = nil,
-                dataPattern: DataPattern? = nil, seed: UInt64 = 0x5eed) {
+                dataPattern: DataPattern? = nil, seed: UInt64 = 0x5eed, completions: Completions = .interrupts) {
         self.pattern = pattern
         self.blockSize = blockSize
         self.queueDepth = queueDepth
@@ -47,11 +60,12 @@ public struct BlockWorkload: Sendable, Hashable, CustomStringConvertible {
         self.region = region
         self.dataPattern = dataPattern
         self.seed = seed
+        self.completions = completions
     }
 
-    /// "4k randread QD32", "1M read QD8".
+    /// "4k randread QD32", "1M read QD8", "4k randread QD1 polled".
     public var description: String {
         let size = blockSize % (1 << 20) == 0 ? "\(blockSize >> 20)M" : blockSize % 1024 == 0 ? "\(blockSize >> 10)k" : "\(blockSize)B"
-        return "\(size) \(pattern.rawValue) QD\(queueDepth)"
+        return "\(size) \(pattern.rawValue) QD\(queueDepth)" + (completions == .polled ? " polled" : "")
     }
 }

@@ -108,12 +108,18 @@ public final class ServedQueue: @unchecked Sendable {
     /// Spins (bounded by `window`) until the driver makes a chain available; true if it did.
     private func pollForAvailable(_ window: Duration) -> Bool {
         let deadline = ContinuousClock.now.advanced(by: window)
-        repeat {
-            for _ in 0..<32 { swiftdm_cpu_relax() }
+        // The ring is looked at after every PAUSE (as QEMU's run_poll_handlers checks its
+        // handlers on every turn): a request found one batch of PAUSEs late waits up to
+        // that batch (32 PAUSEs are about 0.7 µs on Zen), a fifth of a QD1 round trip.
+        // The clock is read every 16 turns only.
+        var turns = 0
+        while true {
+            swiftdm_cpu_relax()
             guard isLive else { return false }
             if (ring({ () throws(VirtqueueError) in try virtqueue.availableCount() }) ?? 0) > 0 { return true }
-        } while ContinuousClock.now < deadline
-        return false
+            turns &+= 1
+            if turns & 15 == 0, ContinuousClock.now >= deadline { return false }
+        }
     }
 
     /// Pops the next available chain, or `nil` when the ring is empty or the queue stopped.

@@ -19,6 +19,7 @@ struct VhostUserCommand: ParsableCommand {
             Exactly one device per socket:
               --blk PATH[,readonly=on][,serial=ID][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]
                                                      virtio-blk on a raw image file or block device
+                                                     (poll-max-ns: 32768 unless given, as QEMU's event loops)
               --rng                                  virtio-rng fed from getrandom(2)
               --console [stdio|socket=PATH]          virtio-console on this process's stdio (default) or a UNIX socket
               --net tap=NAME[,mac=MAC]               virtio-net on tap NAME (attached if it exists, else created: needs CAP_NET_ADMIN)
@@ -141,7 +142,10 @@ struct VhostUserCommand: ParsableCommand {
             vncServer = server
         }
         defer { vncServer?.stop() }
-        let served = try DeviceCatalogue.makeDevice(spec, context: DeviceBuildContext(logger: logger, display: display))
+        var backendContext = DeviceBuildContext(logger: logger, display: display)
+        // A backend process polls its rings like qemu-storage-daemon's event loop does.
+        backendContext.defaultPolling = DeviceBuildContext.backendProcessPolling
+        let served = try DeviceCatalogue.makeDevice(spec, context: backendContext)
         var device: (any VirtioDevice)? = served
         let backend = try VhostUserBackend(device: served, logger: logger)
         try backend.listen(on: socketPath)
