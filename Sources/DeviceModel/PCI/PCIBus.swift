@@ -83,11 +83,9 @@ public final class PCIBus: Sendable {
         }
         let config = function.configSpace
         let pin = config.interruptPin
-        var gsi: UInt32?
+        var wire: PCIINTxWire?
         if let router, pin != .none {
-            let g = routing.gsi(device, pin)
-            do { try router.prepare(gsi: g) } catch { throw .interruptRouting(error) }
-            gsi = g
+            do { wire = try router.wire(gsi: routing.gsi(device, pin)) } catch { throw .interruptRouting(error) }
         }
         try functions.withLock { (slots: inout [(any PCIFunction)?]) throws(PCIError) in
             let devfn = Int(address.devfn)
@@ -97,8 +95,8 @@ public final class PCIBus: Sendable {
             let populated = (first..<(first + 8)).filter { slots[$0] != nil }
             if populated.count > 1, let zero = slots[first] { zero.configSpace.isMultiFunction = true }
         }
-        if let router, let gsi {
-            config.connectINTx { asserted in router.set(gsi: gsi, asserted: asserted) }
+        if let wire {
+            config.connectINTx { asserted in wire.set(asserted: asserted) }
         }
         config.recordPowerOnState()
         remap(address.devfn, function)
