@@ -142,6 +142,17 @@ let package = Package(
                 "Display", "DisplayOutputs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            // Release builds link the Swift runtime statically: a running machine then maps only
+            // the runtime code it reaches instead of whole shared libraries (libswiftCore,
+            // FoundationEssentials for swift-argument-parser, Concurrency, Dispatch, regex), and
+            // without exporting every symbol, none of which a machine looks up. Peak RSS of a
+            // 64 MiB SeaBIOS guest: 19.2 MB → 15.6 MB (BENCHMARKS.md, "Peak RSS"). Release only:
+            // debug test bundles link this target beside the shared runtime XCTest/Testing need.
+            linkerSettings: [
+                .unsafeFlags(
+                    ["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims", "-Xlinker", "--no-export-dynamic"],
+                    .when(platforms: [.linux], configuration: .release)),
             ]),
         // `swiftdm guest-kit|demo|lab`, which need Foundation: the launcher hands them over to
         // this executable so a running machine never loads Foundation (see KitCommandForwarder).
