@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "VirtioTesting", targets: ["VirtioTesting"]),
         .library(name: "GuestKit", targets: ["GuestKit"]),
         .library(name: "StorageBench", targets: ["StorageBench"]),
+        .library(name: "MachineBench", targets: ["MachineBench"]),
         .executable(name: "swiftdm", targets: ["swiftdm"]),
         .executable(name: "swiftdm-kit", targets: ["swiftdm-kit"]),
     ],
@@ -134,6 +135,11 @@ let package = Package(
             name: "StorageBench",
             dependencies: ["VhostUser", "Virtio", "VirtioDevices", "DeviceModel", "CDeviceModelShims", "GuestKit"]),
 
+        // `swiftdm bench`'s KVM side: SeaBIOS to an MBR, exit cost and peak RSS on `swiftdm run`,
+        // QEMU and a minimal C KVM loop, all as processes (the guests are bytes in Swift; their
+        // nasm sources sit beside them).
+        .target(name: "MachineBench", dependencies: ["GuestKit"], exclude: ["Guests"]),
+
         // The launcher.
         .executableTarget(
             name: "swiftdm",
@@ -187,6 +193,9 @@ let package = Package(
         // The load generator against `swiftdm vhost-user --blk` and qemu-storage-daemon as
         // processes, and `swiftdm bench` through the launcher (the dependencies on the
         // executables only make sure they are built).
+        // The KVM bench's guests against their nasm sources, its table, its process runner.
+        // One round of each scenario runs the built `swiftdm` (the dependency makes sure it is built).
+        .testTarget(name: "MachineBenchTests", dependencies: ["MachineBench", "SwiftdmTestSupport", "swiftdm"]),
         .testTarget(name: "StorageBenchTests", dependencies: ["StorageBench", "GuestKit", "SwiftdmTestSupport", "swiftdm", "swiftdm-kit"]),
     ],
     swiftLanguageModes: [.v6]
