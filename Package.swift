@@ -164,7 +164,7 @@ let package = Package(
         // this executable so a running machine never loads Foundation (see KitCommandForwarder).
         .executableTarget(
             name: "swiftdm-kit",
-            dependencies: ["GuestKit", "StorageBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["GuestKit", "StorageBench", "MachineBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .testTarget(name: "DeviceModelTests", dependencies: ["DeviceModel", "DeviceModelTesting"]),
         .testTarget(name: "DisplayTests", dependencies: ["Display"]),
