@@ -12,7 +12,7 @@ struct MachineBenchReportTests {
                                  qemu: .notRun("qemu-system-x86_64 not installed"), limit: nil))
         report.notes.append("a note")
         let lines = report.table.split(separator: "\n", omittingEmptySubsequences: false).map(String.init)
-        #expect(lines[2] == "| exit cost | port read µs | 20.0 | 25.0 | 10.00 | 11.0 | 2.27× | 9.00 |")
+        #expect(lines[2] == "| exit cost | port read µs | 20.0 | 25.0 | 10.0 | 11.0 | 2.27× | 9.00 |")
         #expect(lines[3] == "| SeaBIOS to MBR, 64 MiB | peak RSS MiB | 15.0 | 15.0 | not run | not run | – |  |")
         #expect(lines.contains("a note"))
         #expect(lines.contains("FAILED SeaBIOS to MBR, 64 MiB, swiftdm: no MBR line"))
