@@ -27,7 +27,7 @@ enum BenchHost {
         defer { close(fd) }
         var done = 0
         while done < bytes.count {
-            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress! + done, bytes.count - done) }
+            let n = bytes.withUnsafeBytes { Glibc.write(fd, $0.baseAddress.map { $0 + done }, bytes.count - done) }
             if n < 0 && errno == EINTR { continue }
             guard n > 0 else { throw .system(call: "write \(path)", errno: errno) }
             done += n
