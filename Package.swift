@@ -21,6 +21,7 @@ let package = Package(
         .library(name: "VirtioTesting", targets: ["VirtioTesting"]),
         .library(name: "GuestKit", targets: ["GuestKit"]),
         .library(name: "StorageBench", targets: ["StorageBench"]),
+        .library(name: "MachineBench", targets: ["MachineBench"]),
         .executable(name: "swiftdm", targets: ["swiftdm"]),
         .executable(name: "swiftdm-kit", targets: ["swiftdm-kit"]),
     ],
@@ -134,6 +135,11 @@ let package = Package(
             name: "StorageBench",
             dependencies: ["VhostUser", "Virtio", "VirtioDevices", "DeviceModel", "CDeviceModelShims", "GuestKit"]),
 
+        // `swiftdm bench`'s KVM side: SeaBIOS to an MBR, exit cost and peak RSS on `swiftdm run`,
+        // QEMU and a minimal C KVM loop, all as processes (the guests are bytes in Swift; their
+        // nasm sources sit beside them).
+        .target(name: "MachineBench", dependencies: ["GuestKit"], exclude: ["Guests"]),
+
         // The launcher.
         .executableTarget(
             name: "swiftdm",
@@ -142,12 +148,23 @@ let package = Package(
                 "Display", "DisplayOutputs",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Logging", package: "swift-log"),
+            ],
+            // Release builds link the Swift runtime statically: a running machine then maps only
+            // the runtime code it reaches instead of whole shared libraries (libswiftCore,
+            // FoundationEssentials for swift-argument-parser, Concurrency, Dispatch, regex), and
+            // without exporting every symbol, none of which a machine looks up. Peak RSS of a
+            // 64 MiB SeaBIOS guest: 19.2 MB → 15.6 MB (BENCHMARKS.md, "Peak RSS"). Release only:
+            // debug test bundles link this target beside the shared runtime XCTest/Testing need.
+            linkerSettings: [
+                .unsafeFlags(
+                    ["-static-stdlib", "-l_FoundationCollections", "-l_FoundationCShims", "-Xlinker", "--no-export-dynamic"],
+                    .when(platforms: [.linux], configuration: .release)),
             ]),
         // `swiftdm guest-kit|demo|lab`, which need Foundation: the launcher hands them over to
         // this executable so a running machine never loads Foundation (see KitCommandForwarder).
         .executableTarget(
             name: "swiftdm-kit",
-            dependencies: ["GuestKit", "StorageBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
+            dependencies: ["GuestKit", "StorageBench", "MachineBench", .product(name: "ArgumentParser", package: "swift-argument-parser")]),
 
         .testTarget(name: "DeviceModelTests", dependencies: ["DeviceModel", "DeviceModelTesting"]),
         .testTarget(name: "DisplayTests", dependencies: ["Display"]),
@@ -176,6 +193,9 @@ let package = Package(
         // The load generator against `swiftdm vhost-user --blk` and qemu-storage-daemon as
         // processes, and `swiftdm bench` through the launcher (the dependencies on the
         // executables only make sure they are built).
+        // The KVM bench's guests against their nasm sources, its table, its process runner.
+        // One round of each scenario runs the built `swiftdm` (the dependency makes sure it is built).
+        .testTarget(name: "MachineBenchTests", dependencies: ["MachineBench", "SwiftdmTestSupport", "swiftdm"]),
         .testTarget(name: "StorageBenchTests", dependencies: ["StorageBench", "GuestKit", "SwiftdmTestSupport", "swiftdm", "swiftdm-kit"]),
     ],
     swiftLanguageModes: [.v6]

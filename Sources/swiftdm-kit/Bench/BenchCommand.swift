@@ -64,6 +64,9 @@ struct BenchCommand: ParsableCommand {
                                valueName: "N"))
     var qsdPollMaxNanoseconds: Int?
 
+    @Flag(name: .customLong("kvm-only"), help: "Only the KVM scenarios: SeaBIOS to an MBR with peak RSS, and exit cost, on swiftdm run, QEMU and a C KVM loop.")
+    var kvmOnly = false
+
     func validate() throws {
         if let qsdPollMaxNanoseconds, qsdPollMaxNanoseconds < 0 { throw ValidationError("--qsd-poll-max-ns must not be negative") }
         _ = try chosenScenarios
@@ -77,6 +80,7 @@ struct BenchCommand: ParsableCommand {
     }
 
     func run() throws {
+        if kvmOnly { return runKVMScenarios() }
         var options = StorageBenchOptions.defaults(quick: quick)
         if let rounds { options.rounds = rounds }
         if let seconds { options.seconds = seconds }
@@ -97,6 +101,7 @@ struct BenchCommand: ParsableCommand {
         // value); a side that fails is reported in the table.
         let report = try runner.run()
         Self.emit(report.table, to: STDOUT_FILENO)
+        runKVMScenarios()
     }
 
     /// Writes a line to `fd`. `write(2)`.
