@@ -1,8 +1,9 @@
 /// Reads one job's line of fio's `--output-format=terse --terse-version=3`: `;`-separated
 /// fields, the read section from field 6 and the write section from field 47 (41 fields each:
 /// KiB, KiB/s, IOPS, runtime, submission latency ×4, completion latency ×4, 20 completion
-/// percentiles as `P%=µs`, total latency ×4 (min, max, mean, deviation), bandwidth ×5).
-/// Latencies are in microseconds.
+/// percentiles as `P%=µs` (of the total latency instead when the job ran with
+/// `--lat_percentiles`, as ``GuestFioScript``'s do), total latency ×4 (min, max, mean,
+/// deviation), bandwidth ×5). Latencies are in microseconds.
 public enum FioTerseResult {
     /// Fields in each direction's section.
     static let sectionLength = 41
@@ -11,8 +12,7 @@ public enum FioTerseResult {
     static let writeSection = readSection + sectionLength
 
     /// The figures of `line` for reads (or, with `writes`, writes): IOPS, MB/s (10^6 bytes),
-    /// the total latency's mean and the completion latency's 50th and 99th percentiles (fio
-    /// keeps percentiles for that one only; HostFio reads the same).
+    /// the total latency's mean and the 50th and 99th percentiles fio printed.
     ///
     /// - Throws: ``StorageBenchError/toolFailed(command:detail:)`` naming the line when it is
     ///   not a terse v3 line, reports an error, or lacks a figure.

@@ -18,7 +18,9 @@ public struct GuestFioScript: Sendable {
         self.rampSeconds = rampSeconds
     }
 
-    /// The shell text, for ``GuestKit/GuestInit`` (alone or before other commands).
+    /// The shell text, for ``GuestKit/GuestInit`` (alone or before other commands). Percentiles
+    /// are of the total latency (`--lat_percentiles`): io_uring at queue depth 1 submits and
+    /// waits in one call, so the completion latency alone would leave the wait out.
     public var text: String {
         // io_uring where the guest kernel has it (5.1+, and built with it), else libaio:
         // probed with one 4 KiB read, as fio only fails a job at its start.
@@ -34,7 +36,7 @@ public struct GuestFioScript: Sendable {
             let out = "/tmp/fio-\(job.key).txt"
             lines += [
                 "fio --name=\(job.key) --filename=\(device) --rw=\(job.readWrite) --bs=\(job.blockSize) --iodepth=\(job.queueDepth) "
-                    + "--direct=1 --ioengine=$engine --runtime=\(seconds) --ramp_time=\(rampSeconds) --time_based "
+                    + "--direct=1 --ioengine=$engine --runtime=\(seconds) --ramp_time=\(rampSeconds) --time_based --lat_percentiles=1 "
                     + "--output-format=terse --terse-version=3 > \(out) 2>&1",
                 "status=$?",
                 "echo \"fio-\(job.key)-status=$status\"",
