@@ -1,5 +1,6 @@
 import Foundation
 import GuestKit
+import SwiftdmTestSupport
 import Testing
 @testable import StorageBench
 
@@ -125,5 +126,21 @@ struct GuestBenchTests {
         #expect(table.contains("| swiftdm min | swiftdm median | QEMU min | QEMU median | swiftdm/QEMU |"), "\(table)")
         #expect(table.contains("| guest→host | Gbit/s | 1.50 | 1.50 | not run | not run | – |"), "\(table)")
         #expect(table.contains("NOT RUN linux-iperf3, QEMU's own virtio-net on the tap (-netdev tap,vhost=off): needs root"), "\(table)")
+    }
+}
+
+@Suite("swiftdm bench real-Linux options",
+       .enabled(if: SwiftdmExecutable.path != nil, "needs the swiftdm executable next to the test bundle (see the SKIP line)"))
+struct GuestBenchCommandLineTests {
+    @Test("--scenario knows the real-Linux scenarios; --guest-seconds must be at least 1")
+    func options() throws {
+        let unknown = try SwiftdmExecutable.run(["bench", "--scenario", "nope"], timeout: 60)
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("1m-read-qd8, linux-fio, linux-iperf3"), "\(unknown.stderr)")
+        let zero = try SwiftdmExecutable.run(["bench", "--guest-seconds", "0"], timeout: 60)
+        #expect(zero.status != 0)
+        #expect(zero.stderr.contains("--guest-seconds must be at least 1"), "\(zero.stderr)")
+        let help = try SwiftdmExecutable.run(["bench", "--help"], timeout: 60)
+        #expect(help.stdout.contains("--no-guest"), "\(help.stdout)")
     }
 }
