@@ -52,6 +52,8 @@ public enum GuestKitError: Error, CustomStringConvertible, Sendable {
     case labWithoutGraphicsKit(scenario: String)
     /// No free TCP port on the host's loopback interface; `errno` is why.
     case noFreeHostPort(errno: Int32)
+    /// `iperf3 -s` did not say it was listening; `output` is what it printed.
+    case iperfServerDidNotStart(output: String)
 
     public var description: String {
         switch self {
@@ -100,6 +102,8 @@ public enum GuestKitError: Error, CustomStringConvertible, Sendable {
             return "lab scenario \(scenario) boots the graphics kit, but the lab carries none (graphicsKit:)"
         case .noFreeHostPort(let errno):
             return "no free TCP port on 127.0.0.1: errno \(errno)"
+        case .iperfServerDidNotStart(let output):
+            return "the iperf3 server did not start listening: \(output)"
         }
     }
 }

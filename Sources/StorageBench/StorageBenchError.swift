@@ -38,6 +38,8 @@ public enum StorageBenchError: Error, Equatable, CustomStringConvertible {
     case backendDidNotStart(command: String, output: String)
     /// A host tool exited badly or printed something unparseable.
     case toolFailed(command: String, detail: String)
+    /// A real-Linux guest (or a tool in it) reported no result: what ran, and how the guest ended.
+    case guestRunFailed(guest: String, detail: String)
 
     /// The message, with the offending value.
     public var description: String {
@@ -60,6 +62,7 @@ public enum StorageBenchError: Error, Equatable, CustomStringConvertible {
         case .dataMismatch(let sector, let offset): "read-back data differs at sector \(sector), byte \(offset)"
         case .backendDidNotStart(let c, let out): "\(c) did not start: \(out)"
         case .toolFailed(let c, let detail): "\(c): \(detail)"
+        case .guestRunFailed(let guest, let detail): "\(guest): \(detail)"
         }
     }
 }

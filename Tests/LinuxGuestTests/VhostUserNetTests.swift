@@ -19,26 +19,6 @@ enum NetTestHost {
     }
 }
 
-/// One guest's view of an iperf3 exchange with the host, parsed from what it printed.
-struct IperfResult: CustomStringConvertible {
-    /// Megabytes and megabits per second the receiving side counted.
-    let megabytes: Double
-    let megabitsPerSecond: Double
-    /// TCP retransmissions the sender counted.
-    let retransmits: Int
-
-    init?(_ run: GuestRun, direction: String) {
-        guard let mb = run.reported("\(direction)-mbytes").flatMap(Double.init),
-              let rate = run.reported("\(direction)-mbits").flatMap(Double.init) else { return nil }
-        megabytes = mb
-        megabitsPerSecond = rate
-        retransmits = run.reported("\(direction)-retr").flatMap(Int.init) ?? 0
-    }
-
-    var gigabitsPerSecond: Double { megabitsPerSecond / 1000 }
-    var description: String { String(format: "%.3f Gbit/s (%.0f MB, %d retransmits)", gigabitsPerSecond, megabytes, retransmits) }
-}
-
 /// Real Linux networking through swiftdm's virtio-net served by `swiftdm vhost-user --net`:
 /// the guest kit under QEMU (`-netdev vhost-user` + `virtio-net-pci`) talks to an `iperf3`
 /// server on the other side of a tap. The tap, its address and the server live in a network
@@ -53,65 +33,16 @@ struct VhostUserNetTests {
     static let guestAddress = "10.77.0.2"
     static let guestMAC = "52:54:00:77:00:02"
 
-    /// The guest's script: eth0 up with busybox `ip`, the negotiated feature bits, ping, then
-    /// iperf3 for `seconds` each way; results as `key=value` lines.
-    static func guestScript(seconds: Int) -> String {
-        func iperf(_ direction: String, _ flags: String) -> String {
-            """
-            # iperf3's server takes one test at a time and may still be closing the last one.
-            for attempt in 1 2 3 4 5; do
-                iperf3 -c \(hostAddress) -t \(seconds) -f m \(flags) > /tmp/\(direction).txt 2>&1
-                status=$?
-                [ $status = 0 ] && break
-                grep -q busy /tmp/\(direction).txt || break
-                sleep 1
-            done
-            echo "\(direction)-status=$status"
-            cat /tmp/\(direction).txt
-            awk '/receiver/ { print "\(direction)-mbytes=" $5; print "\(direction)-mbits=" $7 }
-                 /sender/ && NF >= 10 { print "\(direction)-retr=" $9 }' /tmp/\(direction).txt
-            """
-        }
-        return """
-            ip link set eth0 up
-            ip addr add \(guestAddress)/24 dev eth0
-            echo "driver=$(basename $(readlink /sys/class/net/eth0/device/driver))"
-            echo "vfeatures=$(cat /sys/class/net/eth0/device/features)"
-            ping -c 3 -W 5 \(hostAddress) > /tmp/ping.txt 2>&1
-            echo "ping-status=$?"
-            cat /tmp/ping.txt
-            \(iperf("up", ""))
-            \(iperf("down", "-R"))
-            for s in rx_errors tx_errors rx_dropped tx_dropped rx_packets tx_packets; do
-                echo "$s=$(cat /sys/class/net/eth0/statistics/$s)"
-            done
-            """
-    }
-
-    /// A namespace with the tap (persistent, addressed, up) and an iperf3 server bound to
-    /// the tap's address.
-    final class Network {
-        let namespace: NetworkNamespace
-        let server: ConsoleProcess
-
-        init() throws {
-            namespace = try NetworkNamespace(name: "swdm-net-\(getpid())")
-            try namespace.addTap(VhostUserNetTests.tap, address: "\(VhostUserNetTests.hostAddress)/24")
-            server = try ConsoleProcess(namespace.launcher + ["iperf3", "-s", "-B", VhostUserNetTests.hostAddress, "--forceflush"],
-                                        echo: LinuxGuestHost.echo)
-            guard server.waitForOutput(containing: "Server listening", timeout: .seconds(20)) else {
-                server.kill()
-                throw LinuxGuestHost.SkipReason("iperf3 server did not start: \(server.output)")
-            }
-        }
-
-        deinit { server.kill() }
+    /// A namespace with the tap and an iperf3 server bound to the tap's address.
+    static func network() throws -> IperfTapNetwork {
+        try IperfTapNetwork(namespaceName: "swdm-net-\(getpid())", tap: tap, hostAddress: hostAddress, echo: LinuxGuestHost.echo)
     }
 
     /// Boots the guest kit with `device`, QEMU under `launcher`, and runs the iperf3 script.
     static func runGuest(_ device: QemuGuest.Device, launcher: [String] = [], seconds: Int) throws -> GuestRun {
         var guest = QemuGuest(kit: try LinuxGuestHost.requireKit(), machine: .q35, devices: [device],
-                              command: guestScript(seconds: seconds), useToolsInitrd: true)
+                              command: IperfGuestScript(hostAddress: hostAddress, guestAddress: guestAddress, seconds: seconds).text,
+                              useToolsInitrd: true)
         guest.launcher = launcher
         return try guest.run(echo: LinuxGuestHost.echo)
     }
@@ -124,11 +55,11 @@ struct VhostUserNetTests {
 
     @Test("q35 + vhost-user virtio-net-pci on a tap in a network namespace: ping, iperf3 both ways, checksum offload and TSO")
     func iperfThroughTap() throws {
-        let network = try Network()
+        let network = try Self.network()
         let dir = try LinuxGuestHost.scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let backend = try VhostUserBackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap)"],
-                                         launcher: network.namespace.launcher)
+                                         launcher: network.launcher)
         let run = try Self.runGuest(.net(socket: backend.socket, mac: Self.guestMAC), seconds: 3)
         print(run.commandOutput)
         #expect(run.exitStatus == 0, "guest console:\n\(run.console)")
@@ -136,8 +67,8 @@ struct VhostUserNetTests {
         #expect(run.reported("ping-status") == "0")
         #expect(run.reported("up-status") == "0")
         #expect(run.reported("down-status") == "0")
-        let up = IperfResult(run, direction: "up")
-        let down = IperfResult(run, direction: "down")
+        let up = IperfResult(run, direction: .guestToHost)
+        let down = IperfResult(run, direction: .hostToGuest)
         #expect((up?.megabytes ?? 0) > 1, "guest→host bytes moved")
         #expect((down?.megabytes ?? 0) > 1, "host→guest bytes moved")
         #expect(run.reported("rx_errors") == "0" && run.reported("tx_errors") == "0")
@@ -159,25 +90,25 @@ struct VhostUserNetTests {
 
     @Test("closing numbers: iperf3 through swiftdm's vhost-user-net next to QEMU's own virtio-net (-netdev tap,vhost=off), same guest")
     func throughputComparison() throws {
-        let network = try Network()
+        let network = try Self.network()
         let dir = try LinuxGuestHost.scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let seconds = 5
 
         let backend = try VhostUserBackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap)"],
-                                         launcher: network.namespace.launcher)
+                                         launcher: network.launcher)
         let swiftdm = try Self.runGuest(.net(socket: backend.socket, mac: Self.guestMAC), seconds: seconds)
         #expect(backend.terminate() == 0)
         // The tap is persistent: QEMU attaches to the same one, in the namespace, once swiftdm let go.
         let qemu = try Self.runGuest(.tapNet(ifname: Self.tap, mac: Self.guestMAC),
-                                     launcher: network.namespace.launcher, seconds: seconds)
+                                     launcher: network.launcher, seconds: seconds)
 
         let rows: [(String, GuestRun)] = [("swiftdm vhost-user-net", swiftdm), ("QEMU virtio-net, tap, vhost=off", qemu)]
         print("BENCH: iperf3 \(seconds) s each way, guest kit on q35 (\(QemuAccelerator.preferred)), virtio-net-pci, tap in a network namespace")
         for (name, run) in rows {
             #expect(run.exitStatus == 0, "\(name) guest console:\n\(run.console)")
-            let up = IperfResult(run, direction: "up")
-            let down = IperfResult(run, direction: "down")
+            let up = IperfResult(run, direction: .guestToHost)
+            let down = IperfResult(run, direction: .hostToGuest)
             #expect(up != nil && down != nil, "\(name): no iperf3 result\n\(run.commandOutput)")
             print("BENCH: \(name): guest→host \(up.map(String.init(describing:)) ?? "-"), host→guest \(down.map(String.init(describing:)) ?? "-")")
         }

@@ -43,6 +43,8 @@ public struct QemuGuest: GuestRunner {
     public var command: String
     /// Boot ``BuiltGuestKit/toolsInitrd`` (with `fio` and `iperf3`) instead of the small initrd.
     public var useToolsInitrd: Bool
+    /// An initrd to boot instead of the kit's (such as a ``CommandInitrd``); `nil` for the kit's.
+    public var initrdPath: String?
     /// Guest RAM in MiB (a shared memfd of that size).
     public var memoryMiB: Int
     /// vCPUs (`-smp`).
@@ -121,7 +123,7 @@ public struct QemuGuest: GuestRunner {
         // after which the kernel hangs calibrating the APIC timer: give it the TSC rate.
         let clock = machine == .microvm && accelerator == .tcg ? ["tsc_early_khz=2000000"] : []
         let append = ["console=ttyS0", "quiet", "panic=-1"] + clock + extraKernelArguments + [GuestInit.commandArgument(command)]
-        a += ["-kernel", kit.kernel, "-initrd", useToolsInitrd ? (kit.toolsInitrd ?? kit.initrd) : kit.initrd,
+        a += ["-kernel", kit.kernel, "-initrd", initrdPath ?? (useToolsInitrd ? (kit.toolsInitrd ?? kit.initrd) : kit.initrd),
               "-append", append.joined(separator: " ")]
         return a
     }

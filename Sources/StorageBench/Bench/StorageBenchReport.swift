@@ -89,13 +89,18 @@ public struct StorageBenchReport: Sendable {
     }
 
     static func stats(_ outcome: BenchOutcome, _ figure: Figure) -> Stats {
-        let values = outcome.measurements.map(figure.value).sorted()
         let missing: String
         switch outcome {
         case .notInstalled: missing = "not installed"
         case .failed: missing = "failed"
         case .measured: missing = "–"
         }
+        return stats(outcome.measurements.map(figure.value), missing: missing)
+    }
+
+    /// Min and median of `values`; `missing` stands in for both when there are none.
+    static func stats(_ values: [Double], missing: String) -> Stats {
+        let values = values.sorted()
         guard !values.isEmpty else { return Stats(min: nil, median: nil, missing: missing) }
         let mid = values.count / 2
         let median = values.count % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2

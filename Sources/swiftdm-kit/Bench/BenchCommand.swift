@@ -17,6 +17,9 @@ struct BenchCommand: ParsableCommand {
             same image (4k random read and write at queue depth 1 and 32, 1 MiB sequential reads), \
             each side a fresh process per measurement; the host's `fio --ioengine=io_uring` on the \
             image is the limit. Prints min and median per side and the ratio of the medians. \
+            Real Linux under QEMU (linux-fio, linux-iperf3): fio in the guest on a vhost-user-blk \
+            disk (swiftdm vs qemu-storage-daemon), iperf3 both ways on virtio-net (swiftdm's \
+            vhost-user-net vs QEMU's own on a tap), one guest boot per side and round. \
             These machines are noisy: only ratios within one run mean anything.
             """)
 
@@ -39,16 +42,23 @@ struct BenchCommand: ParsableCommand {
     var swiftdm: String?
 
     @Option(name: .customLong("scenario"),
-            help: ArgumentHelp("Run only this scenario (repeatable), by its table name with dashes: 4k-randread-qd1, 4k-randwrite-qd32, 1m-read-qd8.",
+            help: ArgumentHelp("Run only this scenario (repeatable), by its table name with dashes: 4k-randread-qd1, 4k-randwrite-qd32, 1m-read-qd8, 4k-randread-qd1-polled; linux-fio, linux-iperf3; kvm.",
                                valueName: "NAME"))
     var scenarioNames: [String] = []
+
+    /// `--scenario kvm`: the KVM scenarios (SeaBIOS to an MBR with peak RSS, exit cost).
+    static let kvmScenarioKey = "kvm"
+
+    /// The KVM scenarios run with every scenario, with `--scenario kvm` or alone with `--kvm-only`.
+    var runsKVMScenarios: Bool { scenarioNames.isEmpty || scenarioNames.contains { $0.lowercased() == Self.kvmScenarioKey } }
 
     /// The standard scenarios `--scenario` picks, in table order.
     private var chosenScenarios: [BenchScenario] {
         get throws {
             guard !scenarioNames.isEmpty else { return BenchScenario.standard }
-            for name in scenarioNames where BenchScenario.standard.first(where: { $0.key == name.lowercased() }) == nil {
-                throw ValidationError("--scenario \(name): not one of \(BenchScenario.standard.map(\.key).joined(separator: ", "))")
+            for name in scenarioNames where BenchScenario.standard.first(where: { $0.key == name.lowercased() }) == nil
+                && GuestBenchScenario(rawValue: name.lowercased()) == nil && name.lowercased() != Self.kvmScenarioKey {
+                throw ValidationError("--scenario \(name): not one of \((BenchScenario.standard.map(\.key) + GuestBenchScenario.allCases.map(\.key) + [Self.kvmScenarioKey]).joined(separator: ", "))")
             }
             return BenchScenario.standard.filter { scenarioNames.map { $0.lowercased() }.contains($0.key) }
         }
@@ -67,7 +77,15 @@ struct BenchCommand: ParsableCommand {
     @Flag(name: .customLong("kvm-only"), help: "Only the KVM scenarios: SeaBIOS to an MBR with peak RSS, and exit cost, on swiftdm run, QEMU and a C KVM loop.")
     var kvmOnly = false
 
+    @Flag(name: .customLong("no-guest"), help: "Leave out the real-Linux scenarios (linux-fio, linux-iperf3).")
+    var noGuest = false
+
+    @Option(name: .customLong("guest-seconds"),
+            help: ArgumentHelp("Seconds per fio job and per iperf3 direction in the real-Linux scenarios (default 3 with --quick, else 5).", valueName: "SECONDS"))
+    var guestSeconds: Int?
+
     func validate() throws {
+        if let guestSeconds, guestSeconds < 1 { throw ValidationError("--guest-seconds must be at least 1") }
         if let qsdPollMaxNanoseconds, qsdPollMaxNanoseconds < 0 { throw ValidationError("--qsd-poll-max-ns must not be negative") }
         _ = try chosenScenarios
         if let rounds, rounds < 3 { throw ValidationError("--rounds must be at least 3 (medians of fewer mean little)") }
@@ -93,6 +111,12 @@ struct BenchCommand: ParsableCommand {
         // A backend that goes away mid-write must not kill the bench with SIGPIPE.
         signal(SIGPIPE, SIG_IGN)
 
+        guard !options.scenarios.isEmpty else {
+            runGuestScenarios(swiftdm: options.swiftdm, swiftdmDiskOptions: options.swiftdmDiskOptions)
+            if runsKVMScenarios { runKVMScenarios() }
+            return
+        }
+
         // Unbuffered writes, so the header, the progress lines (stderr) and the table appear
         // in the order they happen.
         Self.emit("swiftdm bench: vhost-user-blk, swiftdm \(options.swiftdm)\(options.swiftdmDiskOptions.isEmpty ? "" : " (--blk …,\(options.swiftdmDiskOptions))") vs qemu-storage-daemon \(options.qemuStorageDaemon ?? "(not installed)")\(options.qsdPollMaxNanoseconds.map { " (iothread, poll-max-ns=\($0))" } ?? ""), fio \(options.fio ?? "(not installed)")", to: STDOUT_FILENO)
@@ -101,11 +125,12 @@ struct BenchCommand: ParsableCommand {
         // value); a side that fails is reported in the table.
         let report = try runner.run()
         Self.emit(report.table, to: STDOUT_FILENO)
-        runKVMScenarios()
+        runGuestScenarios(swiftdm: options.swiftdm, swiftdmDiskOptions: options.swiftdmDiskOptions)
+        if runsKVMScenarios { runKVMScenarios() }
     }
 
     /// Writes a line to `fd`. `write(2)`.
-    private static func emit(_ line: String, to fd: Int32) {
+    static func emit(_ line: String, to fd: Int32) {
         var text = line + "\n"
         text.withUTF8 { b in
             var done = 0

@@ -1,0 +1,61 @@
+/// The guest-kit script that measures a guest's network against an iperf3 server on the host
+/// side of its tap (``IperfTapNetwork``): eth0 up with busybox `ip`, the driver and negotiated
+/// virtio feature bits, a ping, then iperf3 for ``seconds`` each way, and eth0's counters. It
+/// reports as `key=value` lines (``GuestRun/reported(_:)``; ``IperfResult`` reads the iperf3 ones):
+/// `driver`, `vfeatures`, `ping-status`, `up-status` and `down-status` (guest→host and
+/// host→guest), `up-mbytes`, `up-mbits`, `up-retr` and the same for `down`, and `rx_errors`,
+/// `tx_errors`, `rx_dropped`, `tx_dropped`, `rx_packets`, `tx_packets`.
+public struct IperfGuestScript: Sendable {
+    /// The iperf3 server's address (the tap's, on the host side) and the guest's own.
+    public var hostAddress: String
+    public var guestAddress: String
+    /// The guest address's prefix length.
+    public var prefixLength: Int
+    /// How long each direction runs.
+    public var seconds: Int
+
+    /// The script for a guest at `guestAddress` talking to the server at `hostAddress`.
+    public init(hostAddress: String, guestAddress: String, prefixLength: Int = 24, seconds: Int) {
+        self.hostAddress = hostAddress
+        self.guestAddress = guestAddress
+        self.prefixLength = prefixLength
+        self.seconds = seconds
+    }
+
+    /// The shell text, for ``GuestInit`` (alone or after other commands).
+    public var text: String {
+        """
+        ip link set eth0 up
+        ip addr add \(guestAddress)/\(prefixLength) dev eth0
+        echo "driver=$(basename $(readlink /sys/class/net/eth0/device/driver))"
+        echo "vfeatures=$(cat /sys/class/net/eth0/device/features)"
+        ping -c 3 -W 5 \(hostAddress) > /tmp/ping.txt 2>&1
+        echo "ping-status=$?"
+        cat /tmp/ping.txt
+        \(iperf(IperfResult.Direction.guestToHost.key, ""))
+        \(iperf(IperfResult.Direction.hostToGuest.key, "-R"))
+        for s in rx_errors tx_errors rx_dropped tx_dropped rx_packets tx_packets; do
+            echo "$s=$(cat /sys/class/net/eth0/statistics/$s)"
+        done
+        """
+    }
+
+    /// One iperf3 client run: its status, its report, and the receiver's figures (fields 5 and
+    /// 7 of iperf3's `receiver` line with `-f m`: MBytes and Mbits/sec) and the sender's retries.
+    private func iperf(_ direction: String, _ flags: String) -> String {
+        """
+        # iperf3's server takes one test at a time and may still be closing the last one.
+        for attempt in 1 2 3 4 5; do
+            iperf3 -c \(hostAddress) -t \(seconds) -f m \(flags) > /tmp/\(direction).txt 2>&1
+            status=$?
+            [ $status = 0 ] && break
+            grep -q busy /tmp/\(direction).txt || break
+            sleep 1
+        done
+        echo "\(direction)-status=$status"
+        cat /tmp/\(direction).txt
+        awk '/receiver/ { print "\(direction)-mbytes=" $5; print "\(direction)-mbits=" $7 }
+             /sender/ && NF >= 10 { print "\(direction)-retr=" $9 }' /tmp/\(direction).txt
+        """
+    }
+}
