@@ -31,7 +31,7 @@ struct RunOptions: ParsableArguments {
         valueName: "pci|mmio"))
     var transport: String = "pci"
 
-    @Option(help: ArgumentHelp("A virtio-blk disk; repeatable.", valueName: "path[,readonly=on][,serial=id][,transport=pci|mmio][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]"))
+    @Option(help: ArgumentHelp("A virtio-blk disk; repeatable.", valueName: "path[,readonly=on][,serial=id][,transport=pci|mmio][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N][,num-queues=N][,iothreads=N]"))
     var disk: [String] = []
 
     @Flag(help: "Add a virtio-rng device.")

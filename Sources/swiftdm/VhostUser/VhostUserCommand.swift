@@ -17,7 +17,7 @@ struct VhostUserCommand: ParsableCommand {
         abstract: "Serve a virtio device to a vhost-user frontend (QEMU, Cloud Hypervisor, crosvm, user-mode Linux).",
         discussion: """
             Exactly one device per socket:
-              --blk PATH[,readonly=on][,serial=ID][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]
+              --blk PATH[,readonly=on][,serial=ID][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N][,num-queues=N][,iothreads=N]
                                                      virtio-blk on a raw image file or block device
               --rng                                  virtio-rng fed from getrandom(2)
               --console [stdio|socket=PATH]          virtio-console on this process's stdio (default) or a UNIX socket
