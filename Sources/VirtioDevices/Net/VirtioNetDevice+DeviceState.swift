@@ -10,8 +10,9 @@ extension VirtioNetDevice: DeviceStateful {
     public func saveState(id: String) -> DeviceStateRecord {
         var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
         r.set("mac", mac.key)
-        if let path = dataPath.withLock({ $0 }) {
-            let f = loop.sync { path.filter }
+        // Every pair filters alike (the control queue hands its filter to all of them).
+        if let path = dataPaths.withLock({ $0.first }) {
+            let f = path.loop.sync { path.filter }
             r.set("promiscuous", f.promiscuous)
             r.set("all-multicast", f.allMulticast)
             r.set("all-unicast", f.allUnicast)
@@ -52,8 +53,10 @@ extension VirtioNetDevice: DeviceStateful {
             filter = f
         }
         mac.set(MACAddress(key: key))
-        if let filter, let path = dataPath.withLock({ $0 }) {
-            loop.sync { path.filter = filter }
+        if let filter {
+            for path in dataPaths.withLock({ $0 }) {
+                path.loop.sync { path.filter = filter }
+            }
         }
     }
 }

@@ -40,7 +40,7 @@ struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Guest console: serial (16550A UART) or virtio.", valueName: "serial|virtio"))
     var console: String = "serial"
 
-    @Option(help: ArgumentHelp("A virtio-net device on a tap interface; repeatable.", valueName: "tap=name[,mac=mac]"))
+    @Option(help: ArgumentHelp("A virtio-net device on a tap interface; repeatable.", valueName: "tap=name[,mac=mac][,queues=n]"))
     var net: [String] = []
 
     @Option(help: ArgumentHelp(
