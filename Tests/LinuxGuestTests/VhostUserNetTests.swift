@@ -54,8 +54,9 @@ struct VhostUserNetTests {
     static let guestMAC = "52:54:00:77:00:02"
 
     /// The guest's script: eth0 up with busybox `ip`, the negotiated feature bits, ping, then
-    /// iperf3 for `seconds` each way; results as `key=value` lines.
-    static func guestScript(seconds: Int) -> String {
+    /// iperf3 for `seconds` each way; results as `key=value` lines. With `queues` above one,
+    /// also the queues Linux set up and a ping from each vCPU (each sends on its own tx queue).
+    static func guestScript(seconds: Int, queues: Int = 1) -> String {
         func iperf(_ direction: String, _ flags: String) -> String {
             """
             # iperf3's server takes one test at a time and may still be closing the last one.
@@ -72,6 +73,10 @@ struct VhostUserNetTests {
                  /sender/ && NF >= 10 { print "\(direction)-retr=" $9 }' /tmp/\(direction).txt
             """
         }
+        let multiQueueLines = queues > 1 ? """
+            echo "netqueues=$(ls /sys/class/net/eth0/queues | tr '\\n' ',')"
+            for c in 0 1; do taskset -c $c ping -c 3 -W 5 \(hostAddress) > /dev/null 2>&1; echo "ping-cpu$c=$?"; done
+            """ : ""
         return """
             ip link set eth0 up
             ip addr add \(guestAddress)/24 dev eth0
@@ -80,6 +85,7 @@ struct VhostUserNetTests {
             ping -c 3 -W 5 \(hostAddress) > /tmp/ping.txt 2>&1
             echo "ping-status=$?"
             cat /tmp/ping.txt
+            \(multiQueueLines)
             \(iperf("up", ""))
             \(iperf("down", "-R"))
             for s in rx_errors tx_errors rx_dropped tx_dropped rx_packets tx_packets; do
@@ -94,9 +100,9 @@ struct VhostUserNetTests {
         let namespace: NetworkNamespace
         let server: ConsoleProcess
 
-        init() throws {
+        init(multiQueue: Bool = false) throws {
             namespace = try NetworkNamespace(name: "swdm-net-\(getpid())")
-            try namespace.addTap(VhostUserNetTests.tap, address: "\(VhostUserNetTests.hostAddress)/24")
+            try namespace.addTap(VhostUserNetTests.tap, address: "\(VhostUserNetTests.hostAddress)/24", multiQueue: multiQueue)
             server = try ConsoleProcess(namespace.launcher + ["iperf3", "-s", "-B", VhostUserNetTests.hostAddress, "--forceflush"],
                                         echo: LinuxGuestHost.echo)
             guard server.waitForOutput(containing: "Server listening", timeout: .seconds(20)) else {
@@ -109,9 +115,9 @@ struct VhostUserNetTests {
     }
 
     /// Boots the guest kit with `device`, QEMU under `launcher`, and runs the iperf3 script.
-    static func runGuest(_ device: QemuGuest.Device, launcher: [String] = [], seconds: Int) throws -> GuestRun {
+    static func runGuest(_ device: QemuGuest.Device, launcher: [String] = [], seconds: Int, queues: Int = 1) throws -> GuestRun {
         var guest = QemuGuest(kit: try LinuxGuestHost.requireKit(), machine: .q35, devices: [device],
-                              command: guestScript(seconds: seconds), useToolsInitrd: true)
+                              command: guestScript(seconds: seconds, queues: queues), useToolsInitrd: true)
         guest.launcher = launcher
         return try guest.run(echo: LinuxGuestHost.echo)
     }
@@ -122,14 +128,14 @@ struct VhostUserNetTests {
         return bits[bits.index(bits.startIndex, offsetBy: n)] == "1"
     }
 
-    @Test("q35 + vhost-user virtio-net-pci on a tap in a network namespace: ping, iperf3 both ways, checksum offload and TSO")
+    @Test("q35 + vhost-user virtio-net-pci, 2 queue pairs on a multi-queue tap in a network namespace: ping from each vCPU, iperf3 both ways, checksum offload and TSO")
     func iperfThroughTap() throws {
-        let network = try Network()
+        let network = try Network(multiQueue: true)
         let dir = try LinuxGuestHost.scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let backend = try VhostUserBackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap)"],
+        let backend = try VhostUserBackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap),queues=2"],
                                          launcher: network.namespace.launcher)
-        let run = try Self.runGuest(.net(socket: backend.socket, mac: Self.guestMAC), seconds: 3)
+        let run = try Self.runGuest(.net(socket: backend.socket, mac: Self.guestMAC, queues: 2), seconds: 3, queues: 2)
         print(run.commandOutput)
         #expect(run.exitStatus == 0, "guest console:\n\(run.console)")
         #expect(run.reported("driver") == "virtio_net")
@@ -146,6 +152,13 @@ struct VhostUserNetTests {
         for bit in [0, 1, 7, 8, 11, 12, 15] {
             #expect(Self.featureBit(bit, in: run), "feature bit \(bit) negotiated (guest: \(run.reported("vfeatures") ?? "?"))")
         }
+        // Multiqueue: MQ (bit 22) negotiated, Linux runs two pairs (one per vCPU), and a ping
+        // from each vCPU gets its answer.
+        #expect(Self.featureBit(22, in: run), "MQ negotiated (guest: \(run.reported("vfeatures") ?? "?"))")
+        let netQueues = Set((run.reported("netqueues") ?? "").split(separator: ",").map(String.init))
+        #expect(netQueues == ["rx-0", "rx-1", "tx-0", "tx-1"], "guest queues: \(netQueues)")
+        #expect(run.reported("ping-cpu0") == "0")
+        #expect(run.reported("ping-cpu1") == "0")
         #expect(backend.terminate() == 0)
         let log = backend.process.output
         let activation = log.split(separator: "\n").first { $0.contains("virtio-net activated") }.map(String.init) ?? ""
@@ -153,6 +166,15 @@ struct VhostUserNetTests {
             #expect(activation.contains(" \(name)") || activation.contains("[\(name)"), "device logged \(name): \(activation)")
         }
         #expect(!log.contains("needs reset"), "backend log:\n\(log)")
+        // The second pair carried frames (its own thread and tap queue): the device's
+        // per-pair counts, logged at each stop.
+        let secondPair = log.split(separator: "\n").compactMap { line -> Int? in
+            guard let r = line.range(of: "1: tx ") else { return nil }
+            let words = line[r.upperBound...].split(separator: " ")
+            guard words.count >= 3, let tx = Int(words[0]), let rx = Int(words[2].trimmingCharacters(in: .punctuationCharacters)) else { return nil }
+            return tx + rx
+        }.reduce(0, +)
+        #expect(secondPair > 0, "frames on queue pair 1 (backend log:\n\(log))")
         print("swiftdm vhost-user-net: guest→host \(up.map(String.init(describing:)) ?? "?"), host→guest \(down.map(String.init(describing:)) ?? "?")")
         print(log.split(separator: "\n").filter { $0.contains("virtio-net") }.joined(separator: "\n"))
     }

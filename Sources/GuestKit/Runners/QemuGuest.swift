@@ -17,8 +17,9 @@ public struct QemuGuest: GuestRunner {
         case blk(socket: String, queues: Int = 1, reconnect: Bool = false)
         /// vhost-user-rng on the backend at `socket`.
         case rng(socket: String)
-        /// swiftdm's virtio-net over vhost-user (`-netdev vhost-user`).
-        case net(socket: String, mac: String)
+        /// swiftdm's virtio-net over vhost-user (`-netdev vhost-user`), with `queues` queue
+        /// pairs (`queues=N`, `mq=on`: the backend must serve as many).
+        case net(socket: String, mac: String, queues: Int = 1)
         /// QEMU's own userspace virtio-net on tap `ifname` (`-netdev tap,vhost=off`), for
         /// comparisons; QEMU must run where the tap is (see ``QemuGuest/launcher``).
         case tapNet(ifname: String, mac: String)
@@ -100,9 +101,10 @@ public struct QemuGuest: GuestRunner {
                       "-device", "vhost-user-blk\(bus),chardev=vu\(i),num-queues=\(queues),queue-size=256"]
             case .rng(let socket):
                 a += ["-chardev", "socket,id=vu\(i),path=\(socket)", "-device", "vhost-user-rng\(bus),chardev=vu\(i)"]
-            case .net(let socket, let mac):
-                a += ["-chardev", "socket,id=vu\(i),path=\(socket)", "-netdev", "vhost-user,id=net\(i),chardev=vu\(i)",
-                      "-device", netDevice(netdev: "net\(i)", mac: mac)]
+            case .net(let socket, let mac, let queues):
+                a += ["-chardev", "socket,id=vu\(i),path=\(socket)",
+                      "-netdev", "vhost-user,id=net\(i),chardev=vu\(i)" + (queues > 1 ? ",queues=\(queues)" : ""),
+                      "-device", netDevice(netdev: "net\(i)", mac: mac) + (queues > 1 ? ",mq=on" : "")]
             case .tapNet(let ifname, let mac):
                 a += ["-netdev", "tap,id=net\(i),ifname=\(ifname),script=no,downscript=no,vhost=off",
                       "-device", netDevice(netdev: "net\(i)", mac: mac)]

@@ -20,9 +20,10 @@ final class NetworkNamespace {
     /// The prefix that runs a command inside the namespace.
     var launcher: [String] { ["ip", "netns", "exec", name] }
 
-    /// A persistent tap `tap` with `address` (CIDR), up.
-    func addTap(_ tap: String, address: String) throws {
-        try HostCommand.run(["ip", "-n", name, "tuntap", "add", "dev", tap, "mode", "tap"])
+    /// A persistent tap `tap` with `address` (CIDR), up; `multiQueue` makes it an
+    /// `IFF_MULTI_QUEUE` tap (one descriptor per queue pair).
+    func addTap(_ tap: String, address: String, multiQueue: Bool = false) throws {
+        try HostCommand.run(["ip", "-n", name, "tuntap", "add", "dev", tap, "mode", "tap"] + (multiQueue ? ["multi_queue"] : []))
         try HostCommand.run(["ip", "-n", name, "addr", "add", address, "dev", tap])
         try HostCommand.run(["ip", "-n", name, "link", "set", tap, "up"])
     }
