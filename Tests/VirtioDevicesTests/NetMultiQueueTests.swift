@@ -160,6 +160,30 @@ struct NetMultiQueueTests {
         #expect(bed.device.pairStatistics[1]?.rxDroppedByFilter == 1)
     }
 
+    @Test("the pairs in use are device state: saved, restored, hostile counts refused")
+    func pairsAreState() throws {
+        let bed = try MultiQueueNetBed(.mmio)
+        #expect(try bed.setPairs([3, 0]) == C.ok)
+        let saved = bed.device.saveState(id: "net0")
+        #expect(saved.value("queue-pairs") == .unsigned(3))
+        func receiving() -> [Bool] {
+            bed.device.dataPaths.withLock { $0 }.map { path in path.loop.sync { path.receiving } }
+        }
+        #expect(receiving() == [true, true, true])
+        var two = saved
+        two.set("queue-pairs", UInt64(2))
+        try bed.device.restoreState(two)
+        #expect(receiving() == [true, true, false])
+        for hostile: UInt64 in [0, 4, .max] {
+            var bad = saved
+            bad.set("queue-pairs", hostile)
+            #expect(throws: DeviceStateError.self) { try bed.device.restoreState(bad) }
+        }
+        #expect(receiving() == [true, true, false])
+        try bed.device.restoreState(saved)
+        #expect(receiving() == [true, true, true])
+    }
+
     @Test("without a control queue (a vhost-user frontend keeps it) every pair set up runs")
     func noControlQueue() throws {
         let bed = try MultiQueueNetBed(.mmio, features: NetTestbed.linuxFeatures & ~(VirtioNetFeature.ctrlVQ | VirtioNetFeature.ctrlRx

@@ -134,13 +134,18 @@ extension NetDataPath {
     private func setQueuePairs(_ data: inout ChainReader) -> Bool {
         guard features & VirtioNetFeature.mq != 0, let requested = try? data.read(UInt16.self),
               (1...maximumPairs).contains(Int(requested)) else { return false }
-        let count = Int(requested)
+        useQueuePairs(Int(requested))
+        logger.info("virtio-net: \(requested) of \(maximumPairs) queue pairs in use")
+        return true
+    }
+
+    /// Takes pairs `0..<count` into use and the others out of it (first pair's thread).
+    func useQueuePairs(_ count: Int) {
+        activePairs = count
         for peer in peers {
             let on = peer.pair < count
             peer.loop.sync { peer.setReceiving(on) }
         }
-        logger.info("virtio-net: \(count) of \(maximumPairs) queue pairs in use")
-        return true
     }
 
     /// Hands this pair's receive filter and guest offloads to the other pairs.

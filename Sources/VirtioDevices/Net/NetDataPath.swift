@@ -41,6 +41,8 @@ final class NetDataPath: @unchecked Sendable {
     var receiving = true
     /// The other pairs, for the first pair's control queue (empty on the others).
     var peers: [NetDataPath] = []
+    /// The pairs in use (the last VQ_PAIRS_SET, or what activation chose); first pair only.
+    var activePairs = 1
     /// `max_virtqueue_pairs`: the range VQ_PAIRS_SET accepts.
     let maximumPairs: Int
     var kickWatches: [EventSource] = []

@@ -2,7 +2,8 @@ import DeviceModel
 import Virtio
 
 /// virtio-net's guest-controlled state: the MAC address (settable through the control queue
-/// or, legacy, configuration space) and the receive filter (`VIRTIO_NET_CTRL_RX`/`_MAC`).
+/// or, legacy, configuration space), the receive filter (`VIRTIO_NET_CTRL_RX`/`_MAC`) and,
+/// with several pairs, how many the driver put in use (`VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET`).
 /// Frames in flight are not state: a NIC reset drops them too, and TCP resends.
 extension VirtioNetDevice: DeviceStateful {
     static let stateKind = "virtio-net"
@@ -12,7 +13,8 @@ extension VirtioNetDevice: DeviceStateful {
         r.set("mac", mac.key)
         // Every pair filters alike (the control queue hands its filter to all of them).
         if let path = dataPaths.withLock({ $0.first }) {
-            let f = path.loop.sync { path.filter }
+            let (f, pairs) = path.loop.sync { (path.filter, path.activePairs) }
+            if configuration.queuePairs > 1 { r.set("queue-pairs", UInt64(pairs)) }
             r.set("promiscuous", f.promiscuous)
             r.set("all-multicast", f.allMulticast)
             r.set("all-unicast", f.allUnicast)
@@ -52,11 +54,20 @@ extension VirtioNetDevice: DeviceStateful {
                         multicast: multicast, multicastCount: mOver ? ReceiveFilter.tableLimit + 1 : multicast.count)
             filter = f
         }
+        // Absent in records of single-pair devices (and older ones): one pair.
+        let pairs = r.value("queue-pairs") == nil ? nil : Int(try r.unsigned("queue-pairs", max: UInt64(configuration.queuePairs)))
+        if let pairs, pairs < 1 {
+            throw r.invalid("queue-pairs", pairs, expected: "1...\(configuration.queuePairs), the pairs VQ_PAIRS_SET put in use")
+        }
         mac.set(MACAddress(key: key))
+        let paths = dataPaths.withLock { $0 }
         if let filter {
-            for path in dataPaths.withLock({ $0 }) {
+            for path in paths {
                 path.loop.sync { path.filter = filter }
             }
+        }
+        if let pairs, let first = paths.first {
+            first.loop.sync { first.useQueuePairs(pairs) }
         }
     }
 }

@@ -152,6 +152,7 @@ public final class VirtioNetDevice: VirtioDevice {
         // the control queue and starts the rings of the pairs in use) every started pair runs.
         let activePairs = ctrl == nil ? configuration.queuePairs : 1
         paths[0].peers = Array(paths.dropFirst())
+        paths[0].activePairs = activePairs
         logger.info("virtio-net activated: features 0x\(String(features, radix: 16)) [\(VirtioNetFeature.describe(features))], receive offloads 0x\(String(offloads.rawValue, radix: 16)), \(paths.count) of \(configuration.queuePairs) queue pairs set up")
         dataPaths.withLock { $0 = paths }
         for path in paths {
