@@ -28,6 +28,18 @@ final class ThreadNamingBackend: PacketBackend {
     func setOffloads(_ offloads: PacketOffloads) throws(PacketBackendError) { try inner.setOffloads(offloads) }
 }
 
+/// A backend that, like a multi-queue tap's queue, can be detached; records each change.
+final class SteeredBackend: QueueSteeredPacketBackend {
+    let inner = SocketPairBackend()
+    let attachments = Mutex<[Bool]>([])
+    var pollFD: Int32 { inner.pollFD }
+    var supportedOffloads: PacketOffloads { inner.supportedOffloads }
+    func send(_ segments: [UnsafeRawBufferPointer]) throws(PacketBackendError) -> Int? { try inner.send(segments) }
+    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(PacketBackendError) -> Int? { try inner.receive(into: buffer) }
+    func setOffloads(_ offloads: PacketOffloads) throws(PacketBackendError) { try inner.setOffloads(offloads) }
+    func setQueueAttached(_ attached: Bool) throws(PacketBackendError) { attachments.withLock { $0.append(attached) } }
+}
+
 /// A three-pair virtio-net device on a transport, driven as Linux's virtio_net does with MQ.
 final class MultiQueueNetBed {
     static let pairs = 3
@@ -182,6 +194,29 @@ struct NetMultiQueueTests {
         #expect(receiving() == [true, true, false])
         try bed.device.restoreState(saved)
         #expect(receiving() == [true, true, true])
+    }
+
+    @Test("tap queues follow the pairs in use: detached while out of use or not set up, attached by VQ_PAIRS_SET")
+    func tapQueuesFollowPairs() throws {
+        let backends = (0..<3).map { _ in SteeredBackend() }
+        let device = try VirtioNetDevice(configuration: VirtioNetConfiguration(queueSize: 16, queuePairs: 3), backends: backends)
+        let attachment = try DeviceOnTransport(.mmio, device: device)
+        let driver = attachment.driver
+        _ = try driver.initialize(features: NetTestbed.linuxFeatures)
+        // Pairs 0 and 1 set up, pair 2 not (a driver using two of three pairs).
+        for q in 0..<4 { try driver.setupQueue(q) }
+        let ctrl = try driver.setupQueue(6)
+        driver.driverOK()
+        func attachments() -> [[Bool]] {
+            for l in device.loops { l.sync {} }
+            return backends.map { $0.attachments.withLock { $0 } }
+        }
+        #expect(attachments() == [[true], [false], [false]])
+        try ctrl.submit(readable: [[C.classMQ, C.mqVQPairsSet], [2, 0]], writable: [1])
+        try driver.kick(ctrl)
+        #expect(try driver.waitForUsed(ctrl).first?.written == [C.ok])
+        #expect(attachments() == [[true], [false, true], [false]])
+        device.reset()
     }
 
     @Test("without a control queue (a vhost-user frontend keeps it) every pair set up runs")

@@ -141,7 +141,11 @@ public final class VirtioNetDevice: VirtioDevice {
         // Pairs whose rings are not set up are not served: a vhost-user frontend starts a
         // pair's rings only once the guest uses it.
         for pair in 1..<configuration.queuePairs {
-            guard let rx = activation.queue(2 * pair), let tx = activation.queue(2 * pair + 1) else { continue }
+            guard let rx = activation.queue(2 * pair), let tx = activation.queue(2 * pair + 1) else {
+                // Nobody reads this pair's tap queue: the host must not steer flows to it.
+                Self.detach(backends[pair], logger: logger)
+                continue
+            }
             paths.append(NetDataPath(pair: pair, backend: backends[pair], loop: loops[pair], mac: mac, mtu: configuration.mtu,
                                      logger: logger, features: features, memory: activation.memory,
                                      interrupts: activation.interrupts, rx: rx, tx: tx, ctrl: nil,
@@ -187,6 +191,11 @@ public final class VirtioNetDevice: VirtioDevice {
         let pairs = paths.count > 1
             ? "; by pair: " + zip(paths, perPair).map { "\($0.pair): tx \($1.txFrames) rx \($1.rxFrames)" }.joined(separator: ", ") : ""
         logger.info("virtio-net stopped: tx \(s.txFrames) frames (\(s.txDropped) dropped, \(s.txStalls) stalls), rx \(s.rxFrames) frames (dropped: \(s.rxDroppedByFilter) filtered, \(s.rxDroppedTooLarge) too large, \(s.rxDroppedMalformed) malformed; \(s.rxPauses) pauses for buffers)\(pairs)")
+    }
+
+    private static func detach(_ backend: any PacketBackend, logger: Logger) {
+        guard let steered = backend as? any QueueSteeredPacketBackend else { return }
+        do { try steered.setQueueAttached(false) } catch { logger.error("virtio-net: \(error)") }
     }
 
     private static func errno(of error: PacketBackendError) -> Int32 {
