@@ -179,22 +179,27 @@ struct VhostUserNetTests {
         print(log.split(separator: "\n").filter { $0.contains("virtio-net") }.joined(separator: "\n"))
     }
 
-    @Test("closing numbers: iperf3 through swiftdm's vhost-user-net next to QEMU's own virtio-net (-netdev tap,vhost=off), same guest")
+    @Test("closing numbers: iperf3 through swiftdm's vhost-user-net next to QEMU's own virtio-net (-netdev tap,vhost=off), same guest, one queue pair and two")
     func throughputComparison() throws {
-        let network = try Network()
         let dir = try LinuxGuestHost.scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let seconds = 5
 
-        let backend = try VhostUserBackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap)"],
-                                         launcher: network.namespace.launcher)
-        let swiftdm = try Self.runGuest(.net(socket: backend.socket, mac: Self.guestMAC), seconds: seconds)
-        #expect(backend.terminate() == 0)
-        // The tap is persistent: QEMU attaches to the same one, in the namespace, once swiftdm let go.
-        let qemu = try Self.runGuest(.tapNet(ifname: Self.tap, mac: Self.guestMAC),
-                                     launcher: network.namespace.launcher, seconds: seconds)
+        var rows: [(String, GuestRun)] = []
+        for queues in [1, 2] {
+            // A namespace per round: a tap is multi-queue or not from its creation.
+            let network = try Network(multiQueue: queues > 1)
+            let backend = try VhostUserBackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap),queues=\(queues)"],
+                                                      launcher: network.namespace.launcher)
+            let swiftdm = try Self.runGuest(.net(socket: backend.socket, mac: Self.guestMAC, queues: queues), seconds: seconds)
+            #expect(backend.terminate() == 0)
+            // The tap is persistent: QEMU attaches to the same one, in the namespace, once swiftdm let go.
+            let qemu = try Self.runGuest(.tapNet(ifname: Self.tap, mac: Self.guestMAC, queues: queues),
+                                         launcher: network.namespace.launcher, seconds: seconds)
+            let pairs = queues == 1 ? "" : ", \(queues) queue pairs"
+            rows += [("swiftdm vhost-user-net\(pairs)", swiftdm), ("QEMU virtio-net, tap, vhost=off\(pairs)", qemu)]
+        }
 
-        let rows: [(String, GuestRun)] = [("swiftdm vhost-user-net", swiftdm), ("QEMU virtio-net, tap, vhost=off", qemu)]
         print("BENCH: iperf3 \(seconds) s each way, guest kit on q35 (\(QemuAccelerator.preferred)), virtio-net-pci, tap in a network namespace")
         for (name, run) in rows {
             #expect(run.exitStatus == 0, "\(name) guest console:\n\(run.console)")

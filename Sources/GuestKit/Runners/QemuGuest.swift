@@ -22,7 +22,7 @@ public struct QemuGuest: GuestRunner {
         case net(socket: String, mac: String, queues: Int = 1)
         /// QEMU's own userspace virtio-net on tap `ifname` (`-netdev tap,vhost=off`), for
         /// comparisons; QEMU must run where the tap is (see ``QemuGuest/launcher``).
-        case tapNet(ifname: String, mac: String)
+        case tapNet(ifname: String, mac: String, queues: Int = 1)
         /// QEMU's own virtio-gpu (2D) with a `width × height` preferred mode; the machine's
         /// VGA is then left out, so the GPU is the only display (``QemuGuest/vnc`` shows it).
         case gpu(width: Int, height: Int)
@@ -105,9 +105,9 @@ public struct QemuGuest: GuestRunner {
                 a += ["-chardev", "socket,id=vu\(i),path=\(socket)",
                       "-netdev", "vhost-user,id=net\(i),chardev=vu\(i)" + (queues > 1 ? ",queues=\(queues)" : ""),
                       "-device", netDevice(netdev: "net\(i)", mac: mac) + (queues > 1 ? ",mq=on" : "")]
-            case .tapNet(let ifname, let mac):
-                a += ["-netdev", "tap,id=net\(i),ifname=\(ifname),script=no,downscript=no,vhost=off",
-                      "-device", netDevice(netdev: "net\(i)", mac: mac)]
+            case .tapNet(let ifname, let mac, let queues):
+                a += ["-netdev", "tap,id=net\(i),ifname=\(ifname),script=no,downscript=no,vhost=off" + (queues > 1 ? ",queues=\(queues)" : ""),
+                      "-device", netDevice(netdev: "net\(i)", mac: mac) + (queues > 1 ? ",mq=on" : "")]
             case .gpu(let width, let height):
                 a += ["-vga", "none", "-device", (machine == .q35 ? "virtio-gpu-pci" : "virtio-gpu-device") + ",xres=\(width),yres=\(height)"]
             case .keyboard:
