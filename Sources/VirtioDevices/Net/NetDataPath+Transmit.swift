@@ -64,11 +64,8 @@ extension NetDataPath {
         for b in chain.readable where b.length > 0 {
             transmitRanges.append((gpa: b.address, length: Int(b.length)))
         }
-        let result = try memory.withSlices(covering: transmitRanges) { slices in
-            gatherSegments(slices)
-            return Result { () throws(PacketBackendError) in try backend.send(transmitSegments) }
-        }
-        switch result {
+        transmitSegments.removeAll(keepingCapacity: true)
+        switch try gatherAndSend(from: 0, offset: 0) {
         case .success(nil):
             return false
         case .success:
@@ -80,24 +77,47 @@ extension NetDataPath {
         return true
     }
 
-    /// Fills ``transmitSegments`` from the guest's slices, inserting the two `num_buffers`
+    /// Gathers ``transmitRanges`` from `index` on into ``transmitSegments`` (`offset` bytes of
+    /// the frame gathered so far) and hands the frame to the backend. One guest-memory scope
+    /// per range, nested, keeps every pointer valid until the send returns; a range within one
+    /// mapping (nearly all) costs no array, so a frame allocates nothing. A range spanning two
+    /// mappings takes the slice path.
+    private func gatherAndSend(from index: Int, offset: Int) throws(GuestMemoryError) -> Result<Int?, PacketBackendError> {
+        guard index < transmitRanges.count else {
+            return Result { () throws(PacketBackendError) in try backend.send(transmitSegments) }
+        }
+        let range = transmitRanges[index]
+        let mark = transmitSegments.count
+        do {
+            return try memory.withContiguousBytes(at: range.gpa, length: range.length) { bytes in
+                var next = offset
+                appendSegment(UnsafeRawBufferPointer(bytes), offset: &next)
+                return Result { () throws(GuestMemoryError) in try gatherAndSend(from: index + 1, offset: next) }
+            }.get()
+        } catch .notContiguous {
+            transmitSegments.removeSubrange(mark...)
+            return try memory.withSlices(at: range.gpa, length: range.length) { slices in
+                var next = offset
+                for slice in slices { appendSegment(UnsafeRawBufferPointer(slice), offset: &next) }
+                return Result { () throws(GuestMemoryError) in try gatherAndSend(from: index + 1, offset: next) }
+            }.get()
+        }
+    }
+
+    /// Appends `part` (the frame's bytes from `offset` on), inserting the two `num_buffers`
     /// bytes the backend expects after a 10-byte legacy header.
-    private func gatherSegments(_ slices: [UnsafeMutableRawBufferPointer]) {
-        transmitSegments.removeAll(keepingCapacity: true)
-        var offset = 0
-        for slice in slices {
-            var part = UnsafeRawBufferPointer(slice)
-            if headerLength < VirtioNetHeader.size, offset < headerLength {
-                let take = min(part.count, headerLength - offset)
-                transmitSegments.append(UnsafeRawBufferPointer(rebasing: part[0..<take]))
-                offset += take
-                part = UnsafeRawBufferPointer(rebasing: part[take...])
-                if offset == headerLength { transmitSegments.append(UnsafeRawBufferPointer(pad)) }
-            }
-            if !part.isEmpty {
-                transmitSegments.append(part)
-                offset += part.count
-            }
+    private func appendSegment(_ part: UnsafeRawBufferPointer, offset: inout Int) {
+        var part = part
+        if headerLength < VirtioNetHeader.size, offset < headerLength {
+            let take = min(part.count, headerLength - offset)
+            transmitSegments.append(UnsafeRawBufferPointer(rebasing: part[0..<take]))
+            offset += take
+            part = UnsafeRawBufferPointer(rebasing: part[take...])
+            if offset == headerLength { transmitSegments.append(UnsafeRawBufferPointer(pad)) }
+        }
+        if !part.isEmpty {
+            transmitSegments.append(part)
+            offset += part.count
         }
     }
 }
