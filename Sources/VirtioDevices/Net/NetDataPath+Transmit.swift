@@ -1,6 +1,9 @@
 import DeviceModel
 import HostIO
 import Virtio
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Transmit (guest → backend, §5.1.6.2).
 extension NetDataPath {
@@ -65,7 +68,11 @@ extension NetDataPath {
             transmitRanges.append((gpa: b.address, length: Int(b.length)))
         }
         transmitSegments.removeAll(keepingCapacity: true)
-        switch try gatherAndSend(from: 0, offset: 0) {
+        // One nested scope per range: a chain of many tiny buffers (a hostile one can have
+        // a thousand) is copied into one staging buffer instead, so the stack stays shallow.
+        let result = transmitRanges.count <= Self.maximumNestedRanges
+            ? try gatherAndSend(from: 0, offset: 0) : try copyAndSend(chain)
+        switch result {
         case .success(nil):
             return false
         case .success:
@@ -102,6 +109,28 @@ extension NetDataPath {
                 return Result { () throws(GuestMemoryError) in try gatherAndSend(from: index + 1, offset: next) }
             }.get()
         }
+    }
+
+    /// The most guest ranges ``gatherAndSend(from:offset:)`` nests scopes for.
+    static let maximumNestedRanges = 64
+
+    /// Copies the chain's readable bytes into a staging buffer and sends them. A frame
+    /// larger than the buffer (beyond any GSO frame a backend takes) is dropped, as a NIC
+    /// would drop it.
+    private func copyAndSend(_ chain: DescriptorChain) throws(GuestMemoryError) -> Result<Int?, PacketBackendError> {
+        let total = transmitRanges.reduce(0) { $0 + $1.length }
+        guard total <= PacketBufferPool.bufferSize, let buffer = transmitPool.take() else {
+            return .failure(.sendFailed(errno: EMSGSIZE))
+        }
+        defer { transmitPool.give(buffer) }
+        var copied = 0
+        for range in transmitRanges {
+            try memory.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[copied..<copied + range.length]), from: range.gpa)
+            copied += range.length
+        }
+        var offset = 0
+        appendSegment(UnsafeRawBufferPointer(rebasing: buffer[0..<copied]), offset: &offset)
+        return Result { () throws(PacketBackendError) in try backend.send(transmitSegments) }
     }
 
     /// Appends `part` (the frame's bytes from `offset` on), inserting the two `num_buffers`

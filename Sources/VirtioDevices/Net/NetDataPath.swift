@@ -57,6 +57,8 @@ final class NetDataPath: @unchecked Sendable {
 
     /// Host staging for received frames: rx copies, never allocates per packet.
     let pool = PacketBufferPool(limit: 2)
+    /// Host staging for tx frames of many tiny buffers (see `maximumNestedRanges`).
+    let transmitPool = PacketBufferPool(limit: 1)
     /// A frame read from the backend that is waiting for rx buffers.
     var pendingFrame: StagedFrame?
     /// Rx chains popped and not yet used: for a frame that needs more mergeable buffers,
