@@ -20,7 +20,7 @@ struct VhostUserLinuxTests {
         disk() { for d in /sys/block/vd*; do [ "$(cat $d/serial 2>/dev/null)" = "$1" ] && basename $d; done; }
         """
 
-    @Test("q35 + vhost-user-blk-pci/rng-pci: known image, write pattern, read-only disk, /dev/hwrng, fio randrw verify")
+    @Test("q35 + vhost-user-blk-pci (2 queues on 2 I/O threads)/rng-pci: known image, pattern written on queue 1 and read on queue 0, read-only disk, /dev/hwrng, fio randrw verify")
     func pciBlockAndEntropy() throws {
         let kit = try LinuxGuestHost.requireKit()
         let dir = try LinuxGuestHost.scratchDirectory()
@@ -30,7 +30,7 @@ struct VhostUserLinuxTests {
         let dataSHA = try data.sha256(count: 16 * Self.mib)
         let roSHA = try ro.sha256(count: 4 * Self.mib)
 
-        let blk = try VhostUserBackendProcess(socket: dir + "/data.sock", device: ["--blk", "\(data.path),serial=data"])
+        let blk = try VhostUserBackendProcess(socket: dir + "/data.sock", device: ["--blk", "\(data.path),serial=data,num-queues=2,iothreads=2"])
         let roBlk = try VhostUserBackendProcess(socket: dir + "/ro.sock", device: ["--blk", "\(ro.path),readonly=on,serial=ro"])
         let rng = try VhostUserBackendProcess(socket: dir + "/rng.sock", device: ["--rng"])
 
@@ -48,16 +48,18 @@ struct VhostUserLinuxTests {
             echo "data-sha=$(head -c \(16 * Self.mib) /dev/$DATA | sha256sum | cut -d' ' -f1)"
             echo "ro-sha=$(head -c \(4 * Self.mib) /dev/$RO | sha256sum | cut -d' ' -f1)"
             echo "ro-flag=$(cat /sys/block/$RO/ro)"
+            echo "data-hwqueues=$(ls /sys/block/$DATA/mq | tr '\\n' ',')"
             if dd if=/dev/zero of=/dev/$RO bs=4096 count=1 conv=fsync 2>/dev/null; then echo ro-write=accepted; else echo ro-write=refused; fi
-            yes swiftdm-pattern | head -c \(4 * Self.mib) | dd of=/dev/$DATA bs=1M seek=16 conv=fsync 2>/dev/null
+            # blk-mq maps vCPU n to queue n: the pattern goes out on queue 1 and comes back on queue 0.
+            yes swiftdm-pattern | head -c \(4 * Self.mib) | taskset -c 1 dd of=/dev/$DATA bs=1M seek=16 conv=fsync 2>/dev/null
             sync; echo 3 > /proc/sys/vm/drop_caches
-            echo "pattern-sha=$(dd if=/dev/$DATA bs=1M skip=16 count=4 2>/dev/null | sha256sum | cut -d' ' -f1)"
+            echo "pattern-sha=$(taskset -c 0 dd if=/dev/$DATA bs=1M skip=16 count=4 2>/dev/null | sha256sum | cut -d' ' -f1)"
             echo "rng-bytes=$(head -c 64 /dev/hwrng | wc -c)"
             echo "rng-current=$(cat /sys/class/misc/hw_random/rng_current)"
             \(withFio ? fio : "")
             """
         let guest = QemuGuest(kit: kit, machine: .q35,
-                              devices: [.blk(socket: blk.socket), .blk(socket: roBlk.socket), .rng(socket: rng.socket)],
+                              devices: [.blk(socket: blk.socket, queues: 2), .blk(socket: roBlk.socket), .rng(socket: rng.socket)],
                               command: script, useToolsInitrd: withFio)
         let run = try guest.run(echo: LinuxGuestHost.echo)
         print("q35 guest: ready at \(run.readyUptime ?? -1) s guest uptime, done at \(run.exitUptime ?? -1) s, \(run.wallSeconds) s wall")
@@ -67,6 +69,7 @@ struct VhostUserLinuxTests {
         #expect(run.reported("data-sha") == dataSHA)
         #expect(run.reported("ro-sha") == roSHA)
         #expect(run.reported("ro-flag") == "1")
+        #expect(run.reported("data-hwqueues") == "0,1,", "the guest's blk-mq runs both queues")
         #expect(run.reported("ro-write") == "refused")
         #expect(run.reported("rng-bytes") == "64")
         #expect(run.reported("rng-current") == "virtio_rng.0")

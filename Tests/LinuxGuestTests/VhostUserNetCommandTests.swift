@@ -2,12 +2,12 @@ import Foundation
 import Testing
 import GuestKit
 
-/// `swiftdm vhost-user --net tap=NAME[,mac=MAC]`: its spellings, and the tap it attaches or creates.
+/// `swiftdm vhost-user --net tap=NAME[,mac=MAC][,queues=N]`: its spellings, and the tap it attaches or creates.
 @Suite("swiftdm vhost-user --net")
 struct VhostUserNetCommandTests {
     /// The spellings are read back from the backend's `serving …` line, so the backend really
     /// attaches a tap: it runs in a network namespace of its own, where it creates `tap0`.
-    @Test("tap=NAME and mac=MAC, as swiftdm run spells them",
+    @Test("tap=NAME, mac=MAC and queues=N, as swiftdm run spells them",
           .enabled(if: LinuxGuestHost.swiftdmAvailable && NetworkNamespace.unavailableReason == nil,
                    "needs the swiftdm executable, root and network namespaces"))
     func spellings() throws {
@@ -18,6 +18,8 @@ struct VhostUserNetCommandTests {
             (["--net", "tap=tap0"], "virtio-net on tap tap0"),
             (["--net", "tap=tap0,mac=52:54:00:12:34:56"], "virtio-net on tap tap0 mac 52:54:00:12:34:56"),
             (["--net", "mac=52:54:00:12:34:56,tap=tap0"], "virtio-net on tap tap0 mac 52:54:00:12:34:56"),
+            // A multi-queue tap, created with its two queues.
+            (["--net", "tap=tap1,queues=2"], "virtio-net on tap tap1 queues=2"),
         ]
         for (i, c) in cases.enumerated() {
             let served = try VhostUserCommandLine.servedDevice(c.device, socket: dir + "/\(i).sock", launcher: namespace.launcher)
@@ -32,7 +34,7 @@ struct VhostUserNetCommandTests {
         defer { try? FileManager.default.removeItem(atPath: dir) }
         for bad in [["--net", "tap="], ["--net", "mac=52:54:00:12:34:56"], ["--net", "tap=0123456789abcdef"],
                     ["--net", "tap=a/b"], ["--net", "tap=t0,mac=01:00:00:00:00:01"], ["--net", "tap=t0,mac=zz"],
-                    ["--net", "tap=t0,queues=2"], ["--net", "tap=t0", "--rng"]] {
+                    ["--net", "tap=t0,queues=0"], ["--net", "tap=t0,queues=65"], ["--net", "tap=t0", "--rng"]] {
             #expect(try VhostUserCommandLine.refuses(bad, socket: dir + "/x.sock"), "\(bad)")
         }
     }

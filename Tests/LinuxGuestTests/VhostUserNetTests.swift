@@ -33,15 +33,17 @@ struct VhostUserNetTests {
     static let guestAddress = "10.77.0.2"
     static let guestMAC = "52:54:00:77:00:02"
 
-    /// A namespace with the tap and an iperf3 server bound to the tap's address.
-    static func network() throws -> IperfTapNetwork {
-        try IperfTapNetwork(namespaceName: "swdm-net-\(getpid())", tap: tap, hostAddress: hostAddress, echo: LinuxGuestHost.echo)
+    /// A namespace with the tap (multi-queue if asked) and an iperf3 server bound to the tap's address.
+    static func network(multiQueue: Bool = false) throws -> IperfTapNetwork {
+        try IperfTapNetwork(namespaceName: "swdm-net-\(getpid())", tap: tap, hostAddress: hostAddress, multiQueue: multiQueue,
+                            echo: LinuxGuestHost.echo)
     }
 
     /// Boots the guest kit with `device`, QEMU under `launcher`, and runs the iperf3 script.
-    static func runGuest(_ device: QemuGuest.Device, launcher: [String] = [], seconds: Int) throws -> GuestRun {
+    static func runGuest(_ device: QemuGuest.Device, launcher: [String] = [], seconds: Int, queues: Int = 1) throws -> GuestRun {
         var guest = QemuGuest(kit: try LinuxGuestHost.requireKit(), machine: .q35, devices: [device],
-                              command: IperfGuestScript(hostAddress: hostAddress, guestAddress: guestAddress, seconds: seconds).text,
+                              command: IperfGuestScript(hostAddress: hostAddress, guestAddress: guestAddress, seconds: seconds,
+                                                        queues: queues).text,
                               useToolsInitrd: true)
         guest.launcher = launcher
         return try guest.run(echo: LinuxGuestHost.echo)
@@ -53,14 +55,14 @@ struct VhostUserNetTests {
         return bits[bits.index(bits.startIndex, offsetBy: n)] == "1"
     }
 
-    @Test("q35 + vhost-user virtio-net-pci on a tap in a network namespace: ping, iperf3 both ways, checksum offload and TSO")
+    @Test("q35 + vhost-user virtio-net-pci, 2 queue pairs on a multi-queue tap in a network namespace: ping from each vCPU, iperf3 both ways, checksum offload and TSO")
     func iperfThroughTap() throws {
-        let network = try Self.network()
+        let network = try Self.network(multiQueue: true)
         let dir = try LinuxGuestHost.scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
-        let backend = try VhostUserBackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap)"],
+        let backend = try VhostUserBackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap),queues=2"],
                                          launcher: network.launcher)
-        let run = try Self.runGuest(.net(socket: backend.socket, mac: Self.guestMAC), seconds: 3)
+        let run = try Self.runGuest(.net(socket: backend.socket, mac: Self.guestMAC, queues: 2), seconds: 3, queues: 2)
         print(run.commandOutput)
         #expect(run.exitStatus == 0, "guest console:\n\(run.console)")
         #expect(run.reported("driver") == "virtio_net")
@@ -77,6 +79,13 @@ struct VhostUserNetTests {
         for bit in [0, 1, 7, 8, 11, 12, 15] {
             #expect(Self.featureBit(bit, in: run), "feature bit \(bit) negotiated (guest: \(run.reported("vfeatures") ?? "?"))")
         }
+        // Multiqueue: MQ (bit 22) negotiated, Linux runs two pairs (one per vCPU), and a ping
+        // from each vCPU gets its answer.
+        #expect(Self.featureBit(22, in: run), "MQ negotiated (guest: \(run.reported("vfeatures") ?? "?"))")
+        let netQueues = Set((run.reported("netqueues") ?? "").split(separator: ",").map(String.init))
+        #expect(netQueues == ["rx-0", "rx-1", "tx-0", "tx-1"], "guest queues: \(netQueues)")
+        #expect(run.reported("ping-cpu0") == "0")
+        #expect(run.reported("ping-cpu1") == "0")
         #expect(backend.terminate() == 0)
         let log = backend.process.output
         let activation = log.split(separator: "\n").first { $0.contains("virtio-net activated") }.map(String.init) ?? ""
@@ -84,26 +93,40 @@ struct VhostUserNetTests {
             #expect(activation.contains(" \(name)") || activation.contains("[\(name)"), "device logged \(name): \(activation)")
         }
         #expect(!log.contains("needs reset"), "backend log:\n\(log)")
+        // The second pair carried frames (its own thread and tap queue): the device's
+        // per-pair counts, logged at each stop.
+        let secondPair = log.split(separator: "\n").compactMap { line -> Int? in
+            guard let r = line.range(of: "1: tx ") else { return nil }
+            let words = line[r.upperBound...].split(separator: " ")
+            guard words.count >= 3, let tx = Int(words[0]), let rx = Int(words[2].trimmingCharacters(in: .punctuationCharacters)) else { return nil }
+            return tx + rx
+        }.reduce(0, +)
+        #expect(secondPair > 0, "frames on queue pair 1 (backend log:\n\(log))")
         print("swiftdm vhost-user-net: guest→host \(up.map(String.init(describing:)) ?? "?"), host→guest \(down.map(String.init(describing:)) ?? "?")")
         print(log.split(separator: "\n").filter { $0.contains("virtio-net") }.joined(separator: "\n"))
     }
 
-    @Test("closing numbers: iperf3 through swiftdm's vhost-user-net next to QEMU's own virtio-net (-netdev tap,vhost=off), same guest")
+    @Test("closing numbers: iperf3 through swiftdm's vhost-user-net next to QEMU's own virtio-net (-netdev tap,vhost=off), same guest, one queue pair and two")
     func throughputComparison() throws {
-        let network = try Self.network()
         let dir = try LinuxGuestHost.scratchDirectory()
         defer { try? FileManager.default.removeItem(atPath: dir) }
         let seconds = 5
 
-        let backend = try VhostUserBackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap)"],
-                                         launcher: network.launcher)
-        let swiftdm = try Self.runGuest(.net(socket: backend.socket, mac: Self.guestMAC), seconds: seconds)
-        #expect(backend.terminate() == 0)
-        // The tap is persistent: QEMU attaches to the same one, in the namespace, once swiftdm let go.
-        let qemu = try Self.runGuest(.tapNet(ifname: Self.tap, mac: Self.guestMAC),
-                                     launcher: network.launcher, seconds: seconds)
+        var rows: [(String, GuestRun)] = []
+        for queues in [1, 2] {
+            // A namespace per round: a tap is multi-queue or not from its creation.
+            let network = try Self.network(multiQueue: queues > 1)
+            let backend = try VhostUserBackendProcess(socket: dir + "/net.sock", device: ["--net", "tap=\(Self.tap),queues=\(queues)"],
+                                                      launcher: network.launcher)
+            let swiftdm = try Self.runGuest(.net(socket: backend.socket, mac: Self.guestMAC, queues: queues), seconds: seconds)
+            #expect(backend.terminate() == 0)
+            // The tap is persistent: QEMU attaches to the same one, in the namespace, once swiftdm let go.
+            let qemu = try Self.runGuest(.tapNet(ifname: Self.tap, mac: Self.guestMAC, queues: queues),
+                                         launcher: network.launcher, seconds: seconds)
+            let pairs = queues == 1 ? "" : ", \(queues) queue pairs"
+            rows += [("swiftdm vhost-user-net\(pairs)", swiftdm), ("QEMU virtio-net, tap, vhost=off\(pairs)", qemu)]
+        }
 
-        let rows: [(String, GuestRun)] = [("swiftdm vhost-user-net", swiftdm), ("QEMU virtio-net, tap, vhost=off", qemu)]
         print("BENCH: iperf3 \(seconds) s each way, guest kit on q35 (\(QemuAccelerator.preferred)), virtio-net-pci, tap in a network namespace")
         for (name, run) in rows {
             #expect(run.exitStatus == 0, "\(name) guest console:\n\(run.console)")

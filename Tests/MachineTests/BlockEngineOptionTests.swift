@@ -23,6 +23,11 @@ import VirtioDevices
             == .block(BlockDeviceSpec(path: "/img", readOnly: true, serial: "d0", aio: .threads, cache: .none)))
         #expect(try VirtioDeviceSpec.device(parsing: "virtio-blk,file=/img,aio=io_uring,cache=none", option: "--device")
             == .block(BlockDeviceSpec(path: "/img", aio: .ioUring, cache: .none)))
+        // Multiqueue: QEMU's num-queues, and the I/O threads serving them.
+        #expect(try VirtioDeviceSpec.block(parsing: "/img,num-queues=4,iothreads=2", option: "--blk")
+            == .block(BlockDeviceSpec(path: "/img", queues: 4, queueThreads: 2)))
+        #expect(try VirtioDeviceSpec.device(parsing: "virtio-blk,file=/img,num-queues=2", option: "--device")
+            == .block(BlockDeviceSpec(path: "/img", queues: 2)))
     }
 
     @Test func badValuesNameThemselves() {
@@ -35,6 +40,10 @@ import VirtioDevices
             ("/img,poll-max-ns=-1", "--disk poll-max-ns", "-1"),
             ("/img,poll-max-ns=1000001", "--disk poll-max-ns", "1000001"),
             ("/img,poll-max-ns=32us", "--disk poll-max-ns", "32us"),
+            ("/img,num-queues=0", "--disk num-queues", "0"),
+            ("/img,num-queues=65", "--disk num-queues", "65"),
+            ("/img,iothreads=0", "--disk iothreads", "0"),
+            ("/img,iothreads=many", "--disk iothreads", "many"),
         ]
         for (text, option, value) in cases {
             let error = #expect(throws: DeviceSpecError.self) { try VirtioDeviceSpec.block(parsing: text, option: "--disk") }

@@ -24,9 +24,9 @@ import VirtioDevices
     }
 
     @Test(arguments: [
-        ("/img,discard=unmap", "--disk '/img,discard=unmap': unknown disk option 'discard' (readonly, serial, transport, aio, cache, poll-max-ns)"),
-        ("", "--disk '': expected PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]"),
-        (",readonly=on", "--disk ',readonly=on': expected PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]"),
+        ("/img,discard=unmap", "--disk '/img,discard=unmap': unknown disk option 'discard' (readonly, serial, transport, aio, cache, poll-max-ns, num-queues, iothreads)"),
+        ("", "--disk '': expected PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N][,num-queues=N][,iothreads=N]"),
+        (",readonly=on", "--disk ',readonly=on': expected PATH[,readonly=on|off][,serial=ID][,transport=pci|pci-transitional|mmio][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N][,num-queues=N][,iothreads=N]"),
         ("/img,aio=native", "--disk aio 'native': expected io_uring, threads or inline"),
         ("/img,cache=directsync", "--disk cache 'directsync': expected writeback or none"),
         ("/img,readonly=maybe", "--disk readonly 'maybe': expected on or off"),
@@ -49,11 +49,17 @@ import VirtioDevices
         #expect(try VirtioDeviceSpec.net(parsing: "tap=tap0,mac=52:54:00:12:34:56", option: "--net") == .net(NetDeviceSpec(tap: "tap0", mac: mac)))
         #expect(try VirtioDeviceSpec.net(parsing: "mac=52-54-00-12-34-56,tap=tap0", option: "--net") == .net(NetDeviceSpec(tap: "tap0", mac: mac)))
         #expect(try VirtioDeviceSpec.device(parsing: "virtio-net,ifname=tap0,transport=mmio") == .net(NetDeviceSpec(tap: "tap0", transport: .mmio)))
+        // Multiqueue, QEMU's `-netdev tap,queues=N`.
+        #expect(try VirtioDeviceSpec.net(parsing: "tap=tap0,queues=4", option: "--net") == .net(NetDeviceSpec(tap: "tap0", queuePairs: 4)))
+        #expect(try VirtioDeviceSpec.device(parsing: "virtio-net,tap=tap0,queues=2") == .net(NetDeviceSpec(tap: "tap0", queuePairs: 2)))
+        let error = #expect(throws: DeviceSpecError.self) { try VirtioDeviceSpec.net(parsing: "tap=t0,queues=65", option: "--net") }
+        #expect(error?.option == "--net queues" && error?.value == "65")
     }
 
     @Test(arguments: [
         "tap=", "mac=52:54:00:12:34:56", "tap=0123456789abcdef", "tap=a/b", "tap=t0,mac=01:00:00:00:00:01",
         "tap=t0,mac=zz", "tap=t0,mac=52:54:00:12:34", "tap=t0,mac=52:54:00:12:34:567", "tap=t0,vhost=on",
+        "tap=t0,queues=0", "tap=t0,queues=-1", "tap=t0,queues=two", "tap=t0,queues=",
     ])
     func netRefusals(text: String) {
         #expect(throws: DeviceSpecError.self) { try VirtioDeviceSpec.net(parsing: text, option: "--net") }

@@ -13,13 +13,18 @@ public struct IperfGuestScript: Sendable {
     public var prefixLength: Int
     /// How long each direction runs.
     public var seconds: Int
+    /// Queue pairs the device offers: with more than one, the script also reports the queues
+    /// Linux set up (`netqueues`, e.g. `rx-0,rx-1,tx-0,tx-1,`) and pings from vCPUs 0 and 1
+    /// (`ping-cpu0`, `ping-cpu1`: each sends on its own tx queue).
+    public var queues: Int
 
     /// The script for a guest at `guestAddress` talking to the server at `hostAddress`.
-    public init(hostAddress: String, guestAddress: String, prefixLength: Int = 24, seconds: Int) {
+    public init(hostAddress: String, guestAddress: String, prefixLength: Int = 24, seconds: Int, queues: Int = 1) {
         self.hostAddress = hostAddress
         self.guestAddress = guestAddress
         self.prefixLength = prefixLength
         self.seconds = seconds
+        self.queues = queues
     }
 
     /// The shell text, for ``GuestInit`` (alone or after other commands).
@@ -32,12 +37,21 @@ public struct IperfGuestScript: Sendable {
         ping -c 3 -W 5 \(hostAddress) > /tmp/ping.txt 2>&1
         echo "ping-status=$?"
         cat /tmp/ping.txt
+        \(multiQueueLines)
         \(iperf(IperfResult.Direction.guestToHost.key, ""))
         \(iperf(IperfResult.Direction.hostToGuest.key, "-R"))
         for s in rx_errors tx_errors rx_dropped tx_dropped rx_packets tx_packets; do
             echo "$s=$(cat /sys/class/net/eth0/statistics/$s)"
         done
         """
+    }
+
+    private var multiQueueLines: String {
+        guard queues > 1 else { return "" }
+        return """
+            echo "netqueues=$(ls /sys/class/net/eth0/queues | tr '\\n' ',')"
+            for c in 0 1; do taskset -c $c ping -c 3 -W 5 \(hostAddress) > /dev/null 2>&1; echo "ping-cpu$c=$?"; done
+            """
     }
 
     /// One iperf3 client run: its status, its report, and the receiver's figures (fields 5 and

@@ -12,17 +12,18 @@ public final class IperfTapNetwork: Sendable {
     public let server: ConsoleProcess
 
     /// Creates namespace `namespaceName` with tap `tap` at `hostAddress/prefixLength` and starts
-    /// the server there, waiting up to 20 s for it to listen.
+    /// the server there, waiting up to 20 s for it to listen; `multiQueue` makes the tap an
+    /// `IFF_MULTI_QUEUE` one (a backend then opens one descriptor per queue pair).
     ///
     /// - Parameter echo: Receives the server's output as it arrives.
     /// - Throws: ``GuestKitError/hostCommandFailed(command:status:output:)`` from `ip`, or
     ///   ``GuestKitError/iperfServerDidNotStart(output:)``.
-    public init(namespaceName: String, tap: String, hostAddress: String, prefixLength: Int = 24,
+    public init(namespaceName: String, tap: String, hostAddress: String, prefixLength: Int = 24, multiQueue: Bool = false,
                 echo: (@Sendable (String) -> Void)? = nil) throws {
         namespace = try NetworkNamespace(name: namespaceName)
         self.tap = tap
         self.hostAddress = hostAddress
-        try namespace.addTap(tap, address: "\(hostAddress)/\(prefixLength)")
+        try namespace.addTap(tap, address: "\(hostAddress)/\(prefixLength)", multiQueue: multiQueue)
         server = try ConsoleProcess(namespace.launcher + ["iperf3", "-s", "-B", hostAddress, "--forceflush"], echo: echo)
         guard server.waitForOutput(containing: "Server listening", timeout: .seconds(20)) else {
             server.kill()

@@ -22,11 +22,12 @@ public final class NetworkNamespace: Sendable {
     /// The prefix that runs a command inside the namespace.
     public var launcher: [String] { ["ip", "netns", "exec", name] }
 
-    /// Adds a persistent tap `tap` with `address` (CIDR), up.
+    /// Adds a persistent tap `tap` with `address` (CIDR), up; `multiQueue` makes it an
+    /// `IFF_MULTI_QUEUE` tap (one descriptor per queue pair).
     ///
     /// - Throws: ``GuestKitError/hostCommandFailed(command:status:output:)`` from `ip`.
-    public func addTap(_ tap: String, address: String) throws {
-        try HostCommand.run(["ip", "-n", name, "tuntap", "add", "dev", tap, "mode", "tap"])
+    public func addTap(_ tap: String, address: String, multiQueue: Bool = false) throws {
+        try HostCommand.run(["ip", "-n", name, "tuntap", "add", "dev", tap, "mode", "tap"] + (multiQueue ? ["multi_queue"] : []))
         try HostCommand.run(["ip", "-n", name, "addr", "add", address, "dev", tap])
         try HostCommand.run(["ip", "-n", name, "link", "set", tap, "up"])
     }

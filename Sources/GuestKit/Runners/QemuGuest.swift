@@ -17,11 +17,12 @@ public struct QemuGuest: GuestRunner {
         case blk(socket: String, queues: Int = 1, reconnect: Bool = false)
         /// vhost-user-rng on the backend at `socket`.
         case rng(socket: String)
-        /// swiftdm's virtio-net over vhost-user (`-netdev vhost-user`).
-        case net(socket: String, mac: String)
+        /// swiftdm's virtio-net over vhost-user (`-netdev vhost-user`), with `queues` queue
+        /// pairs (`queues=N`, `mq=on`: the backend must serve as many).
+        case net(socket: String, mac: String, queues: Int = 1)
         /// QEMU's own userspace virtio-net on tap `ifname` (`-netdev tap,vhost=off`), for
         /// comparisons; QEMU must run where the tap is (see ``QemuGuest/launcher``).
-        case tapNet(ifname: String, mac: String)
+        case tapNet(ifname: String, mac: String, queues: Int = 1)
         /// QEMU's own virtio-gpu (2D) with a `width × height` preferred mode; the machine's
         /// VGA is then left out, so the GPU is the only display (``QemuGuest/vnc`` shows it).
         case gpu(width: Int, height: Int)
@@ -102,12 +103,13 @@ public struct QemuGuest: GuestRunner {
                       "-device", "vhost-user-blk\(bus),chardev=vu\(i),num-queues=\(queues),queue-size=256"]
             case .rng(let socket):
                 a += ["-chardev", "socket,id=vu\(i),path=\(socket)", "-device", "vhost-user-rng\(bus),chardev=vu\(i)"]
-            case .net(let socket, let mac):
-                a += ["-chardev", "socket,id=vu\(i),path=\(socket)", "-netdev", "vhost-user,id=net\(i),chardev=vu\(i)",
-                      "-device", netDevice(netdev: "net\(i)", mac: mac)]
-            case .tapNet(let ifname, let mac):
-                a += ["-netdev", "tap,id=net\(i),ifname=\(ifname),script=no,downscript=no,vhost=off",
-                      "-device", netDevice(netdev: "net\(i)", mac: mac)]
+            case .net(let socket, let mac, let queues):
+                a += ["-chardev", "socket,id=vu\(i),path=\(socket)",
+                      "-netdev", "vhost-user,id=net\(i),chardev=vu\(i)" + (queues > 1 ? ",queues=\(queues)" : ""),
+                      "-device", netDevice(netdev: "net\(i)", mac: mac) + (queues > 1 ? ",mq=on" : "")]
+            case .tapNet(let ifname, let mac, let queues):
+                a += ["-netdev", "tap,id=net\(i),ifname=\(ifname),script=no,downscript=no,vhost=off" + (queues > 1 ? ",queues=\(queues)" : ""),
+                      "-device", netDevice(netdev: "net\(i)", mac: mac) + (queues > 1 ? ",mq=on" : "")]
             case .gpu(let width, let height):
                 a += ["-vga", "none", "-device", (machine == .q35 ? "virtio-gpu-pci" : "virtio-gpu-device") + ",xres=\(width),yres=\(height)"]
             case .keyboard:

@@ -5,7 +5,9 @@ import Glibc
 
 /// A Linux tap interface opened with `IFF_TAP | IFF_NO_PI | IFF_VNET_HDR`, non-blocking,
 /// each frame preceded by a vnet header of ``vnetHeaderSize`` bytes (`TUNSETVNETHDRSZ`).
-public final class TapDevice: PacketBackend {
+/// With `IFF_MULTI_QUEUE` (``openQueues(name:count:vnetHeaderSize:)``) each instance is one
+/// queue of the interface: one descriptor per virtio-net queue pair.
+public final class TapDevice: QueueSteeredPacketBackend {
     /// The interface name the kernel reports.
     public let name: String
     public let pollFD: Int32
@@ -18,6 +20,10 @@ public final class TapDevice: PacketBackend {
     private static let iffTap: Int32 = 0x0002
     private static let iffNoPI: Int32 = 0x1000
     private static let iffVnetHdr: Int32 = 0x4000
+    private static let iffMultiQueue: Int32 = 0x0100
+    private static let iffAttachQueue: Int16 = 0x0200
+    private static let iffDetachQueue: Int16 = 0x0400
+    private static let tunSetQueue: UInt = 0x4004_54D9        // _IOW('T', 217, int)
     private static let tunSetOffload: UInt = 0x4004_54D0      // _IOW('T', 208, unsigned int)
     private static let tunSetVnetHdrSz: UInt = 0x4004_54D8    // _IOW('T', 216, int)
     /// The vnet header size a ``PacketBackend`` user expects: Linux's
@@ -29,8 +35,9 @@ public final class TapDevice: PacketBackend {
     /// Attaches to tap `name`, creating it when it does not exist and the process may
     /// (CAP_NET_ADMIN); a created interface is brought up. Frames carry a vnet header of
     /// `vnetHeaderSize` bytes (the kernel takes 10 or more). Nothing is offloaded until
-    /// ``setOffloads(_:)``.
-    public init(name: String, vnetHeaderSize: Int = TapDevice.defaultVnetHeaderSize) throws(PacketBackendError) {
+    /// ``setOffloads(_:)``. With `multiQueue`, the descriptor is one queue of the interface
+    /// (`IFF_MULTI_QUEUE`; an existing tap must have been created that way).
+    public init(name: String, vnetHeaderSize: Int = TapDevice.defaultVnetHeaderSize, multiQueue: Bool = false) throws(PacketBackendError) {
         guard !name.isEmpty, name.utf8.count < 16, !name.contains("/"), !name.contains(where: \.isWhitespace) else {
             throw .invalidName(name)
         }
@@ -39,7 +46,7 @@ public final class TapDevice: PacketBackend {
         }
         let existed = swiftdm_if_index(name) > 0
         var kernelName = [CChar](repeating: 0, count: 16)
-        let fd = swiftdm_tap_open(name, Self.iffTap | Self.iffNoPI | Self.iffVnetHdr, &kernelName)
+        let fd = swiftdm_tap_open(name, Self.iffTap | Self.iffNoPI | Self.iffVnetHdr | (multiQueue ? Self.iffMultiQueue : 0), &kernelName)
         guard fd >= 0 else { throw .openFailed(name: name, errno: -fd, existed: existed) }
         var size = headerSize
         guard swiftdm_ioctl_ptr(fd, Self.tunSetVnetHdrSz, &size) == 0 else {
@@ -65,6 +72,31 @@ public final class TapDevice: PacketBackend {
     }
 
     deinit { close(pollFD) }
+
+    /// Opens `count` queues of the multi-queue tap `name` (created with the first when absent
+    /// and permitted): one descriptor per queue pair, as QEMU's `-netdev tap,queues=N`.
+    public static func openQueues(name: String, count: Int,
+                                  vnetHeaderSize: Int = TapDevice.defaultVnetHeaderSize) throws(PacketBackendError) -> [TapDevice] {
+        var queues: [TapDevice] = []
+        for _ in 0..<max(1, count) {
+            // The later opens name the interface the first one got (a pattern such as tap%d
+            // would otherwise make a new interface each time).
+            queues.append(try TapDevice(name: queues.first?.name ?? name, vnetHeaderSize: vnetHeaderSize, multiQueue: true))
+        }
+        return queues
+    }
+
+    /// `ioctl(TUNSETQUEUE)` with `IFF_ATTACH_QUEUE` or `IFF_DETACH_QUEUE`.
+    public func setQueueAttached(_ attached: Bool) throws(PacketBackendError) {
+        var request = ifreq()
+        request.ifr_ifru.ifru_flags = attached ? Self.iffAttachQueue : Self.iffDetachQueue
+        guard swiftdm_ioctl_ptr(pollFD, Self.tunSetQueue, &request) == 0 else {
+            let e = errno
+            // Attaching an attached queue (or detaching a detached one) is EINVAL: no change.
+            if e == EINVAL { return }
+            throw .ioctlFailed(request: "TUNSETQUEUE(\(attached ? "IFF_ATTACH_QUEUE" : "IFF_DETACH_QUEUE"))", errno: e)
+        }
+    }
 
     /// `ioctl(TUNSETOFFLOAD)`.
     public func setOffloads(_ offloads: PacketOffloads) throws(PacketBackendError) {

@@ -6,8 +6,8 @@ import Synchronization
 /// and the bookkeeping that returns every popped head exactly once and raises used-buffer
 /// interrupts only when the driver asked for them.
 ///
-/// Threading: everything except ``resume()`` and request completion runs on the device's
-/// I/O thread (``loop``). Each activation creates new instances; a stopped instance ignores
+/// Threading: everything except ``resume()`` and request completion runs on the queue's
+/// I/O thread (``loop``; a device may spread its queues over several). Each activation creates new instances; a stopped instance ignores
 /// every call, so late completions from a previous activation never reach the new rings.
 public final class ServedQueue: @unchecked Sendable {
     // SAFETY (@unchecked): the `var`s below are touched only on `session.loop`'s thread
@@ -58,11 +58,11 @@ public final class ServedQueue: @unchecked Sendable {
         self.outstanding = Array(repeating: false, count: Int(binding.queue.size))
     }
 
-    /// The device's I/O thread.
+    /// The I/O thread serving this queue.
     public var loop: EventLoop { session.loop }
     public var memory: any GuestMemory { virtqueue.memory }
     /// False once the device stopped or entered NEEDS_RESET.
-    public var isLive: Bool { session.live.load(ordering: .acquiring) }
+    public var isLive: Bool { session.isLive }
     /// True when `feature` was negotiated.
     public func has(_ feature: UInt64) -> Bool { features & feature == feature }
 
@@ -292,7 +292,7 @@ public final class ServedQueue: @unchecked Sendable {
         let accepted = workers.submit {
             defer { session.offloads.end() }
             // A job that starts after reset must not touch the (abandoned) guest buffers.
-            guard session.live.load(ordering: .acquiring) else { return }
+            guard session.isLive else { return }
             work(request)
         }
         if !accepted { session.offloads.end() }

@@ -2,25 +2,30 @@ import DeviceModel
 import Dispatch
 import Synchronization
 
-/// One activation of a device on its ``VirtqueueService``: the queues, the fd watches and
-/// timers to cancel at stop, and the count of offloaded jobs a reset must wait for.
+/// One I/O thread's part of a device activation on its ``VirtqueueService``: the queues
+/// that thread serves, the fd watches and timers to cancel at stop. What all threads of the
+/// activation share (liveness, offloaded jobs) is its ``ActivationLife``.
 final class ServiceSession: @unchecked Sendable {
-    // SAFETY (@unchecked): `queues`, `sources` and `needsResetSent` are touched only on
-    // `loop`'s thread; `live` is atomic; `offloads` is internally locked.
+    // SAFETY (@unchecked): `queues`, `sources` and `halted` are touched only on `loop`'s
+    // thread; `life` is atomic and internally locked.
     let loop: EventLoop
     let interrupts: any VirtioInterruptSink
     let workers: WorkerThreads?
-    let live = Atomic<Bool>(true)
-    let offloads = OffloadCounter()
+    let life: ActivationLife
     var queues: [ServedQueue] = []
     private var sources: [EventSource] = []
     private var halted = false
 
-    init(loop: EventLoop, interrupts: any VirtioInterruptSink, workers: WorkerThreads?) {
+    init(loop: EventLoop, interrupts: any VirtioInterruptSink, workers: WorkerThreads?, life: ActivationLife) {
         self.loop = loop
         self.interrupts = interrupts
         self.workers = workers
+        self.life = life
     }
+
+    /// False once any thread's part of the activation stopped or failed.
+    var isLive: Bool { life.isLive }
+    var offloads: OffloadCounter { life.offloads }
 
     func track(_ source: EventSource) {
         if halted { source.cancel() } else { sources.append(source) }
@@ -29,7 +34,7 @@ final class ServiceSession: @unchecked Sendable {
     func watch(fd: Int32, for conditions: FDConditions, _ handler: @escaping @Sendable (FDConditions) -> Void) -> EventSource {
         precondition(loop.isCurrent, "watches are added on the device's I/O thread")
         let source = loop.watch(fd: fd, for: conditions) { [self] c in
-            if live.load(ordering: .acquiring) { handler(c) }
+            if isLive { handler(c) }
         }
         track(source)
         return source
@@ -38,7 +43,7 @@ final class ServiceSession: @unchecked Sendable {
     func schedule(after delay: Duration, _ handler: @escaping @Sendable () -> Bool) -> EventSource {
         precondition(loop.isCurrent, "timers are added on the device's I/O thread")
         let source = loop.schedule(after: delay) { [self] in
-            live.load(ordering: .acquiring) ? handler() : false
+            isLive ? handler() : false
         }
         track(source)
         return source
@@ -54,11 +59,13 @@ final class ServiceSession: @unchecked Sendable {
         for q in queues { q.drain() }
     }
 
-    /// Stops the activation: no more pops, pushes, interrupts or callbacks. Loop thread.
+    /// Stops the activation (on every thread: they share `life`): no more pops, pushes,
+    /// interrupts or callbacks. Loop thread; the other threads' parts drop their queues
+    /// and watches when the service stops them.
     func halt() {
         guard !halted else { return }
         halted = true
-        live.store(false, ordering: .releasing)
+        life.live.store(false, ordering: .releasing)
         for s in sources { s.cancel() }
         sources = []
         for q in queues { q.stop() }
@@ -68,11 +75,12 @@ final class ServiceSession: @unchecked Sendable {
     }
 
     /// A driver error the device cannot answer within the protocol: stop and report
-    /// `DEVICE_NEEDS_RESET` (§2.1.2) once. Loop thread.
+    /// `DEVICE_NEEDS_RESET` (§2.1.2) once per activation, whichever thread failed first.
+    /// Loop thread.
     func fail(_ error: VirtioDeviceError) {
         guard !halted else { return }
         halt()
-        interrupts.deviceNeedsReset(error)
+        if life.claimNeedsResetReport() { interrupts.deviceNeedsReset(error) }
     }
 }
 

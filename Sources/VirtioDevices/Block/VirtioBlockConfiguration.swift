@@ -28,6 +28,10 @@ public struct VirtioBlockConfiguration: Sendable, Hashable {
     public var writeZeroes: Bool
     /// Worker threads doing the file I/O (the thread-pool engine).
     public var ioThreads: Int
+    /// I/O threads serving the request queues (QEMU's IOThreads): queue `i` runs on thread
+    /// `i % queueThreads`, so with as many threads as queues each queue has its own. More
+    /// threads than queues are not started.
+    public var queueThreads = 1
     /// The I/O engine (`aio=`); `nil` picks inline for an image in memory, io_uring where
     /// the host has it, and the thread pool otherwise (with one warning per process).
     public var aio: BlockIOEngine?
@@ -65,6 +69,9 @@ public struct VirtioBlockConfiguration: Sendable, Hashable {
     /// The number of request queues the device exposes: `queues`, bounded by `vcpus`.
     public var effectiveQueues: Int { max(1, min(queues, vcpus ?? queues)) }
 
+    /// The I/O threads the device starts: ``queueThreads``, but no more than it has queues.
+    public var effectiveQueueThreads: Int { max(1, min(queueThreads, effectiveQueues)) }
+
     /// Checks every field; throws the first problem with its value.
     public func validate() throws(VirtioBlockError) {
         guard (1...VirtioBlockDevice.maximumQueues).contains(queues) else { throw .invalidConfiguration("queues \(queues) not in 1...\(VirtioBlockDevice.maximumQueues)") }
@@ -80,6 +87,9 @@ public struct VirtioBlockConfiguration: Sendable, Hashable {
             throw .invalidConfiguration("physical block size \(physicalBlockSize) is not a power-of-two multiple of \(logicalBlockSize)")
         }
         guard (1...64).contains(ioThreads) else { throw .invalidConfiguration("I/O threads \(ioThreads) not in 1...64") }
+        guard (1...VirtqueueService.maximumQueueThreads).contains(queueThreads) else {
+            throw .invalidConfiguration("queue threads \(queueThreads) not in 1...\(VirtqueueService.maximumQueueThreads)")
+        }
         guard pollLimit >= .zero, pollLimit <= AvailRingPolling.maximumLimit else {
             throw .invalidConfiguration("poll limit \(pollLimit) not in 0...\(AvailRingPolling.maximumLimit)")
         }

@@ -9,7 +9,9 @@ import Virtio
 /// flushes, discards and zeroing go to each queue's io_uring, reaped on that same thread
 /// (``BlockIOEngine/ioUring``), or run on its worker threads (``BlockIOEngine/threads``),
 /// and complete asynchronously; or, for an image in memory, run on the I/O thread itself
-/// (``BlockIOEngine/inline``).
+/// (``BlockIOEngine/inline``). With several queues (`VIRTIO_BLK_F_MQ`) and
+/// ``VirtioBlockConfiguration/queueThreads`` above one, the queues are spread over that many
+/// I/O threads, each queue's io_uring reaped on its queue's thread.
 public final class VirtioBlockDevice: VirtioDevice {
     /// Upper bound for request queues (Linux caps at the vCPU count anyway).
     public static let maximumQueues = 64
@@ -98,7 +100,7 @@ public final class VirtioBlockDevice: VirtioDevice {
             writeZeroesMayUnmap: true)
         do {
             service = try VirtqueueService(name: name, workerThreads: configuration.ioThreads,
-                                           polling: AvailRingPolling(limit: configuration.pollLimit))
+                                           queueThreads: configuration.effectiveQueueThreads, polling: AvailRingPolling(limit: configuration.pollLimit))
         } catch { throw .runtime(error) }
         threadIO = ThreadBlockRequestIO(backend: backend, statistics: statistics)
         engine = try Self.chooseEngine(configuration.aio, backend: backend, logger: logger)
@@ -108,7 +110,8 @@ public final class VirtioBlockDevice: VirtioDevice {
             // machine runs allows io_uring_enter but not io_uring_setup.
             for q in 0..<configuration.effectiveQueues {
                 do throws(BlockBackendError) {
-                    rings.append(try UringBlockRequestIO(backend: file, entries: Int(configuration.queueSize), loop: service.loop,
+                    rings.append(try UringBlockRequestIO(backend: file, entries: Int(configuration.queueSize),
+                                                         loop: service.loop(forQueue: q),
                                                          name: "\(name) queue \(q)", statistics: statistics, logger: logger))
                 } catch {
                     for r in rings { r.close() }
@@ -123,7 +126,7 @@ public final class VirtioBlockDevice: VirtioDevice {
     deinit {
         // Requests still on a ring complete while its watch still reaps (a stop waits for
         // them); only then do the watches go, before the rings they watch.
-        if !uringQueues.isEmpty && !service.loop.isCurrent { service.stop() }
+        if !uringQueues.isEmpty && !service.loops.contains(where: \.isCurrent) { service.stop() }
         for r in uringQueues { r.close() }
     }
 

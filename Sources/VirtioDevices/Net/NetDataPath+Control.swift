@@ -19,6 +19,9 @@ enum VirtioNetControl {
     static let macTableSet: UInt8 = 0
     static let macAddrSet: UInt8 = 1
 
+    static let classMQ: UInt8 = 4
+    static let mqVQPairsSet: UInt8 = 0
+
     static let classGuestOffloads: UInt8 = 5
     static let guestOffloadsSet: UInt8 = 0
 }
@@ -43,6 +46,9 @@ extension NetDataPath {
                 let commandClass: UInt8 = try reader.read(UInt8.self)
                 let command: UInt8 = try reader.read(UInt8.self)
                 let ok = handleControl(commandClass: commandClass, command: command, data: &reader)
+                // The other pairs filter and convert what they receive the same way, before
+                // the driver sees the ack (§5.1.6.5.2.1).
+                if ok && commandClass != VirtioNetControl.classMQ { shareReceiveSettings() }
                 if !ok { logger.debug("virtio-net: control class \(commandClass) command \(command) refused") }
                 var writer = ChainWriter(memory: memory, buffers: chain.writable)
                 try writer.write(ok ? VirtioNetControl.ok : VirtioNetControl.error)
@@ -89,6 +95,8 @@ extension NetDataPath {
             return true
         case C.classGuestOffloads where command == C.guestOffloadsSet:
             return setGuestOffloads(&data)
+        case C.classMQ where command == C.mqVQPairsSet:
+            return setQueuePairs(&data)
         default:
             return false
         }
@@ -120,6 +128,38 @@ extension NetDataPath {
         return withUnsafeBytes(of: raw) { MACAddress.key($0) }
     }
 
+    /// §5.1.6.5.5: `le16 virtqueue_pairs`, 1...`max_virtqueue_pairs`, with MQ negotiated;
+    /// anything else (a hostile 0 or 0xFFFF included) is `VIRTIO_NET_ERR` and changes
+    /// nothing. Pairs from the count on stop receiving before the ack is written.
+    private func setQueuePairs(_ data: inout ChainReader) -> Bool {
+        guard features & VirtioNetFeature.mq != 0, let requested = try? data.read(UInt16.self),
+              (1...maximumPairs).contains(Int(requested)) else { return false }
+        useQueuePairs(Int(requested))
+        logger.info("virtio-net: \(requested) of \(maximumPairs) queue pairs in use")
+        return true
+    }
+
+    /// Takes pairs `0..<count` into use and the others out of it (first pair's thread).
+    func useQueuePairs(_ count: Int) {
+        activePairs = count
+        for peer in peers {
+            let on = peer.pair < count
+            peer.loop.sync { peer.setReceiving(on) }
+        }
+    }
+
+    /// Hands this pair's receive filter and guest offloads to the other pairs.
+    private func shareReceiveSettings() {
+        let filter = self.filter
+        let offloads = guestOffloads
+        for peer in peers {
+            peer.loop.sync {
+                peer.filter = filter
+                peer.guestOffloads = offloads
+            }
+        }
+    }
+
     /// §5.1.6.5.6.1: `le64 offloads`, only `GUEST_*` bits that were negotiated.
     private func setGuestOffloads(_ data: inout ChainReader) -> Bool {
         guard features & VirtioNetFeature.ctrlGuestOffloads != 0,
@@ -128,6 +168,7 @@ extension NetDataPath {
         let offloads = VirtioNetFeature.receiveOffloads(for: requested)
         do {
             try backend.setOffloads(offloads)
+            for peer in peers { try peer.backend.setOffloads(offloads) }
         } catch {
             logger.error("virtio-net: GUEST_OFFLOADS_SET 0x\(String(requested, radix: 16)): \(error)")
             return false

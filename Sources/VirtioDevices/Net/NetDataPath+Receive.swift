@@ -19,7 +19,7 @@ extension NetDataPath {
     /// Starts (or continues) reading the backend. Called at start and on every rx kick;
     /// while reading, the driver need not kick (NO_NOTIFY), as nothing waits for buffers.
     func resumeReceive() {
-        guard running, receiveWatch == nil else { return }
+        guard running, receiving, receiveWatch == nil else { return }
         receiveRetry?.cancel()
         receiveRetry = nil
         do { try rx.queue.disableNotifications() } catch {
@@ -51,7 +51,7 @@ extension NetDataPath {
     /// the next frame it keeps that frame staged, stops watching the backend and asks for
     /// a kick (back-pressure: nothing is read that cannot be delivered, nothing spins).
     func receive() {
-        guard running else { return }
+        guard running, receiving else { return }
         var delivered = 0
         defer { if delivered > 0 && running { notify(rx) } }
         do {

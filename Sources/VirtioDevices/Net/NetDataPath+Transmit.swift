@@ -1,6 +1,9 @@
 import DeviceModel
 import HostIO
 import Virtio
+#if canImport(Glibc)
+import Glibc
+#endif
 
 /// Transmit (guest → backend, §5.1.6.2).
 extension NetDataPath {
@@ -64,10 +67,11 @@ extension NetDataPath {
         for b in chain.readable where b.length > 0 {
             transmitRanges.append((gpa: b.address, length: Int(b.length)))
         }
-        let result = try memory.withSlices(covering: transmitRanges) { slices in
-            gatherSegments(slices)
-            return Result { () throws(PacketBackendError) in try backend.send(transmitSegments) }
-        }
+        transmitSegments.removeAll(keepingCapacity: true)
+        // One nested scope per range: a chain of many tiny buffers (a hostile one can have
+        // a thousand) is copied into one staging buffer instead, so the stack stays shallow.
+        let result = transmitRanges.count <= Self.maximumNestedRanges
+            ? try gatherAndSend(from: 0, offset: 0) : try copyAndSend(chain)
         switch result {
         case .success(nil):
             return false
@@ -80,24 +84,69 @@ extension NetDataPath {
         return true
     }
 
-    /// Fills ``transmitSegments`` from the guest's slices, inserting the two `num_buffers`
-    /// bytes the backend expects after a 10-byte legacy header.
-    private func gatherSegments(_ slices: [UnsafeMutableRawBufferPointer]) {
-        transmitSegments.removeAll(keepingCapacity: true)
+    /// Gathers ``transmitRanges`` from `index` on into ``transmitSegments`` (`offset` bytes of
+    /// the frame gathered so far) and hands the frame to the backend. One guest-memory scope
+    /// per range, nested, keeps every pointer valid until the send returns; a range within one
+    /// mapping (nearly all) costs no array, so a frame allocates nothing. A range spanning two
+    /// mappings takes the slice path.
+    private func gatherAndSend(from index: Int, offset: Int) throws(GuestMemoryError) -> Result<Int?, PacketBackendError> {
+        guard index < transmitRanges.count else {
+            return Result { () throws(PacketBackendError) in try backend.send(transmitSegments) }
+        }
+        let range = transmitRanges[index]
+        let mark = transmitSegments.count
+        do {
+            return try memory.withContiguousBytes(at: range.gpa, length: range.length) { bytes in
+                var next = offset
+                appendSegment(UnsafeRawBufferPointer(bytes), offset: &next)
+                return Result { () throws(GuestMemoryError) in try gatherAndSend(from: index + 1, offset: next) }
+            }.get()
+        } catch .notContiguous {
+            transmitSegments.removeSubrange(mark...)
+            return try memory.withSlices(at: range.gpa, length: range.length) { slices in
+                var next = offset
+                for slice in slices { appendSegment(UnsafeRawBufferPointer(slice), offset: &next) }
+                return Result { () throws(GuestMemoryError) in try gatherAndSend(from: index + 1, offset: next) }
+            }.get()
+        }
+    }
+
+    /// The most guest ranges ``gatherAndSend(from:offset:)`` nests scopes for.
+    static let maximumNestedRanges = 64
+
+    /// Copies the chain's readable bytes into a staging buffer and sends them. A frame
+    /// larger than the buffer (beyond any GSO frame a backend takes) is dropped, as a NIC
+    /// would drop it.
+    private func copyAndSend(_ chain: DescriptorChain) throws(GuestMemoryError) -> Result<Int?, PacketBackendError> {
+        let total = transmitRanges.reduce(0) { $0 + $1.length }
+        guard total <= PacketBufferPool.bufferSize, let buffer = transmitPool.take() else {
+            return .failure(.sendFailed(errno: EMSGSIZE))
+        }
+        defer { transmitPool.give(buffer) }
+        var copied = 0
+        for range in transmitRanges {
+            try memory.read(into: UnsafeMutableRawBufferPointer(rebasing: buffer[copied..<copied + range.length]), from: range.gpa)
+            copied += range.length
+        }
         var offset = 0
-        for slice in slices {
-            var part = UnsafeRawBufferPointer(slice)
-            if headerLength < VirtioNetHeader.size, offset < headerLength {
-                let take = min(part.count, headerLength - offset)
-                transmitSegments.append(UnsafeRawBufferPointer(rebasing: part[0..<take]))
-                offset += take
-                part = UnsafeRawBufferPointer(rebasing: part[take...])
-                if offset == headerLength { transmitSegments.append(UnsafeRawBufferPointer(pad)) }
-            }
-            if !part.isEmpty {
-                transmitSegments.append(part)
-                offset += part.count
-            }
+        appendSegment(UnsafeRawBufferPointer(rebasing: buffer[0..<copied]), offset: &offset)
+        return Result { () throws(PacketBackendError) in try backend.send(transmitSegments) }
+    }
+
+    /// Appends `part` (the frame's bytes from `offset` on), inserting the two `num_buffers`
+    /// bytes the backend expects after a 10-byte legacy header.
+    private func appendSegment(_ part: UnsafeRawBufferPointer, offset: inout Int) {
+        var part = part
+        if headerLength < VirtioNetHeader.size, offset < headerLength {
+            let take = min(part.count, headerLength - offset)
+            transmitSegments.append(UnsafeRawBufferPointer(rebasing: part[0..<take]))
+            offset += take
+            part = UnsafeRawBufferPointer(rebasing: part[take...])
+            if offset == headerLength { transmitSegments.append(UnsafeRawBufferPointer(pad)) }
+        }
+        if !part.isEmpty {
+            transmitSegments.append(part)
+            offset += part.count
         }
     }
 }

@@ -3,15 +3,18 @@ import HostIO
 import Logging
 import Virtio
 
-/// The running state of one activated ``VirtioNetDevice``: rx, tx and control processing
-/// (in `NetDataPath+Receive`, `+Transmit`, `+Control`).
+/// The running state of one queue pair of an activated ``VirtioNetDevice``: rx, tx and, on
+/// the first pair, control processing (in `NetDataPath+Receive`, `+Transmit`, `+Control`).
 ///
-/// Lives on the device's I/O thread: created at activation, handed to the loop with
-/// `execute`, stopped with `sync`; every other method runs inside loop callbacks.
+/// Lives on its pair's I/O thread: created at activation, handed to the loop with
+/// `execute`, stopped with `sync`; every other method runs inside loop callbacks. The
+/// first pair's control queue reaches the other pairs (``peers``) only through their loops.
 final class NetDataPath: @unchecked Sendable {
     // SAFETY (@unchecked): all mutable state is touched only on the device's EventLoop
     // thread (see type docs); the immutable lets are Sendable values or, for `pad`, a
     // buffer nobody writes after init.
+    /// Which queue pair this is (0 for the first).
+    let pair: Int
     let backend: any PacketBackend
     let loop: EventLoop
     let mac: NetMACState
@@ -33,6 +36,15 @@ final class NetDataPath: @unchecked Sendable {
     let pad: UnsafeMutableRawBufferPointer
 
     var running = false
+    /// Whether the pair is in use (`VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET`): a pair out of use reads
+    /// nothing from its backend (§5.1.6.5.5: no packets on receive queues beyond the count).
+    var receiving = true
+    /// The other pairs, for the first pair's control queue (empty on the others).
+    var peers: [NetDataPath] = []
+    /// The pairs in use (the last VQ_PAIRS_SET, or what activation chose); first pair only.
+    var activePairs = 1
+    /// `max_virtqueue_pairs`: the range VQ_PAIRS_SET accepts.
+    let maximumPairs: Int
     var kickWatches: [EventSource] = []
     /// Watches the backend for frames while the guest has rx buffers.
     var receiveWatch: EventSource?
@@ -45,6 +57,8 @@ final class NetDataPath: @unchecked Sendable {
 
     /// Host staging for received frames: rx copies, never allocates per packet.
     let pool = PacketBufferPool(limit: 2)
+    /// Host staging for tx frames of many tiny buffers (see `maximumNestedRanges`).
+    let transmitPool = PacketBufferPool(limit: 1)
     /// A frame read from the backend that is waiting for rx buffers.
     var pendingFrame: StagedFrame?
     /// Rx chains popped and not yet used: for a frame that needs more mergeable buffers,
@@ -66,9 +80,11 @@ final class NetDataPath: @unchecked Sendable {
     /// Frames handled per wake-up before yielding to other sources on the loop.
     static let budget = 256
 
-    init(backend: any PacketBackend, loop: EventLoop, mac: NetMACState, mtu: UInt16, logger: Logger,
+    init(pair: Int, backend: any PacketBackend, loop: EventLoop, mac: NetMACState, mtu: UInt16, logger: Logger,
          features: UInt64, memory: any GuestMemory, interrupts: any VirtioInterruptSink,
-         rx: VirtioQueueBinding, tx: VirtioQueueBinding, ctrl: VirtioQueueBinding?) {
+         rx: VirtioQueueBinding, tx: VirtioQueueBinding, ctrl: VirtioQueueBinding?, maximumPairs: Int) {
+        self.pair = pair
+        self.maximumPairs = maximumPairs
         self.backend = backend
         self.loop = loop
         self.mac = mac
@@ -94,8 +110,11 @@ final class NetDataPath: @unchecked Sendable {
         pad.deallocate()
     }
 
-    func start() {
+    /// Starts serving; a pair not yet in use (`receiving` false) transmits but reads nothing.
+    func start(receiving: Bool) {
         running = true
+        self.receiving = receiving
+        steerBackend(attached: receiving)
         kickWatches.append(loop.watch(fd: rx.kick.fd) { [self] _ in
             rx.kick.drain()
             resumeReceive()
@@ -114,6 +133,30 @@ final class NetDataPath: @unchecked Sendable {
         // The driver may have posted buffers and kicked before we were watching.
         transmit()
         resumeReceive()
+    }
+
+    /// Takes the pair into use or out of it (VQ_PAIRS_SET). Out of use, the backend is not
+    /// read and, if it is one queue of a multi-queue tap, detached so that the host steers
+    /// its flows to the pairs in use.
+    func setReceiving(_ on: Bool) {
+        guard running, receiving != on else { return }
+        receiving = on
+        steerBackend(attached: on)
+        if on {
+            resumeReceive()
+        } else {
+            receiveWatch?.cancel()
+            receiveWatch = nil
+            receiveRetry?.cancel()
+            receiveRetry = nil
+        }
+    }
+
+    private func steerBackend(attached: Bool) {
+        guard let steered = backend as? any QueueSteeredPacketBackend else { return }
+        do { try steered.setQueueAttached(attached) } catch {
+            logger.error("virtio-net pair \(pair): \(error)")
+        }
     }
 
     /// Stops all processing; whatever is staged or held is dropped (the driver is resetting

@@ -2,7 +2,8 @@ import DeviceModel
 import Virtio
 
 /// virtio-net's guest-controlled state: the MAC address (settable through the control queue
-/// or, legacy, configuration space) and the receive filter (`VIRTIO_NET_CTRL_RX`/`_MAC`).
+/// or, legacy, configuration space), the receive filter (`VIRTIO_NET_CTRL_RX`/`_MAC`) and,
+/// with several pairs, how many the driver put in use (`VIRTIO_NET_CTRL_MQ_VQ_PAIRS_SET`).
 /// Frames in flight are not state: a NIC reset drops them too, and TCP resends.
 extension VirtioNetDevice: DeviceStateful {
     static let stateKind = "virtio-net"
@@ -10,8 +11,10 @@ extension VirtioNetDevice: DeviceStateful {
     public func saveState(id: String) -> DeviceStateRecord {
         var r = DeviceStateRecord(id: id, kind: Self.stateKind, version: 1)
         r.set("mac", mac.key)
-        if let path = dataPath.withLock({ $0 }) {
-            let f = loop.sync { path.filter }
+        // Every pair filters alike (the control queue hands its filter to all of them).
+        if let path = dataPaths.withLock({ $0.first }) {
+            let (f, pairs) = path.loop.sync { (path.filter, path.activePairs) }
+            if configuration.queuePairs > 1 { r.set("queue-pairs", UInt64(pairs)) }
             r.set("promiscuous", f.promiscuous)
             r.set("all-multicast", f.allMulticast)
             r.set("all-unicast", f.allUnicast)
@@ -51,9 +54,20 @@ extension VirtioNetDevice: DeviceStateful {
                         multicast: multicast, multicastCount: mOver ? ReceiveFilter.tableLimit + 1 : multicast.count)
             filter = f
         }
+        // Absent in records of single-pair devices (and older ones): one pair.
+        let pairs = r.value("queue-pairs") == nil ? nil : Int(try r.unsigned("queue-pairs", max: UInt64(configuration.queuePairs)))
+        if let pairs, pairs < 1 {
+            throw r.invalid("queue-pairs", pairs, expected: "1...\(configuration.queuePairs), the pairs VQ_PAIRS_SET put in use")
+        }
         mac.set(MACAddress(key: key))
-        if let filter, let path = dataPath.withLock({ $0 }) {
-            loop.sync { path.filter = filter }
+        let paths = dataPaths.withLock { $0 }
+        if let filter {
+            for path in paths {
+                path.loop.sync { path.filter = filter }
+            }
+        }
+        if let pairs, let first = paths.first {
+            first.loop.sync { first.useQueuePairs(pairs) }
         }
     }
 }

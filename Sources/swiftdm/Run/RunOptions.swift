@@ -31,7 +31,7 @@ struct RunOptions: ParsableArguments {
         valueName: "pci|mmio"))
     var transport: String = "pci"
 
-    @Option(help: ArgumentHelp("A virtio-blk disk; repeatable.", valueName: "path[,readonly=on][,serial=id][,transport=pci|mmio][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]"))
+    @Option(help: ArgumentHelp("A virtio-blk disk; repeatable.", valueName: "path[,readonly=on][,serial=id][,transport=pci|mmio][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N][,num-queues=N][,iothreads=N]"))
     var disk: [String] = []
 
     @Flag(help: "Add a virtio-rng device.")
@@ -40,7 +40,7 @@ struct RunOptions: ParsableArguments {
     @Option(help: ArgumentHelp("Guest console: serial (16550A UART) or virtio.", valueName: "serial|virtio"))
     var console: String = "serial"
 
-    @Option(help: ArgumentHelp("A virtio-net device on a tap interface; repeatable.", valueName: "tap=name[,mac=mac]"))
+    @Option(help: ArgumentHelp("A virtio-net device on a tap interface; repeatable.", valueName: "tap=name[,mac=mac][,queues=n]"))
     var net: [String] = []
 
     @Option(help: ArgumentHelp(

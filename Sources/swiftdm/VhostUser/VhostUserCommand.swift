@@ -17,12 +17,12 @@ struct VhostUserCommand: ParsableCommand {
         abstract: "Serve a virtio device to a vhost-user frontend (QEMU, Cloud Hypervisor, crosvm, user-mode Linux).",
         discussion: """
             Exactly one device per socket:
-              --blk PATH[,readonly=on][,serial=ID][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]
+              --blk PATH[,readonly=on][,serial=ID][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N][,num-queues=N][,iothreads=N]
                                                      virtio-blk on a raw image file or block device
                                                      (poll-max-ns: 32768 unless given, as QEMU's event loops)
               --rng                                  virtio-rng fed from getrandom(2)
               --console [stdio|socket=PATH]          virtio-console on this process's stdio (default) or a UNIX socket
-              --net tap=NAME[,mac=MAC]               virtio-net on tap NAME (attached if it exists, else created: needs CAP_NET_ADMIN)
+              --net tap=NAME[,mac=MAC][,queues=N]    virtio-net on tap NAME (attached if it exists, else created: needs CAP_NET_ADMIN); queues=N: N queue pairs on a multi-queue tap
               --input keyboard|tablet|mouse          virtio-input (QEMU's vhost-user-input-pci), fed by --vnc's clients
               --device NAME[,key=value…]             any device kind: virtio-blk,file=PATH,…  virtio-net,tap=NAME,…  virtio-rng  virtio-console,socket=PATH
             Device options are spelled as for `swiftdm run` and `swiftdm xen` (QEMU-style: readonly=on|off, ',,' for a comma in a path).
@@ -33,10 +33,10 @@ struct VhostUserCommand: ParsableCommand {
     @Option(name: .customLong("socket"), help: ArgumentHelp("The UNIX socket to listen on (a stale one is replaced).", valueName: "PATH"))
     var socketPath: String
 
-    @Option(name: .customLong("blk"), help: ArgumentHelp("Serve virtio-blk on PATH.", valueName: "PATH[,readonly=on][,serial=ID][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N]"))
+    @Option(name: .customLong("blk"), help: ArgumentHelp("Serve virtio-blk on PATH.", valueName: "PATH[,readonly=on][,serial=ID][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N][,num-queues=N][,iothreads=N]"))
     var block: String?
 
-    @Option(name: .customLong("net"), help: ArgumentHelp("Serve virtio-net on a tap interface.", valueName: "tap=NAME[,mac=MAC]"))
+    @Option(name: .customLong("net"), help: ArgumentHelp("Serve virtio-net on a tap interface.", valueName: "tap=NAME[,mac=MAC][,queues=N]"))
     var net: String?
 
     @Option(name: .customLong("input"), help: ArgumentHelp("Serve virtio-input; its events come from --vnc's clients.", valueName: "keyboard|tablet|mouse"))
