@@ -91,11 +91,11 @@ final class UringBlockRequestIO: BlockRequestIO, @unchecked Sendable {
 
     /// The host slices of `data`, kept beyond the call: valid because the memory's mappings
     /// persist while the request (which holds the memory) lives.
-    private func slices(_ request: VirtqueueRequest, _ data: [GuestBuffer]) -> [UnsafeMutableRawBufferPointer]? {
-        try? request.memory.withSlices(of: data) { $0 }
+    private func slices(_ request: VirtqueueRequest, _ data: GuestBufferRun) -> [UnsafeMutableRawBufferPointer]? {
+        try? request.withHostSlices(of: data) { $0 }
     }
 
-    func read(_ request: VirtqueueRequest, status statusByte: UInt64, data: [GuestBuffer], offset: UInt64, length: Int) {
+    func read(_ request: VirtqueueRequest, status statusByte: UInt64, data: GuestBufferRun, offset: UInt64, length: Int) {
         guard let slices = slices(request, data) else { return BlockQueueHandler.complete(request, statusByte, .ioError) }
         request.beginAsynchronousIO()
         engine.read(into: slices, at: offset) { [self] result in
@@ -106,9 +106,9 @@ final class UringBlockRequestIO: BlockRequestIO, @unchecked Sendable {
         }
     }
 
-    func write(_ request: VirtqueueRequest, status statusByte: UInt64, data: [GuestBuffer], offset: UInt64, writethrough: Bool) {
+    func write(_ request: VirtqueueRequest, status statusByte: UInt64, data: GuestBufferRun, offset: UInt64, writethrough: Bool) {
         guard let slices = slices(request, data) else { return BlockQueueHandler.complete(request, statusByte, .ioError) }
-        let bytes = data.reduce(0) { $0 + UInt64($1.length) }
+        let bytes = UInt64(data.byteCount)
         request.beginAsynchronousIO()
         engine.write(from: slices, at: offset) { [self] result in
             // Acknowledged only once on the image (and, without FLUSH negotiated, synced).
