@@ -19,12 +19,11 @@ final class BenchBlockDevice: @unchecked Sendable {
 
     let machine: SimulatedMachine
     let device: VirtioBlockDevice
-    let path: String
     private var availIndex: UInt16 = 0
 
     /// `write`: the request writes its 4 KiB to the image instead of reading them.
     init(write: Bool) throws {
-        path = "/dev/shm/swiftdm-bench-\(getpid())-\(write ? "w" : "r").img"
+        let path = "/dev/shm/swiftdm-bench-\(getpid())-\(write ? "w" : "r").img"
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0, ftruncate(fd, off_t(Self.imageSize)) == 0 else { throw BenchError("cannot create \(path)") }
         close(fd)
@@ -42,8 +41,11 @@ final class BenchBlockDevice: @unchecked Sendable {
             try memory.write(d.2 | (i == chain.count - 1 ? 0 : 1), at: at + 12)
             try memory.write(UInt16(i + 1), at: at + 14)
         }
-        let config = VirtioBlockConfiguration(path: path, serial: "bench", queueSize: Self.size, ioThreads: 0, aio: .inline)
+        let config = VirtioBlockConfiguration(path: path, serial: "bench", queueSize: Self.size, ioThreads: 1, aio: .inline)
         device = try VirtioBlockDevice(configuration: config)
+        // The device holds the image open; the name goes now (a deinit may run late, on the
+        // I/O thread, after the next instance created its own image).
+        unlink(path)
         let queue = try SplitVirtqueue(memory: memory,
                                        layout: VirtqueueLayout(size: Self.size, descriptorTable: Self.descriptors,
                                                                availRing: Self.avail, usedRing: Self.used),
@@ -54,10 +56,7 @@ final class BenchBlockDevice: @unchecked Sendable {
         try device.activate(activation)
     }
 
-    deinit {
-        device.reset()
-        unlink(path)
-    }
+    deinit { device.reset() }
 
     /// Serves `count` requests one at a time on the device's I/O thread; throws unless each
     /// completed with status OK.
