@@ -5,11 +5,12 @@ import HostIO
 import Virtio
 import VirtioDevices
 
-/// A virtio-blk device on the inline engine over a 1 MiB image in tmpfs, activated on one
-/// queue of 256 entries in simulated guest RAM whose descriptor table holds one request: a
-/// 16-byte header, one 4 KiB data buffer (device-writable for a read, readable for a write)
-/// and the status byte. ``serve(_:)`` runs on the device's I/O thread: it offers the
-/// request again as a driver would and has the queue served as a kick would.
+/// A virtio-blk device over a 1 MiB image in tmpfs, activated on one queue of 256 entries in
+/// simulated guest RAM whose descriptor table holds one request: a 16-byte header, one 4 KiB
+/// data buffer (device-writable for a read, readable for a write) and the status byte.
+/// ``serve(_:)`` (inline engine) runs on the device's I/O thread: it offers the request again
+/// as a driver would and has the queue served as a kick would; ``serveKicked(_:)`` (any
+/// engine) is the driver on another thread, kicking and waiting for each used entry.
 final class BenchBlockDevice: @unchecked Sendable {
     // SAFETY (@unchecked): after init, only ``serve(_:)`` touches the ring, on the I/O thread.
     static let size: UInt16 = 256
@@ -19,10 +20,11 @@ final class BenchBlockDevice: @unchecked Sendable {
 
     let machine: SimulatedMachine
     let device: VirtioBlockDevice
+    let kick: EventNotifier
     private var availIndex: UInt16 = 0
 
     /// `write`: the request writes its 4 KiB to the image instead of reading them.
-    init(write: Bool) throws {
+    init(write: Bool, engine: BlockIOEngine = .inline) throws {
         let path = "/dev/shm/swiftdm-bench-\(getpid())-\(write ? "w" : "r").img"
         let fd = open(path, O_RDWR | O_CREAT | O_TRUNC, 0o600)
         guard fd >= 0, ftruncate(fd, off_t(Self.imageSize)) == 0 else { throw BenchError("cannot create \(path)") }
@@ -41,7 +43,7 @@ final class BenchBlockDevice: @unchecked Sendable {
             try memory.write(d.2 | (i == chain.count - 1 ? 0 : 1), at: at + 12)
             try memory.write(UInt16(i + 1), at: at + 14)
         }
-        let config = VirtioBlockConfiguration(path: path, serial: "bench", queueSize: Self.size, ioThreads: 1, aio: .inline)
+        let config = VirtioBlockConfiguration(path: path, serial: "bench", queueSize: Self.size, ioThreads: 1, aio: engine)
         device = try VirtioBlockDevice(configuration: config)
         // The device holds the image open; the name goes now (a deinit may run late, on the
         // I/O thread, after the next instance created its own image).
@@ -50,8 +52,9 @@ final class BenchBlockDevice: @unchecked Sendable {
                                        layout: VirtqueueLayout(size: Self.size, descriptorTable: Self.descriptors,
                                                                availRing: Self.avail, usedRing: Self.used),
                                        eventIndex: true, indirectDescriptors: true)
+        kick = try EventNotifier()
         let activation = VirtioActivation(features: device.offeredFeatures, memory: memory,
-                                          queues: [VirtioQueueBinding(index: 0, queue: queue, kick: try EventNotifier())],
+                                          queues: [VirtioQueueBinding(index: 0, queue: queue, kick: kick)],
                                           interrupts: NullInterrupts())
         try device.activate(activation)
     }
@@ -80,6 +83,25 @@ final class BenchBlockDevice: @unchecked Sendable {
             return nil
         }
         if let failure { throw BenchError(failure) }
+    }
+
+    /// Offers, kicks and waits for `count` requests one at a time from the calling thread;
+    /// throws unless each completed with status OK.
+    func serveKicked(_ count: Int) throws {
+        let memory = machine.memory
+        for _ in 0..<count {
+            try memory.write(UInt8(0xFF), at: Self.status)
+            try memory.write(UInt16(0), at: Self.avail + 4 + 2 * UInt64(availIndex % Self.size))
+            availIndex &+= 1
+            try memory.storeRelease(availIndex, at: Self.avail + 2)
+            try kick.signal()
+            let deadline = ContinuousClock.now.advanced(by: .seconds(5))
+            while try memory.loadAcquire(UInt16.self, at: Self.used + 2) != availIndex {
+                guard ContinuousClock.now < deadline else { throw BenchError("request \(availIndex) not served") }
+                sched_yield()
+            }
+            guard try memory.read(UInt8.self, at: Self.status) == 0 else { throw BenchError("request \(availIndex) failed") }
+        }
     }
 }
 

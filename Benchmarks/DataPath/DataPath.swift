@@ -1,12 +1,13 @@
 import Benchmark
 import DeviceModel
 import DeviceModelTesting
+import HostIO
 import Virtio
 
 // The hot paths a guest drives on every I/O: an exit's dispatch to its handler, a split
 // virtqueue's pop and push (1 and 4 descriptors, and an indirect table of 4), a virtio-blk
-// request parsed and a whole 4 KiB read and write served by the device (inline engine,
-// tmpfs image), and an MSI-X vector raised on a simulated machine. Allocation counts come from the malloc interposer;
+// request parsed and a whole 4 KiB read and write served by the device (inline and io_uring
+// engines, tmpfs image), and an MSI-X vector raised on a simulated machine. Allocation counts come from the malloc interposer;
 // the goal for every one of these is 0 per operation in steady state.
 let benchmarks: @Sendable () -> Void = {
     Benchmark.defaultConfiguration = .init(
@@ -78,6 +79,19 @@ let benchmarks: @Sendable () -> Void = {
             try device.serve(benchmark.scaledIterations.count)
             benchmark.stopMeasurement()
             blackHole(device)
+        }
+    }
+
+    if IOURingAvailability.problem == nil {
+        for write in [false, true] {
+            Benchmark("virtio-blk 4k \(write ? "write" : "read") served (io_uring engine, tmpfs image, kicked)") { benchmark in
+                // Kicked and awaited from this thread: the time includes two thread wake-ups.
+                let device = try BenchBlockDevice(write: write, engine: .ioUring)
+                benchmark.startMeasurement()
+                try device.serveKicked(benchmark.scaledIterations.count)
+                benchmark.stopMeasurement()
+                blackHole(device)
+            }
         }
     }
 
