@@ -199,14 +199,16 @@ public final class UringBlockEngine: @unchecked Sendable {
             waitingHead += 1
             inFlight += 1
         }
-        let prepared = waiting[first..<waitingHead]
+        // Indices, not a slice of `waiting`: a slice would share its storage, and emptying
+        // the list below would then allocate new storage on every submit.
+        let prepared = first..<waitingHead
         guard !prepared.isEmpty || ring.hasUnsubmittedEntries else { return compactWaiting() }
         let rc = ring.submit()
         // -EAGAIN/-EBUSY: the kernel is short of resources; the entries stay in the ring and
         // go with the next submit (after the next completion or kick). Anything else means
         // the ring is unusable: fail what it did not take rather than leave it hanging.
         if rc < 0, rc != -EAGAIN, rc != -EBUSY {
-            for slot in prepared {
+            for slot in prepared.map({ waiting[$0] }) {
                 inFlight -= 1
                 finish(slot, .failure(.io(operation: "io_uring_submit", offset: slots[slot]?.position ?? 0, errno: -rc)))
             }
