@@ -27,6 +27,7 @@ public struct GuestBufferRun: Sequence, Sendable {
         self.init(buffers: [], first: 0, offset: 0, byteCount: 0)
     }
 
+    /// Walks the run's pieces.
     public struct Iterator: IteratorProtocol {
         private let buffers: [GuestBuffer]
         private var index: Int
@@ -40,6 +41,7 @@ public struct GuestBufferRun: Sequence, Sendable {
             remaining = run.byteCount
         }
 
+        /// The next non-empty piece, or `nil` after the run's last byte.
         public mutating func next() -> GuestBuffer? {
             while remaining > 0 && index < buffers.count {
                 let b = buffers[index]
@@ -54,5 +56,6 @@ public struct GuestBufferRun: Sequence, Sendable {
         }
     }
 
+    /// The pieces from the first byte on.
     public func makeIterator() -> Iterator { Iterator(self) }
 }
