@@ -43,6 +43,13 @@ extension GuestMemory {
             next = pieces.next()
         }
         let following = next
+        func viaSlices() throws(GuestMemoryError) -> Result<R, GuestMemoryError> {
+            try withSlices(at: run.address, length: length) { pieceSlices in
+                slices.append(contentsOf: pieceSlices)
+                return Result { () throws(GuestMemoryError) in try gather(&pieces, from: following, into: &slices, body) }
+            }
+        }
+        guard isMappedUpFront else { return try viaSlices().get() }
         let result: Result<R, GuestMemoryError>
         do {
             // Almost every run lies in one mapping: no slice array from the memory then.
@@ -51,10 +58,7 @@ extension GuestMemory {
                 return Result { () throws(GuestMemoryError) in try gather(&pieces, from: following, into: &slices, body) }
             }
         } catch .notContiguous {
-            result = try withSlices(at: run.address, length: length) { pieceSlices in
-                slices.append(contentsOf: pieceSlices)
-                return Result { () throws(GuestMemoryError) in try gather(&pieces, from: following, into: &slices, body) }
-            }
+            result = try viaSlices()
         }
         return try result.get()
     }
