@@ -241,7 +241,8 @@ if Context.environment["SWIFTDM_BENCHMARKS"] == "1" {
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]))
     package.targets.append(.executableTarget(
         name: "DataPath",
-        dependencies: ["DeviceModel", "Virtio", "DeviceModelTesting", .product(name: "Benchmark", package: "benchmark")],
+        dependencies: ["DeviceModel", "Virtio", "HostIO", "VirtioDevices", "DeviceModelTesting",
+                       .product(name: "Benchmark", package: "benchmark")],
         path: "Benchmarks/DataPath",
         plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
 }

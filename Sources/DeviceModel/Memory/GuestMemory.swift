@@ -22,11 +22,21 @@ public protocol GuestMemory: AnyObject, Sendable {
     /// True once the memory became unusable under the device: a peer truncated the file
     /// behind a shared mapping and an access faulted (see ``MappedGuestMemory/isPoisoned``).
     var isPoisoned: Bool { get }
+
+    /// True when all of the memory is mapped once, up front (KVM slots, vhost-user regions):
+    /// then ``withContiguousBytes(at:length:_:)`` is the cheapest access to any range inside
+    /// one mapping, with no slice array to allocate. False (the default) for memory that maps
+    /// on demand (Xen), whose slice lists reuse cached mappings a contiguous view of a range
+    /// crossing them would have to map anew.
+    var isMappedUpFront: Bool { get }
 }
 
 extension GuestMemory {
     /// Memory that no other process can shrink never becomes poisoned.
     public var isPoisoned: Bool { false }
+
+    /// Unless it says otherwise, memory is taken to map on demand.
+    public var isMappedUpFront: Bool { false }
 
     /// Copies `buffer.count` bytes from guest RAM at `gpa` into `buffer`.
     public func read(into buffer: UnsafeMutableRawBufferPointer, from gpa: UInt64) throws(GuestMemoryError) {
@@ -150,7 +160,16 @@ extension GuestMemory {
 
     /// True when all of `[gpa, gpa + length)` is guest RAM.
     public func contains(_ gpa: UInt64, length: Int) -> Bool {
-        (try? withSlices(at: gpa, length: length) { _ in true }) ?? false
+        guard isMappedUpFront else { return (try? withSlices(at: gpa, length: length) { _ in true }) ?? false }
+        // Almost every range lies in one mapping: checked without building a slice array
+        // (every descriptor of every chain comes through here).
+        do {
+            return try withContiguousBytes(at: gpa, length: length) { _ in true }
+        } catch .notContiguous {
+            return (try? withSlices(at: gpa, length: length) { _ in true }) ?? false
+        } catch {
+            return false
+        }
     }
 }
 

@@ -55,6 +55,9 @@ public final class MappedGuestMemory: GuestMemory, @unchecked Sendable {
     /// memory must stop (NEEDS_RESET) or its peer be disconnected.
     public var isPoisoned: Bool { guardSlots.contains { swiftdm_guard_poisoned($0) != 0 } }
 
+    /// Every region is mapped for the object's lifetime.
+    public var isMappedUpFront: Bool { true }
+
     /// Allocates anonymous, zeroed RAM for each `(guestBase, length)` with `mmap`, placed so that
     /// host and guest addresses agree modulo 2 MiB and, with `hugePages`, advised for
     /// transparent huge pages: a hypervisor then maps the guest with 2 MiB pages where the host

@@ -208,12 +208,30 @@ public final class FileBlockBackend: ResizableBlockBackend {
         _ buffers: [UnsafeMutableRawBufferPointer], at offset: UInt64, operation: String,
         _ call: (Int32, UnsafePointer<iovec>, Int32, off_t) -> Int
     ) throws(BlockBackendError) {
-        var iovecs = buffers.filter { $0.count > 0 }.map { iovec(iov_base: $0.baseAddress, iov_len: $0.count) }
+        // The iovecs live on the stack for the usual few segments (no allocation per request).
+        let result = withUnsafeTemporaryAllocation(of: iovec.self, capacity: buffers.count) { iovecs -> Result<Void, BlockBackendError> in
+            var total = 0
+            for b in buffers where b.count > 0 {
+                iovecs[total] = iovec(iov_base: b.baseAddress, iov_len: b.count)
+                total += 1
+            }
+            guard let base = iovecs.baseAddress, total > 0 else { return .success(()) }
+            return Result { () throws(BlockBackendError) in
+                try transfer(iovecs: base, count: total, at: offset, operation: operation, call)
+            }
+        }
+        try result.get()
+    }
+
+    private func transfer(
+        iovecs: UnsafeMutablePointer<iovec>, count total: Int, at offset: UInt64, operation: String,
+        _ call: (Int32, UnsafePointer<iovec>, Int32, off_t) -> Int
+    ) throws(BlockBackendError) {
         var first = 0
         var position = offset
-        while first < iovecs.count {
-            let count = min(iovecs.count - first, Self.maxIOVecs)
-            let n = iovecs.withUnsafeBufferPointer { call(fd, $0.baseAddress! + first, Int32(count), off_t(clamping: position)) }
+        while first < total {
+            let count = min(total - first, Self.maxIOVecs)
+            let n = call(fd, iovecs + first, Int32(count), off_t(clamping: position))
             if n < 0 {
                 if errno == EINTR { continue }
                 throw .io(operation: operation, offset: position, errno: errno)

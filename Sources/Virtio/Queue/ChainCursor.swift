@@ -50,10 +50,10 @@ struct GuestBufferStream {
     }
 
     /// The next `count` bytes as guest buffers (for zero-copy iovecs), moving past them.
-    mutating func take(_ count: Int) throws(ChainAccessError) -> [GuestBuffer] {
-        var out: [GuestBuffer] = []
-        try consume(count) { address, _, n in out.append(GuestBuffer(address: address, length: UInt32(n))) }
-        return out
+    mutating func take(_ count: Int) throws(ChainAccessError) -> GuestBufferRun {
+        let (first, start) = (index, offset)
+        try consume(count) { _, _, _ in }
+        return GuestBufferRun(buffers: buffers, first: first, offset: start, byteCount: count)
     }
 }
 
@@ -104,8 +104,9 @@ public struct ChainReader {
         try stream.consume(count) { _, _, _ in }
     }
 
-    /// The unread part of the stream as guest buffers (for zero-copy `pwritev`), consuming it.
-    public mutating func takeBuffers(count: Int) throws(ChainAccessError) -> [GuestBuffer] {
+    /// The next `count` bytes as guest buffers (for zero-copy `pwritev`), consuming them.
+    /// Copies no buffer list.
+    public mutating func takeBuffers(count: Int) throws(ChainAccessError) -> GuestBufferRun {
         try stream.take(count)
     }
 }
@@ -152,8 +153,9 @@ public struct ChainWriter {
         try withUnsafeBytes(of: &v) { (p: UnsafeRawBufferPointer) throws(ChainAccessError) in try write(p) }
     }
 
-    /// The unwritten part as guest buffers (for zero-copy `preadv`), counting them as written.
-    public mutating func takeBuffers(count: Int) throws(ChainAccessError) -> [GuestBuffer] {
+    /// The next `count` writable bytes as guest buffers (for zero-copy `preadv`), counting
+    /// them as written. Copies no buffer list.
+    public mutating func takeBuffers(count: Int) throws(ChainAccessError) -> GuestBufferRun {
         let taken = try stream.take(count)
         bytesWritten += count
         return taken

@@ -64,6 +64,8 @@ public final class SplitVirtqueue: @unchecked Sendable {
     /// anything new from the available ring; `resubmitNext` is the next one to hand out.
     private var resubmit: [UInt16] = []
     private var resubmitNext = 0
+    /// The chain ``popAvailable()`` returned last: its buffer lists are the next one's storage.
+    private var lastPopped = DescriptorChain()
 
     /// Largest indirect table accepted (QEMU's `VIRTQUEUE_MAX_SIZE`).
     public static let maxIndirectEntries = 1024
@@ -141,7 +143,23 @@ public final class SplitVirtqueue: @unchecked Sendable {
 
     /// Pops and validates the next available chain; `nil` when the ring is empty. Heads to
     /// resubmit come first (they are already recorded as taken).
+    ///
+    /// The chain's buffer lists reuse the storage of the chain this returned last time, so
+    /// a caller that drops each chain before popping the next allocates nothing; one that
+    /// keeps chains gets copies (``popAvailable(into:)`` gives each its own storage).
     public func popAvailable() throws(VirtqueueError) -> DescriptorChain? {
+        var chain = DescriptorChain()
+        swap(&chain, &lastPopped)
+        defer { lastPopped = chain }
+        guard try popAvailable(into: &chain) else { return nil }
+        return chain
+    }
+
+    /// Pops and validates the next available chain into `chain`, refilling its buffer
+    /// lists in place (no allocation once they have grown to the chain's length, as long
+    /// as no copy of `chain` is held elsewhere); `false` when the ring is empty (then
+    /// `chain` is left as it was). After a throw, `chain` holds no valid chain.
+    public func popAvailable(into chain: inout DescriptorChain) throws(VirtqueueError) -> Bool {
         if resubmitNext < resubmit.count {
             let head = resubmit[resubmitNext]
             resubmitNext += 1
@@ -149,13 +167,14 @@ public final class SplitVirtqueue: @unchecked Sendable {
                 resubmit = []
                 resubmitNext = 0
             }
-            return try walkChain(head: head)
+            try walkChain(head: head, into: &chain)
+            return true
         }
-        guard try availableCount() > 0 else { return nil }
+        guard try availableCount() > 0 else { return false }
         // The acquire load of avail.idx orders the ring entry read after it.
         let slot = layout.availRing + 4 + 2 * UInt64(nextAvail % size)
         let head: UInt16 = try guestRead(UInt16.self, at: slot)
-        let chain = try walkChain(head: head)
+        try walkChain(head: head, into: &chain)
         // Recorded before the position moves: a chain is counted as popped exactly when the
         // log holds it (a restarted device derives its avail position from both).
         inflightLog?.headTaken(head)
@@ -165,7 +184,7 @@ public final class SplitVirtqueue: @unchecked Sendable {
             // (not while notifications are disabled: then the driver need not kick at all).
             try publishAvailEvent()
         }
-        return chain
+        return true
     }
 
     private struct RawDescriptor {
@@ -186,10 +205,9 @@ public final class SplitVirtqueue: @unchecked Sendable {
                              flags: UInt16(truncatingIfNeeded: hi >> 32), next: UInt16(truncatingIfNeeded: hi >> 48))
     }
 
-    private func walkChain(head: UInt16) throws(VirtqueueError) -> DescriptorChain {
+    private func walkChain(head: UInt16, into chain: inout DescriptorChain) throws(VirtqueueError) {
         guard head < size else { throw .descriptorIndexOutOfRange(index: head, tableSize: Int(size)) }
-        var readable: [GuestBuffer] = []
-        var writable: [GuestBuffer] = []
+        chain.reset(head: head)
         var total: UInt64 = 0
         // A direct chain is bounded by the queue size (§2.7.5.3.1), an indirect one by its
         // table's entry count: either bound stops a looping `next` chain.
@@ -230,15 +248,16 @@ public final class SplitVirtqueue: @unchecked Sendable {
             total += UInt64(d.length)
             guard total <= UInt64(UInt32.max) else { throw .chainLengthOverflow(head: head) }
             if d.flags & Self.flagWrite != 0 {
-                writable.append(GuestBuffer(address: d.address, length: d.length))
+                chain.writable.append(GuestBuffer(address: d.address, length: d.length))
+                chain.writableLength += Int(d.length)
             } else {
-                if requireReadableFirst && !writable.isEmpty { throw .readableAfterWritable(head: head) }
-                readable.append(GuestBuffer(address: d.address, length: d.length))
+                if requireReadableFirst && !chain.writable.isEmpty { throw .readableAfterWritable(head: head) }
+                chain.readable.append(GuestBuffer(address: d.address, length: d.length))
+                chain.readableLength += Int(d.length)
             }
             guard d.flags & Self.flagNext != 0 else { break }
             index = d.next
         }
-        return DescriptorChain(head: head, readable: readable, writable: writable)
     }
 
     private func checkBuffer(_ address: UInt64, _ length: UInt32) throws(VirtqueueError) {

@@ -7,31 +7,58 @@ extension GuestMemory {
     /// merged first; nesting depth is bounded by the chain length, itself bounded by the
     /// queue size.
     public func withSlices<R>(
-        of buffers: [GuestBuffer], _ body: ([UnsafeMutableRawBufferPointer]) -> R
+        of buffers: some Sequence<GuestBuffer>, _ body: ([UnsafeMutableRawBufferPointer]) -> R
     ) throws(GuestMemoryError) -> R {
-        var ranges: [(address: UInt64, length: Int)] = []
-        for b in buffers where b.length > 0 {
-            if let last = ranges.last, last.address &+ UInt64(last.length) == b.address {
-                ranges[ranges.count - 1].length += Int(b.length)
-            } else {
-                ranges.append((b.address, Int(b.length)))
-            }
-        }
-        var collected: [UnsafeMutableRawBufferPointer] = []
-        collected.reserveCapacity(ranges.count)
-        return try gather(ranges[...], &collected, body)
+        var slices: [UnsafeMutableRawBufferPointer] = []
+        return try withSlices(of: buffers, gatheringInto: &slices, body)
     }
 
-    private func gather<R>(
-        _ ranges: ArraySlice<(address: UInt64, length: Int)>,
-        _ collected: inout [UnsafeMutableRawBufferPointer],
+    /// As ``withSlices(of:_:)``, with the slice list gathered into `slices` (emptied first,
+    /// its storage kept): storage reused from request to request makes the call allocate
+    /// nothing once it has grown to the longest chain's length. `body` gets `slices` itself;
+    /// it must not keep it, or the next call copies.
+    public func withSlices<R>(
+        of buffers: some Sequence<GuestBuffer>, gatheringInto slices: inout [UnsafeMutableRawBufferPointer],
         _ body: ([UnsafeMutableRawBufferPointer]) -> R
     ) throws(GuestMemoryError) -> R {
-        guard let first = ranges.first else { return body(collected) }
-        var inner = collected
-        let result: Result<R, GuestMemoryError> = try withSlices(at: first.address, length: first.length) { slices in
-            inner.append(contentsOf: slices)
-            return Result { () throws(GuestMemoryError) in try gather(ranges.dropFirst(), &inner, body) }
+        slices.removeAll(keepingCapacity: true)
+        var pieces = buffers.makeIterator()
+        let first = pieces.next()
+        return try gather(&pieces, from: first, into: &slices, body)
+    }
+
+    // One nesting level per run of adjacent buffers, so that every slice stays mapped while
+    // `body` runs; the list grows in place (no copy per level).
+    private func gather<Pieces: IteratorProtocol<GuestBuffer>, R>(
+        _ pieces: inout Pieces, from start: GuestBuffer?, into slices: inout [UnsafeMutableRawBufferPointer],
+        _ body: ([UnsafeMutableRawBufferPointer]) -> R
+    ) throws(GuestMemoryError) -> R {
+        var next = start
+        while let b = next, b.length == 0 { next = pieces.next() }
+        guard let run = next else { return body(slices) }
+        var length = Int(run.length)
+        next = pieces.next()
+        while let b = next, b.length == 0 || run.address &+ UInt64(length) == b.address {
+            length += Int(b.length)
+            next = pieces.next()
+        }
+        let following = next
+        func viaSlices() throws(GuestMemoryError) -> Result<R, GuestMemoryError> {
+            try withSlices(at: run.address, length: length) { pieceSlices in
+                slices.append(contentsOf: pieceSlices)
+                return Result { () throws(GuestMemoryError) in try gather(&pieces, from: following, into: &slices, body) }
+            }
+        }
+        guard isMappedUpFront else { return try viaSlices().get() }
+        let result: Result<R, GuestMemoryError>
+        do {
+            // Almost every run lies in one mapping: no slice array from the memory then.
+            result = try withContiguousBytes(at: run.address, length: length) { bytes in
+                slices.append(bytes)
+                return Result { () throws(GuestMemoryError) in try gather(&pieces, from: following, into: &slices, body) }
+            }
+        } catch .notContiguous {
+            result = try viaSlices()
         }
         return try result.get()
     }

@@ -33,6 +33,12 @@ public final class ServedQueue: @unchecked Sendable {
     private var batchDepth = 0
     private var pushedSinceCheck = false
     private let deferred = Mutex<[DeferredCompletion]>([])
+    /// Spare storage for `deferred`'s list, swapped with it when the completions are
+    /// pushed, so that neither needs new storage once both have grown. Loop thread.
+    private var deferredDraining: [DeferredCompletion] = []
+    /// Finished request objects, reused by the next pops (see ``VirtqueueRequest``). At most
+    /// the queue size; emptied when the queue stops (each refers to the queue).
+    private var pool: [VirtqueueRequest] = []
     /// Requests per used-buffer notification within one long pass.
     static let notifyEvery = 8
     /// The avail-ring polling window after each pass (the service's setting, adapted here).
@@ -44,6 +50,8 @@ public final class ServedQueue: @unchecked Sendable {
         var head: UInt16
         var bytesWritten: UInt32
         var error: VirtioDeviceError?
+        /// The request to pool once pushed; `nil` for one returned by its deinit.
+        var request: VirtqueueRequest?
     }
 
     init(binding: VirtioQueueBinding, features: UInt64, session: ServiceSession, handler: any VirtqueueHandler,
@@ -56,6 +64,7 @@ public final class ServedQueue: @unchecked Sendable {
         self.session = session
         self.handler = handler
         self.outstanding = Array(repeating: false, count: Int(binding.queue.size))
+        pool.reserveCapacity(Int(binding.queue.size))
     }
 
     /// The I/O thread serving this queue.
@@ -127,16 +136,39 @@ public final class ServedQueue: @unchecked Sendable {
     public func popRequest() -> VirtqueueRequest? {
         precondition(loop.isCurrent, "popRequest runs on the device's I/O thread")
         guard isLive, !draining else { return nil }
-        guard let chain = ring({ () throws(VirtqueueError) in try virtqueue.popAvailable() }) ?? nil else { return nil }
-        guard !outstanding[Int(chain.head)] else {
-            // The driver re-posted a head the device still owns (§2.7.13.1 forbids reusing
-            // descriptors before they are used): completing both would corrupt its state.
-            session.fail(.malformedRequest(queue: index, head: chain.head, reason: "head made available again while still in use"))
+        let request = pooledRequest() ?? VirtqueueRequest(queue: self)
+        // The chain is walked into the request's own storage (refilled in place).
+        guard ring({ () throws(VirtqueueError) in try virtqueue.popAvailable(into: &request.chain) }) == true else {
+            recycle(request)
             return nil
         }
-        outstanding[Int(chain.head)] = true
+        let head = request.chain.head
+        guard !outstanding[Int(head)] else {
+            // The driver re-posted a head the device still owns (§2.7.13.1 forbids reusing
+            // descriptors before they are used): completing both would corrupt its state.
+            session.fail(.malformedRequest(queue: index, head: head, reason: "head made available again while still in use"))
+            return nil
+        }
+        outstanding[Int(head)] = true
         outstandingCount += 1
-        return VirtqueueRequest(chain: chain, queue: self)
+        request.start()
+        return request
+    }
+
+    /// A finished request from the pool that nothing else refers to any more, if any. One
+    /// still referred to (a completion callback not yet released) leaves the pool: it is
+    /// finished, so dropping it later returns nothing.
+    private func pooledRequest() -> VirtqueueRequest? {
+        while var candidate = pool.popLast() {
+            if isKnownUniquelyReferenced(&candidate) { return candidate }
+        }
+        return nil
+    }
+
+    /// Puts a finished request back in the pool, while the queue runs. Loop thread.
+    private func recycle(_ request: VirtqueueRequest) {
+        guard isLive, !handlerStopped, pool.count < pool.capacity else { return }
+        pool.append(request)
     }
 
     /// True when the driver has chains the device has not popped.
@@ -163,11 +195,18 @@ public final class ServedQueue: @unchecked Sendable {
 
     /// Clears a pause and serves the queue again. Any thread.
     public func resume() {
-        loop.execute { [self] in
-            guard isLive, !draining else { return }
-            isPaused = false
-            serve()
+        // On the I/O thread directly: no closure to allocate.
+        guard loop.isCurrent else {
+            loop.execute { [self] in resumeNow() }
+            return
         }
+        resumeNow()
+    }
+
+    private func resumeNow() {
+        guard isLive, !draining else { return }
+        isPaused = false
+        serve()
     }
 
     /// Runs `body` with used-buffer interrupts held back, then raises at most one (if the
@@ -222,6 +261,8 @@ public final class ServedQueue: @unchecked Sendable {
         guard !handlerStopped else { return }
         handlerStopped = true
         handler.stop(self)
+        // Pooled requests refer to the queue: let both go.
+        pool.removeAll()
     }
 
     /// Runs a ring operation; a violation fails the device and yields `nil`.
@@ -242,39 +283,43 @@ public final class ServedQueue: @unchecked Sendable {
 
     // MARK: Completion (called by VirtqueueRequest)
 
-    func finish(head: UInt16, bytesWritten: UInt32, error: VirtioDeviceError?) {
+    func finish(_ request: VirtqueueRequest, bytesWritten: UInt32, error: VirtioDeviceError?) {
         if loop.isCurrent {
-            finishNow(head: head, bytesWritten: bytesWritten, error: error)
+            finishNow(head: request.head, bytesWritten: bytesWritten, error: error, request: request)
         } else {
-            finishDeferred(head: head, bytesWritten: bytesWritten, error: error)
+            finishDeferred(head: request.head, bytesWritten: bytesWritten, error: error, request: request)
         }
     }
 
     /// Queues a completion for the I/O thread; completions arriving together are pushed in
     /// one batch with at most one interrupt.
-    func finishDeferred(head: UInt16, bytesWritten: UInt32, error: VirtioDeviceError? = nil) {
+    func finishDeferred(head: UInt16, bytesWritten: UInt32, error: VirtioDeviceError? = nil, request: VirtqueueRequest? = nil) {
         let first = deferred.withLock { list -> Bool in
-            list.append(DeferredCompletion(head: head, bytesWritten: bytesWritten, error: error))
+            list.append(DeferredCompletion(head: head, bytesWritten: bytesWritten, error: error, request: request))
             return list.count == 1
         }
         guard first else { return }
         loop.execute { [self] in
-            let list = deferred.withLock { list -> [DeferredCompletion] in
-                let taken = list
-                list.removeAll(keepingCapacity: true)
-                return taken
-            }
+            // The spare (empty) list goes under the lock, the pending one comes out: a swap
+            // of storage, not a copy. Kept in a local, as a completion pushed in the batch
+            // can run this again, nested.
+            var list: [DeferredCompletion] = []
+            swap(&list, &deferredDraining)
+            deferred.withLock { swap(&$0, &list) }
             batch {
-                for c in list { finishNow(head: c.head, bytesWritten: c.bytesWritten, error: c.error) }
+                for c in list { finishNow(head: c.head, bytesWritten: c.bytesWritten, error: c.error, request: c.request) }
             }
+            list.removeAll(keepingCapacity: true)
+            deferredDraining = list
         }
     }
 
-    private func finishNow(head: UInt16, bytesWritten: UInt32, error: VirtioDeviceError?) {
+    private func finishNow(head: UInt16, bytesWritten: UInt32, error: VirtioDeviceError?, request: VirtqueueRequest?) {
         guard isLive, Int(head) < outstanding.count, outstanding[Int(head)] else { return }
         outstanding[Int(head)] = false
         outstandingCount -= 1
         guard ring({ () throws(VirtqueueError) in try virtqueue.pushUsed(head: head, bytesWritten: bytesWritten) }) != nil else { return }
+        if let request { recycle(request) }
         pushedSinceCheck = true
         if let error {
             session.fail(error)

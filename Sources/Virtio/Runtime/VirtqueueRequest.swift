@@ -9,14 +9,27 @@ import Synchronization
 /// nothing). Completion works from any thread; the used ring itself is only written on the
 /// device's I/O thread. After the device stops (reset, NEEDS_RESET) completions are ignored:
 /// the driver has abandoned those buffers.
-public final class VirtqueueRequest: Sendable {
+///
+/// Request objects are pooled by their queue: once a request finished and nothing but the
+/// queue refers to it any more, the queue pops the next chain into it (its chain and slice
+/// storage included), so serving a request allocates nothing in steady state. A reference
+/// kept after completion keeps the object out of the pool; it never sees another chain.
+public final class VirtqueueRequest: @unchecked Sendable {
+    // SAFETY (@unchecked): `chain` is written only by the queue on its I/O thread, before the
+    // request is handed out, while the queue holds the only reference (pooled reuse checks
+    // `isKnownUniquelyReferenced`); `slices` belongs to whoever handles the request, one
+    // thread at a time, as the request itself does.
     /// The validated chain: the device reads from `readable` and writes into `writable`.
-    public let chain: DescriptorChain
+    public internal(set) var chain: DescriptorChain
     let queue: ServedQueue
-    private let finished = Atomic<Bool>(false)
+    /// True while the object waits in its queue's pool, and once completed.
+    private let finished = Atomic<Bool>(true)
+    /// The host slices of the last ``withHostSlices(of:_:)``, kept as storage for the next.
+    private var slices: [UnsafeMutableRawBufferPointer] = []
 
-    init(chain: DescriptorChain, queue: ServedQueue) {
-        self.chain = chain
+    /// An empty request for `queue`'s pool (finished: dropping it returns nothing).
+    init(queue: ServedQueue) {
+        self.chain = DescriptorChain()
         self.queue = queue
     }
 
@@ -26,6 +39,11 @@ public final class VirtqueueRequest: Sendable {
             // loop-side mutation, and the used ring must not be touched re-entrantly.
             queue.finishDeferred(head: chain.head, bytesWritten: 0)
         }
+    }
+
+    /// Hands the request out with the chain just popped into it. Loop thread.
+    func start() {
+        finished.store(false, ordering: .releasing)
     }
 
     /// The chain's head index (the used ring's `id`).
@@ -43,6 +61,23 @@ public final class VirtqueueRequest: Sendable {
     /// True once the request was completed or failed.
     public var isFinished: Bool { finished.load(ordering: .acquiring) }
 
+    /// Calls `body` with the host slices backing `buffers` (part of this request's chain),
+    /// in order: the iovec list for a zero-copy `preadv`/`pwritev`. The list is gathered in
+    /// storage the request keeps for the next chain it carries, so once warm this allocates
+    /// nothing. As with ``DeviceModel/GuestMemory/withSlices(of:_:)``, the slices are valid
+    /// during the call (beyond it only for ``DeviceModel/PersistentlyMappedGuestMemory``).
+    /// Call from the thread handling the request.
+    public func withHostSlices<R>(
+        of buffers: some Sequence<GuestBuffer>, _ body: ([UnsafeMutableRawBufferPointer]) -> R
+    ) throws(GuestMemoryError) -> R {
+        // Taken out for the call: a nested call on the same request then starts afresh
+        // instead of overlapping this access.
+        var storage: [UnsafeMutableRawBufferPointer] = []
+        swap(&storage, &slices)
+        defer { swap(&storage, &slices) }
+        return try queue.memory.withSlices(of: buffers, gatheringInto: &storage, body)
+    }
+
     /// Returns the chain to the driver with `bytesWritten` bytes written into its writable
     /// buffers (clamped to their total: §2.7.8.2 forbids claiming more than was written).
     /// Call from any thread. Returns `false` if the request was already finished.
@@ -50,7 +85,7 @@ public final class VirtqueueRequest: Sendable {
     public func complete(bytesWritten: Int) -> Bool {
         guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return false }
         let written = UInt32(clamping: max(0, min(bytesWritten, chain.writableLength)))
-        queue.finish(head: chain.head, bytesWritten: written, error: nil)
+        queue.finish(self, bytesWritten: written, error: nil)
         return true
     }
 
@@ -64,7 +99,7 @@ public final class VirtqueueRequest: Sendable {
     /// As ``fail(_:)-(String)``, with the device error to report.
     public func fail(_ error: VirtioDeviceError) {
         guard !finished.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        queue.finish(head: chain.head, bytesWritten: 0, error: error)
+        queue.finish(self, bytesWritten: 0, error: error)
     }
 
     /// Runs `work` on the device's worker threads (blocking file I/O) and keeps the device's

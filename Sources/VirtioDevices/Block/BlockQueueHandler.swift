@@ -73,7 +73,7 @@ final class BlockQueueHandler: VirtqueueHandler, @unchecked Sendable {
                 return finish(request, status, .ioError)
             }
             var writer = request.makeWriter()
-            let data = (try? writer.takeBuffers(count: dataIn)) ?? []
+            let data = (try? writer.takeBuffers(count: dataIn)) ?? GuestBufferRun()
             io.read(request, status: status, data: data, offset: offset, length: dataIn)
 
         case .write?:
@@ -86,7 +86,7 @@ final class BlockQueueHandler: VirtqueueHandler, @unchecked Sendable {
                 statistics.invalid(.write)
                 return finish(request, status, .ioError)
             }
-            let data = (try? reader.takeBuffers(count: dataOut)) ?? []
+            let data = (try? reader.takeBuffers(count: dataOut)) ?? GuestBufferRun()
             io.write(request, status: status, data: data, offset: offset, writethrough: writethrough)
 
         case .flush?:
@@ -200,13 +200,6 @@ final class BlockQueueHandler: VirtqueueHandler, @unchecked Sendable {
         do { try body(); return .ok } catch { return .ioError }
     }
 
-    static func withHostSlices(_ memory: any GuestMemory, _ buffers: [GuestBuffer],
-                               _ body: ([UnsafeMutableRawBufferPointer]) throws(BlockBackendError) -> Void) -> BlockStatus {
-        let result = try? memory.withSlices(of: buffers) { slices in
-            Self.status { () throws(BlockBackendError) in try body(slices) }
-        }
-        return result ?? .ioError
-    }
 }
 
 /// What the device advertised, and therefore enforces.

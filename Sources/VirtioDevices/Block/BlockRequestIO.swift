@@ -7,9 +7,9 @@ protocol BlockRequestIO: Sendable {
     /// The queue starts being served.
     func start(_ queue: ServedQueue)
     /// Fills `data` (the request's `length` data bytes) from the image at `offset`.
-    func read(_ request: VirtqueueRequest, status: UInt64, data: [GuestBuffer], offset: UInt64, length: Int)
+    func read(_ request: VirtqueueRequest, status: UInt64, data: GuestBufferRun, offset: UInt64, length: Int)
     /// Writes `data` to the image at `offset`, then syncs if `writethrough`.
-    func write(_ request: VirtqueueRequest, status: UInt64, data: [GuestBuffer], offset: UInt64, writethrough: Bool)
+    func write(_ request: VirtqueueRequest, status: UInt64, data: GuestBufferRun, offset: UInt64, writethrough: Bool)
     /// Makes completed writes durable.
     func flush(_ request: VirtqueueRequest, status: UInt64)
     /// Discards or zeroes every segment (then syncs zeroing if `writethrough`).

@@ -16,11 +16,12 @@ struct InlineBlockRequestIO: BlockRequestIO {
         do { try body(); return nil } catch { return "\(error)" }
     }
 
-    /// Runs `body` on the host slices of `buffers`; its error, as text, or `nil`.
-    private static func failure(_ memory: any GuestMemory, _ buffers: [GuestBuffer],
+    /// Runs `body` on the host slices of `buffers` (gathered in the request's own storage);
+    /// its error, as text, or `nil`.
+    private static func failure(_ request: VirtqueueRequest, _ buffers: GuestBufferRun,
                                 _ body: ([UnsafeMutableRawBufferPointer]) throws(BlockBackendError) -> Void) -> String? {
         do {
-            return try memory.withSlices(of: buffers) { slices in Self.failure { () throws(BlockBackendError) in try body(slices) } }
+            return try request.withHostSlices(of: buffers) { slices in Self.failure { () throws(BlockBackendError) in try body(slices) } }
         } catch {
             return "guest buffers: \(error)"
         }
@@ -28,23 +29,23 @@ struct InlineBlockRequestIO: BlockRequestIO {
 
     private static func status(_ failure: String?) -> BlockStatus { failure == nil ? .ok : .ioError }
 
-    func read(_ request: VirtqueueRequest, status: UInt64, data: [GuestBuffer], offset: UInt64, length: Int) {
-        let failure = Self.failure(request.memory, data) { slices throws(BlockBackendError) in
+    func read(_ request: VirtqueueRequest, status: UInt64, data: GuestBufferRun, offset: UInt64, length: Int) {
+        let failure = Self.failure(request, data) { slices throws(BlockBackendError) in
             try backend.read(into: slices, at: offset)
         }
         statistics.completed(.read, bytes: UInt64(length), offset: offset, failure: failure)
         BlockQueueHandler.complete(request, status, Self.status(failure), filled: failure == nil ? length : 0)
     }
 
-    func write(_ request: VirtqueueRequest, status: UInt64, data: [GuestBuffer], offset: UInt64, writethrough: Bool) {
+    func write(_ request: VirtqueueRequest, status: UInt64, data: GuestBufferRun, offset: UInt64, writethrough: Bool) {
         // Acknowledged only once every byte is in the image (and synced without FLUSH).
-        var failure = Self.failure(request.memory, data) { slices throws(BlockBackendError) in
+        var failure = Self.failure(request, data) { slices throws(BlockBackendError) in
             try backend.write(from: slices, at: offset)
         }
         if failure == nil && writethrough {
             failure = Self.failure { () throws(BlockBackendError) in try backend.flush() }
         }
-        statistics.completed(.write, bytes: data.reduce(0) { $0 + UInt64($1.length) }, offset: offset, failure: failure)
+        statistics.completed(.write, bytes: UInt64(data.byteCount), offset: offset, failure: failure)
         BlockQueueHandler.complete(request, status, Self.status(failure))
     }
 

@@ -12,11 +12,11 @@ struct ThreadBlockRequestIO: BlockRequestIO {
         onWorker = InlineBlockRequestIO(backend: backend, statistics: statistics)
     }
 
-    func read(_ request: VirtqueueRequest, status: UInt64, data: [GuestBuffer], offset: UInt64, length: Int) {
+    func read(_ request: VirtqueueRequest, status: UInt64, data: GuestBufferRun, offset: UInt64, length: Int) {
         request.offload { [onWorker] request in onWorker.read(request, status: status, data: data, offset: offset, length: length) }
     }
 
-    func write(_ request: VirtqueueRequest, status: UInt64, data: [GuestBuffer], offset: UInt64, writethrough: Bool) {
+    func write(_ request: VirtqueueRequest, status: UInt64, data: GuestBufferRun, offset: UInt64, writethrough: Bool) {
         request.offload { [onWorker] request in
             onWorker.write(request, status: status, data: data, offset: offset, writethrough: writethrough)
         }

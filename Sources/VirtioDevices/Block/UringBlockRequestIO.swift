@@ -28,6 +28,22 @@ final class UringBlockRequestIO: BlockRequestIO, @unchecked Sendable {
     private let loop: EventLoop
     private var retryScheduled = false
     private let statistics: BlockStatistics
+    /// Each head's read or write in flight, by head (grown on demand): a head is in flight
+    /// once at a time, so its object serves request after request.
+    private var transfers: [Transfer?] = []
+
+    /// What a read's or write's completion needs. The completion closure captures only this
+    /// object, which makes it a closure without a context of its own to allocate.
+    private final class Transfer {
+        unowned let io: UringBlockRequestIO
+        var request: VirtqueueRequest?
+        var statusByte: UInt64 = 0
+        var offset: UInt64 = 0
+        var bytes = 0
+        var writethrough = false
+
+        init(io: UringBlockRequestIO) { self.io = io }
+    }
 
     /// Sets up the ring for `backend` and watches its completions on `loop`.
     init(backend: FileBlockBackend, entries: Int, loop: EventLoop, name: String, statistics: BlockStatistics,
@@ -91,37 +107,62 @@ final class UringBlockRequestIO: BlockRequestIO, @unchecked Sendable {
 
     /// The host slices of `data`, kept beyond the call: valid because the memory's mappings
     /// persist while the request (which holds the memory) lives.
-    private func slices(_ request: VirtqueueRequest, _ data: [GuestBuffer]) -> [UnsafeMutableRawBufferPointer]? {
-        try? request.memory.withSlices(of: data) { $0 }
+    private func slices(_ request: VirtqueueRequest, _ data: GuestBufferRun) -> [UnsafeMutableRawBufferPointer]? {
+        try? request.withHostSlices(of: data) { $0 }
     }
 
-    func read(_ request: VirtqueueRequest, status statusByte: UInt64, data: [GuestBuffer], offset: UInt64, length: Int) {
+    /// `request`'s transfer record, filled in. I/O thread.
+    private func transfer(_ request: VirtqueueRequest, _ statusByte: UInt64, offset: UInt64, bytes: Int,
+                          writethrough: Bool = false) -> Transfer {
+        let head = Int(request.head)
+        if head >= transfers.count { transfers.append(contentsOf: repeatElement(nil, count: head + 1 - transfers.count)) }
+        let t = transfers[head] ?? Transfer(io: self)
+        transfers[head] = t
+        t.request = request
+        t.statusByte = statusByte
+        t.offset = offset
+        t.bytes = bytes
+        t.writethrough = writethrough
+        return t
+    }
+
+    func read(_ request: VirtqueueRequest, status statusByte: UInt64, data: GuestBufferRun, offset: UInt64, length: Int) {
         guard let slices = slices(request, data) else { return BlockQueueHandler.complete(request, statusByte, .ioError) }
         request.beginAsynchronousIO()
-        engine.read(into: slices, at: offset) { [self] result in
-            account(.read, bytes: UInt64(length), offset: offset, result)
-            let value = status(result, request)
-            BlockQueueHandler.complete(request, statusByte, value, filled: value == .ok ? length : 0)
-            request.endAsynchronousIO()
+        let t = transfer(request, statusByte, offset: offset, bytes: length)
+        engine.read(into: slices, at: offset) { [t] result in t.io.readDone(t, result) }
+    }
+
+    private func readDone(_ t: Transfer, _ result: Result<Void, BlockBackendError>) {
+        guard let request = t.request else { return }
+        t.request = nil
+        account(.read, bytes: UInt64(t.bytes), offset: t.offset, result)
+        let value = status(result, request)
+        BlockQueueHandler.complete(request, t.statusByte, value, filled: value == .ok ? t.bytes : 0)
+        request.endAsynchronousIO()
+    }
+
+    func write(_ request: VirtqueueRequest, status statusByte: UInt64, data: GuestBufferRun, offset: UInt64, writethrough: Bool) {
+        guard let slices = slices(request, data) else { return BlockQueueHandler.complete(request, statusByte, .ioError) }
+        request.beginAsynchronousIO()
+        let t = transfer(request, statusByte, offset: offset, bytes: data.byteCount, writethrough: writethrough)
+        engine.write(from: slices, at: offset) { [t] result in t.io.writeDone(t, result) }
+    }
+
+    private func writeDone(_ t: Transfer, _ result: Result<Void, BlockBackendError>) {
+        // Acknowledged only once on the image (and, without FLUSH negotiated, synced).
+        if case .success = result, t.writethrough {
+            engine.flush { [t] result in t.io.writeFinished(t, result) }
+        } else {
+            writeFinished(t, result)
         }
     }
 
-    func write(_ request: VirtqueueRequest, status statusByte: UInt64, data: [GuestBuffer], offset: UInt64, writethrough: Bool) {
-        guard let slices = slices(request, data) else { return BlockQueueHandler.complete(request, statusByte, .ioError) }
-        let bytes = data.reduce(0) { $0 + UInt64($1.length) }
-        request.beginAsynchronousIO()
-        engine.write(from: slices, at: offset) { [self] result in
-            // Acknowledged only once on the image (and, without FLUSH negotiated, synced).
-            if case .success = result, writethrough {
-                engine.flush { [self] result in
-                    account(.write, bytes: bytes, offset: offset, result)
-                    finish(request, statusByte, result)
-                }
-            } else {
-                account(.write, bytes: bytes, offset: offset, result)
-                finish(request, statusByte, result)
-            }
-        }
+    private func writeFinished(_ t: Transfer, _ result: Result<Void, BlockBackendError>) {
+        guard let request = t.request else { return }
+        t.request = nil
+        account(.write, bytes: UInt64(t.bytes), offset: t.offset, result)
+        finish(request, t.statusByte, result)
     }
 
     func flush(_ request: VirtqueueRequest, status statusByte: UInt64) {

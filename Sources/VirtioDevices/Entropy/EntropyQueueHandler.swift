@@ -58,7 +58,7 @@ final class EntropyQueueHandler: VirtqueueHandler, @unchecked Sendable {
         var writer = request.makeWriter()
         do {
             let buffers = try writer.takeBuffers(count: count)
-            let filled = try request.memory.withSlices(of: buffers) { slices -> Bool in
+            let filled = try request.withHostSlices(of: buffers) { slices -> Bool in
                 do throws(HostEntropyError) {
                     for s in slices { try HostEntropy.fill(s) }
                     return true

@@ -38,6 +38,9 @@ public final class UringBlockEngine: @unchecked Sendable {
     public var needsResubmit: Bool { ring.hasUnsubmittedEntries }
 
     private var slots: [Operation?] = []
+    /// Each slot's iovec array, kept from operation to operation (grown when a longer chain
+    /// needs it), so queueing a transfer allocates nothing once the slots are warm.
+    private var slotIOVecs: [UnsafeMutableBufferPointer<iovec>] = []
     private var freeSlots: [Int] = []
     private var waiting: [Int] = []
     private var waitingHead = 0
@@ -61,7 +64,10 @@ public final class UringBlockEngine: @unchecked Sendable {
 
     private struct Operation {
         var kind: Kind
+        /// The part of the slot's iovec array in use, or (``ownsIOVecs``) an array of its own.
         var iovecs: UnsafeMutableBufferPointer<iovec>
+        /// True for iovecs allocated for this operation alone (zero-byte writes), freed with it.
+        var ownsIOVecs = false
         var first = 0
         var position: UInt64
         var length: UInt64
@@ -89,9 +95,10 @@ public final class UringBlockEngine: @unchecked Sendable {
             guard ring.waitForCompletion() == 0 else { break }
             ring.forEachCompletion { tag, _ in
                 inFlight -= 1
-                if let op = slots[Int(tag)] { op.iovecs.deallocate() }
+                if let op = slots[Int(tag)], op.ownsIOVecs { op.iovecs.deallocate() }
             }
         }
+        for v in slotIOVecs { v.deallocate() }
     }
 
     // MARK: Queueing
@@ -101,10 +108,11 @@ public final class UringBlockEngine: @unchecked Sendable {
     public func read(into buffers: [UnsafeMutableRawBufferPointer], at offset: UInt64, _ completion: @escaping Completion) {
         if let direct = backend.directIO, !direct.admits(buffers, at: offset) {
             let bounce = BounceBuffer(length: buffers.reduce(0) { $0 + $1.count }, alignment: direct.bufferAlignment)
-            enqueue(Operation(kind: .read, iovecs: Self.iovecs([bounce.bytes]), position: offset, length: 0,
-                              scatterTo: buffers, bounce: bounce, completion: completion))
+            enqueue(Operation(kind: .read, iovecs: .init(start: nil, count: 0), position: offset, length: 0,
+                              scatterTo: buffers, bounce: bounce, completion: completion), transferring: [bounce.bytes])
         } else {
-            enqueue(Operation(kind: .read, iovecs: Self.iovecs(buffers), position: offset, length: 0, completion: completion))
+            enqueue(Operation(kind: .read, iovecs: .init(start: nil, count: 0), position: offset, length: 0, completion: completion),
+                    transferring: buffers)
         }
     }
 
@@ -114,10 +122,11 @@ public final class UringBlockEngine: @unchecked Sendable {
         if let direct = backend.directIO, !direct.admits(buffers, at: offset) {
             let bounce = BounceBuffer(length: buffers.reduce(0) { $0 + $1.count }, alignment: direct.bufferAlignment)
             bounce.gather(from: buffers)
-            enqueue(Operation(kind: .write, iovecs: Self.iovecs([bounce.bytes]), position: offset, length: 0,
-                              bounce: bounce, completion: completion))
+            enqueue(Operation(kind: .write, iovecs: .init(start: nil, count: 0), position: offset, length: 0,
+                              bounce: bounce, completion: completion), transferring: [bounce.bytes])
         } else {
-            enqueue(Operation(kind: .write, iovecs: Self.iovecs(buffers), position: offset, length: 0, completion: completion))
+            enqueue(Operation(kind: .write, iovecs: .init(start: nil, count: 0), position: offset, length: 0, completion: completion),
+                    transferring: buffers)
         }
     }
 
@@ -147,29 +156,37 @@ public final class UringBlockEngine: @unchecked Sendable {
                           iovecs: .init(start: nil, count: 0), position: offset, length: length, completion: completion))
     }
 
-    private static func iovecs(_ buffers: [UnsafeMutableRawBufferPointer]) -> UnsafeMutableBufferPointer<iovec> {
-        var count = 0
-        for b in buffers where b.count > 0 { count += 1 }
-        let out = UnsafeMutableBufferPointer<iovec>.allocate(capacity: count)
-        var i = 0
-        for b in buffers where b.count > 0 {
-            out[i] = iovec(iov_base: b.baseAddress, iov_len: b.count)
-            i += 1
-        }
-        return out
-    }
-
-    private func enqueue(_ op: Operation) {
+    /// Queues `op` in a free slot; for a transfer, its iovecs (one per non-empty buffer) go
+    /// into the slot's own array.
+    private func enqueue(_ op: Operation, transferring buffers: [UnsafeMutableRawBufferPointer] = []) {
+        var op = op
         let slot: Int
         if let free = freeSlots.popLast() {
             slot = free
-            slots[slot] = op
         } else {
             slot = slots.count
-            slots.append(op)
+            slots.append(nil)
+            slotIOVecs.append(.allocate(capacity: Self.initialIOVecs))
         }
+        var count = 0
+        for b in buffers where b.count > 0 { count += 1 }
+        if count > slotIOVecs[slot].count {
+            slotIOVecs[slot].deallocate()
+            slotIOVecs[slot] = .allocate(capacity: count)
+        }
+        var i = 0
+        for b in buffers where b.count > 0 {
+            slotIOVecs[slot][i] = iovec(iov_base: b.baseAddress, iov_len: b.count)
+            i += 1
+        }
+        if case .read = op.kind { op.iovecs = UnsafeMutableBufferPointer(rebasing: slotIOVecs[slot][0..<count]) }
+        if case .write = op.kind { op.iovecs = UnsafeMutableBufferPointer(rebasing: slotIOVecs[slot][0..<count]) }
+        slots[slot] = op
         waiting.append(slot)
     }
+
+    /// A slot's first iovec array: room for a typical block request's data buffers.
+    private static let initialIOVecs = 8
 
     // MARK: Submitting and reaping
 
@@ -182,14 +199,16 @@ public final class UringBlockEngine: @unchecked Sendable {
             waitingHead += 1
             inFlight += 1
         }
-        let prepared = waiting[first..<waitingHead]
+        // Indices, not a slice of `waiting`: a slice would share its storage, and emptying
+        // the list below would then allocate new storage on every submit.
+        let prepared = first..<waitingHead
         guard !prepared.isEmpty || ring.hasUnsubmittedEntries else { return compactWaiting() }
         let rc = ring.submit()
         // -EAGAIN/-EBUSY: the kernel is short of resources; the entries stay in the ring and
         // go with the next submit (after the next completion or kick). Anything else means
         // the ring is unusable: fail what it did not take rather than leave it hanging.
         if rc < 0, rc != -EAGAIN, rc != -EBUSY {
-            for slot in prepared {
+            for slot in prepared.map({ waiting[$0] }) {
                 inFlight -= 1
                 finish(slot, .failure(.io(operation: "io_uring_submit", offset: slots[slot]?.position ?? 0, errno: -rc)))
             }
@@ -297,6 +316,7 @@ public final class UringBlockEngine: @unchecked Sendable {
             } else if thenWriteZeroes {
                 op.kind = .write
                 op.iovecs = zeroIOVecs(length: op.length)
+                op.ownsIOVecs = true
                 op.first = 0
             } else {
                 return finish(slot, .success(()))
@@ -324,7 +344,7 @@ public final class UringBlockEngine: @unchecked Sendable {
         guard let op = slots[slot] else { return }
         slots[slot] = nil
         freeSlots.append(slot)
-        op.iovecs.deallocate()
+        if op.ownsIOVecs { op.iovecs.deallocate() }
         if case .success = result, let targets = op.scatterTo, let bounce = op.bounce { bounce.scatter(into: targets) }
         op.completion(result)
     }
