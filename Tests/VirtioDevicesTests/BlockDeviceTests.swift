@@ -51,9 +51,10 @@ final class BlockFixture {
 
     /// `engine`: the `aio=` choice; io_uring where the host cannot run it is reported with a
     /// SKIP line and the test runs on the thread pool instead.
+    /// `directory`: where the image's directory is made (the temporary directory by default).
     init(engine: BlockIOEngine? = nil, _ configure: (inout VirtioBlockConfiguration) -> Void = { _ in },
-         features: ((UInt64) -> UInt64)? = nil, imageSize: Int = BlockFixture.imageSize) throws {
-        dir = try TemporaryDirectory()
+         features: ((UInt64) -> UInt64)? = nil, imageSize: Int = BlockFixture.imageSize, directory: String? = nil) throws {
+        dir = try directory.map { try TemporaryDirectory(in: $0) } ?? TemporaryDirectory()
         path = dir.file("disk.img")
         let content = Data((0..<imageSize).map(imagePattern))
         guard FileManager.default.createFile(atPath: path, contents: content) else { throw TestFailure("cannot create \(path)") }

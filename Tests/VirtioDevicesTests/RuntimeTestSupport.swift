@@ -253,8 +253,9 @@ extension TestGuest {
 /// A temporary directory removed on deinit.
 final class TemporaryDirectory {
     let path: String
-    init() throws {
-        var template = Array("\(NSTemporaryDirectory())/swiftdm-test-XXXXXX".utf8CString)
+    /// A fresh directory in `parent` (the temporary directory by default).
+    init(in parent: String = NSTemporaryDirectory()) throws {
+        var template = Array("\(parent)/swiftdm-test-XXXXXX".utf8CString)
         guard let p = template.withUnsafeMutableBufferPointer({ mkdtemp($0.baseAddress!) }) else {
             throw TestFailure("mkdtemp failed: errno \(errno)")
         }

@@ -5,7 +5,8 @@ import Glibc
 #endif
 
 /// A raw image in a regular file or a host block device, accessed with `preadv`/`pwritev`
-/// straight from and into guest memory.
+/// straight from and into guest memory, or, for a buffered image in a file system that keeps
+/// files in memory, copied through a mapping of the whole image (``ImageMapping``).
 ///
 /// The image is locked with `flock` (shared when read-only, exclusive otherwise), as QEMU
 /// locks its images, so two writers cannot corrupt it.
@@ -38,6 +39,12 @@ public final class FileBlockBackend: ResizableBlockBackend {
     /// as this backend lives.
     public let fileDescriptor: Int32
     private var fd: Int32 { fileDescriptor }
+    /// A buffered image on a memory file system, mapped whole: ``read(into:at:)`` and
+    /// ``write(from:at:)`` copy through it (``ImageMapping``). `nil` elsewhere, after the
+    /// mapping faulted (the file shrank under it), or where it could not be made.
+    private let mapping: Mutex<ImageMapping?>
+    /// True while transfers copy through a mapping of the image rather than `preadv`/`pwritev`.
+    public var copiesThroughMapping: Bool { currentMapping() != nil }
 
     /// `BLKGETSIZE64` (`_IOR(0x12, 114, size_t)` in <linux/fs.h>).
     private static let blkGetSize64: UInt = 0x8008_1272
@@ -119,6 +126,8 @@ public final class FileBlockBackend: ResizableBlockBackend {
         self.cache = cache
         self.directIO = direct
         self.directIOFallback = fallback
+        let mapped = direct == nil && memoryFileSystem != nil
+        self.mapping = Mutex(mapped ? ImageMapping(fd: fd, length: size, readOnly: readOnly) : nil)
     }
 
     deinit { close(fd) }
@@ -154,6 +163,27 @@ public final class FileBlockBackend: ResizableBlockBackend {
         repeat { rc = ftruncate(fd, length) } while rc < 0 && errno == EINTR
         guard rc == 0 else { throw .resize(path: path, bytes: bytes, reason: String(cString: strerror(errno))) }
         currentSize.store(bytes, ordering: .releasing)
+        // Transfers racing the change finish on the old mapping (its pages past a shrunk end
+        // fault into the guard and fail); later ones use one of the new size.
+        mapping.withLock { m in
+            guard m != nil else { return }
+            m = ImageMapping(fd: fd, length: bytes, readOnly: isReadOnly)
+        }
+    }
+
+    /// The mapping, if transfers are to use it; a poisoned one is dropped for good.
+    private func currentMapping() -> ImageMapping? {
+        mapping.withLock { m in
+            if m?.isPoisoned == true { m = nil }
+            return m
+        }
+    }
+
+    /// Bytes in `buffers`.
+    private static func byteCount(_ buffers: [UnsafeMutableRawBufferPointer]) -> Int {
+        var n = 0
+        for b in buffers { n += b.count }
+        return n
     }
 
     /// `f_type` magic numbers (<linux/magic.h>) of the file systems that keep files in memory.
@@ -182,6 +212,9 @@ public final class FileBlockBackend: ResizableBlockBackend {
     }
 
     public func read(into buffers: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BlockBackendError) {
+        if let mapped = currentMapping(), mapped.covers(offset, Self.byteCount(buffers)) {
+            return try mapped.copy(into: buffers, at: offset)
+        }
         if let directIO, !directIO.admits(buffers, at: offset) {
             let bounce = BounceBuffer(length: buffers.reduce(0) { $0 + $1.count }, alignment: directIO.bufferAlignment)
             try transfer([bounce.bytes], at: offset, operation: "preadv") { fd, iov, count, off in preadv(fd, iov, count, off) }
@@ -193,6 +226,9 @@ public final class FileBlockBackend: ResizableBlockBackend {
 
     public func write(from buffers: [UnsafeMutableRawBufferPointer], at offset: UInt64) throws(BlockBackendError) {
         guard !isReadOnly else { throw .io(operation: "pwritev", offset: offset, errno: EROFS) }
+        if let mapped = currentMapping(), mapped.covers(offset, Self.byteCount(buffers)) {
+            return try mapped.copy(from: buffers, at: offset)
+        }
         if let directIO, !directIO.admits(buffers, at: offset) {
             let bounce = BounceBuffer(length: buffers.reduce(0) { $0 + $1.count }, alignment: directIO.bufferAlignment)
             bounce.gather(from: buffers)
