@@ -138,7 +138,7 @@ let package = Package(
         // `swiftdm bench`'s KVM side: SeaBIOS to an MBR, exit cost and peak RSS on `swiftdm run`,
         // QEMU and a minimal C KVM loop, all as processes (the guests are bytes in Swift; their
         // nasm sources sit beside them).
-        .target(name: "MachineBench", dependencies: ["GuestKit"], exclude: ["Guests"]),
+        .target(name: "MachineBench", dependencies: ["GuestKit", "StorageBench"], exclude: ["Guests"]),
 
         // The launcher.
         .executableTarget(

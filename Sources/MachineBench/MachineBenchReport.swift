@@ -1,4 +1,5 @@
 import Foundation
+import StorageBench
 
 /// The KVM half of `swiftdm bench`'s output: one table in the storage table's style, a row per
 /// scenario and figure, min and median per side over the rounds, and the ratio of the medians.
@@ -46,7 +47,7 @@ public struct MachineBenchReport: Sendable {
         var failures: [String] = []
         for row in rows {
             let a = Self.stats(row.swiftdm), b = Self.stats(row.qemu)
-            let ratio = a.median.flatMap { x in b.median.map { y in y > 0 ? Self.format(x / y, digits: 2) + "×" : "–" } } ?? "–"
+            let ratio = a.median.flatMap { x in b.median.map { y in y > 0 ? StorageBenchReport.format(x / y, digits: 2) + "×" : "–" } } ?? "–"
             let limit = row.limit.map { Self.stats($0).medianText } ?? ""
             lines.append("| \(row.scenario) | \(row.figure) | \(a.minText) | \(a.medianText) | \(b.minText) | \(b.medianText) | \(ratio) | \(limit) |")
             for (side, o) in [("swiftdm", row.swiftdm), ("QEMU", row.qemu), ("C KVM loop", row.limit ?? .measured([]))] {
@@ -61,33 +62,13 @@ public struct MachineBenchReport: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    struct Stats {
-        var min: Double?
-        var median: Double?
-        var missing: String
-        var minText: String { min.map { MachineBenchReport.format($0) } ?? missing }
-        var medianText: String { median.map { MachineBenchReport.format($0) } ?? missing }
-    }
-
-    static func stats(_ side: Side) -> Stats {
-        let values = side.values.sorted()
+    static func stats(_ side: Side) -> StorageBenchReport.Stats {
         let missing: String
         switch side {
         case .notRun: missing = "not run"
         case .failed: missing = "failed"
         case .measured: missing = "–"
         }
-        guard !values.isEmpty else { return Stats(min: nil, median: nil, missing: missing) }
-        let mid = values.count / 2
-        let median = values.count % 2 == 1 ? values[mid] : (values[mid - 1] + values[mid]) / 2
-        return Stats(min: values[0], median: median, missing: missing)
-    }
-
-    /// Three significant digits, as the storage table: 1234, 41.2, 0.63.
-    static func format(_ v: Double, digits: Int? = nil) -> String {
-        if let digits { return String(format: "%.\(digits)f", v) }
-        if v >= 100 { return "\(Int(v.rounded()))" }
-        if v >= 10 { return String(format: "%.1f", v) }
-        return String(format: "%.2f", v)
+        return StorageBenchReport.stats(side.values, missing: missing)
     }
 }

@@ -80,12 +80,14 @@ public struct StorageBenchReport: Sendable {
         return lines.joined(separator: "\n")
     }
 
-    struct Stats {
-        var min: Double?
-        var median: Double?
-        var missing: String
-        var minText: String { min.map { StorageBenchReport.format($0) } ?? missing }
-        var medianText: String { median.map { StorageBenchReport.format($0) } ?? missing }
+    /// One side's figures in a bench table (every `swiftdm bench` table prints these).
+    public struct Stats: Sendable {
+        public var min: Double?
+        public var median: Double?
+        /// What stands in for a figure there is none of ("–", "failed", "not run").
+        public var missing: String
+        public var minText: String { min.map { StorageBenchReport.format($0) } ?? missing }
+        public var medianText: String { median.map { StorageBenchReport.format($0) } ?? missing }
     }
 
     static func stats(_ outcome: BenchOutcome, _ figure: Figure) -> Stats {
@@ -99,7 +101,7 @@ public struct StorageBenchReport: Sendable {
     }
 
     /// Min and median of `values`; `missing` stands in for both when there are none.
-    static func stats(_ values: [Double], missing: String) -> Stats {
+    public static func stats(_ values: [Double], missing: String) -> Stats {
         let values = values.sorted()
         guard !values.isEmpty else { return Stats(min: nil, median: nil, missing: missing) }
         let mid = values.count / 2
@@ -108,7 +110,7 @@ public struct StorageBenchReport: Sendable {
     }
 
     /// Three significant digits, thousands as `k`: 153k, 41.2k, 812, 23.4, 0.63.
-    static func format(_ v: Double, digits: Int? = nil) -> String {
+    public static func format(_ v: Double, digits: Int? = nil) -> String {
         if let digits { return String(format: "%.\(digits)f", v) }
         if v >= 100_000 { return "\(Int((v / 1000).rounded()))k" }
         if v >= 10_000 { return String(format: "%.1fk", v / 1000) }
