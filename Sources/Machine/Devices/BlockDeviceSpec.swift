@@ -85,23 +85,12 @@ public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
                 }
                 cache = mode
             case ("poll-max-ns", let value?):
-                guard let ns = Int(value), (0...Self.maximumPollNanoseconds).contains(ns) else {
-                    throw DeviceSpecError(option: "\(option) poll-max-ns", value: value,
-                                          expected: "expected nanoseconds from 0 to \(Self.maximumPollNanoseconds)")
-                }
-                pollMaxNanoseconds = ns
+                pollMaxNanoseconds = try Self.count(value, in: 0...Self.maximumPollNanoseconds, of: "nanoseconds", option: "\(option) poll-max-ns")
             case ("num-queues", let value?):
-                guard let n = Int(value), (1...VirtioBlockDevice.maximumQueues).contains(n) else {
-                    throw DeviceSpecError(option: "\(option) num-queues", value: value,
-                                          expected: "expected a queue count from 1 to \(VirtioBlockDevice.maximumQueues)")
-                }
-                queues = n
+                queues = try Self.count(value, in: 1...VirtioBlockDevice.maximumQueues, of: "a queue count", option: "\(option) num-queues")
             case ("iothreads", let value?):
-                guard let n = Int(value), (1...VirtqueueService.maximumQueueThreads).contains(n) else {
-                    throw DeviceSpecError(option: "\(option) iothreads", value: value,
-                                          expected: "expected a thread count from 1 to \(VirtqueueService.maximumQueueThreads)")
-                }
-                queueThreads = n
+                queueThreads = try Self.count(value, in: 1...VirtqueueService.maximumQueueThreads, of: "a thread count",
+                                              option: "\(option) iothreads")
             default:
                 throw DeviceSpecError(
                     option: option, value: text,
@@ -112,6 +101,14 @@ public struct BlockDeviceSpec: Hashable, Sendable, CustomStringConvertible {
             throw DeviceSpecError(option: option, value: text, expected: "expected \(Self.syntax)")
         }
         self.path = path
+    }
+
+    /// `value` as a whole number in `range`; the error names the option and the range.
+    private static func count(_ value: String, in range: ClosedRange<Int>, of what: String, option: String) throws(DeviceSpecError) -> Int {
+        guard let n = Int(value), range.contains(n) else {
+            throw DeviceSpecError(option: option, value: value, expected: "expected \(what) from \(range.lowerBound) to \(range.upperBound)")
+        }
+        return n
     }
 
     public var description: String {
