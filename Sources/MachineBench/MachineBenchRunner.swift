@@ -75,7 +75,7 @@ public struct MachineBenchRunner {
         }
         bootToMBR(into: &report, work: work, kvmProblem: kvmProblem)
         exitCost(into: &report, work: work, kvmProblem: kvmProblem)
-        let host = kvmProblem != nil ? "no usable KVM" : BenchHost.kvmIsPVM ? "KVM is PVM (nested; guest port and MMIO accesses emulated)" : "KVM"
+        let host = kvmProblem != nil ? "no usable KVM" : HostVirtualization.kvmIsPVM ? "KVM is PVM (nested; guest port and MMIO accesses emulated)" : "KVM"
         report.notes.append("\(options.rounds) rounds alternating swiftdm, QEMU (and the C loop), each a fresh process; \(host). "
                             + "Every figure here is better lower: ratios below 1 favour swiftdm.")
         return report

@@ -7,7 +7,9 @@ public enum HostVirtualization {
     /// (Debian's kernel does not get through its decompressor there).
     public static var runsUnmodifiedGuestsNatively: Bool {
         let fm = FileManager.default
-        return fm.isReadableFile(atPath: "/dev/kvm") && fm.isWritableFile(atPath: "/dev/kvm")
-            && !fm.fileExists(atPath: "/sys/module/kvm_pvm")
+        return fm.isReadableFile(atPath: "/dev/kvm") && fm.isWritableFile(atPath: "/dev/kvm") && !kvmIsPVM
     }
+
+    /// True where `/dev/kvm` is PVM (`/sys/module/kvm_pvm`): guest instructions emulated, exits dear.
+    public static var kvmIsPVM: Bool { FileManager.default.fileExists(atPath: "/sys/module/kvm_pvm") }
 }
