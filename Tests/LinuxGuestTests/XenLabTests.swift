@@ -112,7 +112,11 @@ struct XenLabTests {
     static func dataDifferences(_ s: XenLabScenarioResult, expectedSHA256: String?) -> String {
         let guest = s.serial
         let mibs = (0..<4).filter { guest.reported("mib\($0)") != s.reported("image_mib\($0)") }
-        return "MiBs that differ: \(mibs); second read \(guest.reported("sha256_reread") == expectedSHA256 ? "matched" : "differed too (\(guest.reported("sha256_reread") ?? "none"))")"
+        let firstMibs = (0..<4).filter { guest.reported("first_mib\($0)") != s.reported("image_mib\($0)") }
+        let again = guest.reported("sha256_again")
+        return "MiBs that differ in the page cache: \(mibs), in the first read's copy: \(firstMibs); "
+            + "the copy hashed again: \(again == expectedSHA256 ? "matched" : "differed (\(again ?? "none"))"); "
+            + "second read \(guest.reported("sha256_reread") == expectedSHA256 ? "matched" : "differed too (\(guest.reported("sha256_reread") ?? "none"))")"
     }
 
     /// True when the guest's console or dom0's side of the scenario shows a process crashing

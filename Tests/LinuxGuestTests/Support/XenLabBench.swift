@@ -43,9 +43,12 @@ enum XenLabBench {
     static let guestScript = """
         data=""; for b in /sys/block/vd*; do [ "$(cat $b/size)" = \(dataSize / 512) ] && data=/dev/${b##*/}; done
         echo "data=${data:-none}"
-        [ -n "$data" ] && echo "sha256=$(head -c \(dataRandom) $data | sha256sum | cut -d' ' -f1)"
-        # For a mismatch: each MiB's hash, and the whole again after dropping the page cache (a second transfer).
+        # The first read is kept (tmpfs) so that a mismatch tells the bytes transferred from the
+        # guest's hashing of them: each MiB's hash of the kept copy and of the page cache.
+        [ -n "$data" ] && head -c \(dataRandom) $data > /tmp/first && echo "sha256=$(sha256sum /tmp/first | cut -d' ' -f1)"
         [ -n "$data" ] && for i in 0 1 2 3; do echo "mib$i=$(dd if=$data bs=1M skip=$i count=1 2>/dev/null | sha256sum | cut -c1-16)"; done
+        [ -n "$data" ] && for i in 0 1 2 3; do echo "first_mib$i=$(dd if=/tmp/first bs=1M skip=$i count=1 2>/dev/null | sha256sum | cut -c1-16)"; done
+        [ -n "$data" ] && echo "sha256_again=$(sha256sum /tmp/first | cut -d' ' -f1)"; rm -f /tmp/first
         echo 3 > /proc/sys/vm/drop_caches
         [ -n "$data" ] && echo "sha256_reread=$(head -c \(dataRandom) $data | sha256sum | cut -d' ' -f1)"
         [ -n "$data" ] && printf '\(pattern)' | dd of=$data bs=512 seek=\(patternSector) conv=sync,fsync 2>/dev/null && echo "write=ok"
