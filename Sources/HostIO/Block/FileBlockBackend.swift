@@ -216,7 +216,7 @@ public final class FileBlockBackend: ResizableBlockBackend {
             return try mapped.copy(into: buffers, at: offset)
         }
         if let directIO, !directIO.admits(buffers, at: offset) {
-            let bounce = BounceBuffer(length: buffers.reduce(0) { $0 + $1.count }, alignment: directIO.bufferAlignment)
+            let bounce = BounceBuffer(length: Self.byteCount(buffers), alignment: directIO.bufferAlignment)
             try transfer([bounce.bytes], at: offset, operation: "preadv") { fd, iov, count, off in preadv(fd, iov, count, off) }
             bounce.scatter(into: buffers)
             return
@@ -230,7 +230,7 @@ public final class FileBlockBackend: ResizableBlockBackend {
             return try mapped.copy(from: buffers, at: offset)
         }
         if let directIO, !directIO.admits(buffers, at: offset) {
-            let bounce = BounceBuffer(length: buffers.reduce(0) { $0 + $1.count }, alignment: directIO.bufferAlignment)
+            let bounce = BounceBuffer(length: Self.byteCount(buffers), alignment: directIO.bufferAlignment)
             bounce.gather(from: buffers)
             try transfer([bounce.bytes], at: offset, operation: "pwritev") { fd, iov, count, off in pwritev(fd, iov, count, off) }
             return
