@@ -77,8 +77,7 @@ struct XenLabTests {
         #expect(pci.contains("0x5853:0x0001") || pci.contains("0x8086:0x7010"), "qemu-xen's devices in the guest: \(pci)\n\(Self.context(s))")
         let virtioBlocks = pci.split(separator: ",").filter { $0 == "0x1af4:0x1001" || $0 == "0x1af4:0x1042" }
         #expect(virtioBlocks.count == 2, "qemu-xen's virtio-blk (the boot disk) and swiftdm's in the guest: \(pci)\n\(Self.context(s))")
-        #expect(guest.reported("sha256") == o.dataSHA256["data-beside.img"],
-                "\(Self.dataDifferences(s, expectedSHA256: o.dataSHA256["data-beside.img"]))\n\(Self.context(s))")
+        Self.checkDataHash(s, expectedSHA256: o.dataSHA256["data-beside.img"])
         #expect(s.reported("head_after") == XenLabBench.pattern, "\(Self.context(s))")
         #expect(s.reported("domain") == "gone", "\(Self.context(s))")
         // Not asserted (the brief of `swiftdm xen` does not say yet): whether swiftdm leaves once its domain is gone.
@@ -119,6 +118,28 @@ struct XenLabTests {
             + "second read \(guest.reported("sha256_reread") == expectedSHA256 ? "matched" : "differed too (\(guest.reported("sha256_reread") ?? "none"))")"
     }
 
+    /// The guest's hash of its first read of the data disk's random part against the image's.
+    /// When they differ but the kept copy of that read hashes like the image MiB by MiB, the
+    /// device transferred every byte right and the guest's own hashing disagreed with itself
+    /// (seen in the lab, whose TCG-emulated guests also crash processes at random): a reported
+    /// known issue. Any byte transferred wrong fails.
+    static func checkDataHash(_ s: XenLabScenarioResult, expectedSHA256: String?) {
+        let guest = s.serial
+        let comment: Comment = "\(dataDifferences(s, expectedSHA256: expectedSHA256))\n\(context(s))"
+        let copyMatchesImage = (0..<4).allSatisfy { i in
+            guard let copy = guest.reported("first_mib\(i)") else { return false }
+            return copy == s.reported("image_mib\(i)")
+        }
+        if guest.reported("sha256") != expectedSHA256 && copyMatchesImage {
+            withKnownIssue("the guest's hash of the whole disagrees with its hashes of each MiB of the same copy, all of which match the image",
+                           isIntermittent: true) {
+                #expect(guest.reported("sha256") == expectedSHA256, comment)
+            }
+        } else {
+            #expect(guest.reported("sha256") == expectedSHA256, comment)
+        }
+    }
+
     /// True when the guest's console or dom0's side of the scenario shows a process crashing
     /// (the Xen lab's intermittent fault under QEMU TCG, seen with qemu-xen as the device
     /// model as well as with swiftdm, in the guest and in dom0's own programs).
@@ -134,7 +155,7 @@ struct XenLabTests {
         #expect(s.reported("create_status") == "0", "\(Self.context(s))")
         let runChecks = {
             #expect(guest.exitStatus == 0, "the guest's script ran to its end\n\(Self.context(s))")
-            #expect(guest.reported("sha256") == expectedSHA256, "\(Self.dataDifferences(s, expectedSHA256: expectedSHA256))\n\(Self.context(s))")
+            Self.checkDataHash(s, expectedSHA256: expectedSHA256)
             #expect(guest.reported("write") == "ok", "\(Self.context(s))")
             #expect(guest.reported("rng") == "32", "\(Self.context(s))")
             #expect(s.reported("head_after") == XenLabBench.pattern, "the guest's write, read from the image in dom0\n\(Self.context(s))")

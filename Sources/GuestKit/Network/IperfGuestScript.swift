@@ -17,22 +17,34 @@ public struct IperfGuestScript: Sendable {
     /// Linux set up (`netqueues`, e.g. `rx-0,rx-1,tx-0,tx-1,`) and pings from vCPUs 0 and 1
     /// (`ping-cpu0`, `ping-cpu1`: each sends on its own tx queue).
     public var queues: Int
-    /// The vCPU the iperf3 client runs on (`taskset`), or `nil` to leave it to the guest's
-    /// scheduler. A benchmark sets one: the client's copies to and from user space and the
-    /// softirq work behind the device's interrupt then always run on the same vCPUs, where
-    /// the scheduler would otherwise put them together in some runs and apart in others
-    /// (1.2 against 2.2 Gbit/s host→guest under QEMU TCG, whichever device serves the guest).
-    public var clientCPU: Int?
+    /// Where the guest runs the device's interrupts and the iperf3 client, or `nil` to leave
+    /// both to the guest. A benchmark sets one: the softirq work behind the interrupts and the
+    /// client's copies to and from user space then run on the same vCPUs in every boot, where
+    /// the guest would otherwise put them together in some boots and apart in others (1.3
+    /// against 2.2 Gbit/s host→guest under QEMU TCG, whichever device serves the guest).
+    public var placement: Placement?
+
+    /// vCPUs for the device's interrupts (`/proc/irq/N/smp_affinity`, INTx and MSI-X alike) and
+    /// for the iperf3 client (`taskset`).
+    public struct Placement: Sendable {
+        public var interruptCPU: Int
+        public var clientCPU: Int
+
+        public init(interruptCPU: Int, clientCPU: Int) {
+            self.interruptCPU = interruptCPU
+            self.clientCPU = clientCPU
+        }
+    }
 
     /// The script for a guest at `guestAddress` talking to the server at `hostAddress`.
     public init(hostAddress: String, guestAddress: String, prefixLength: Int = 24, seconds: Int, queues: Int = 1,
-                clientCPU: Int? = nil) {
+                placement: Placement? = nil) {
         self.hostAddress = hostAddress
         self.guestAddress = guestAddress
         self.prefixLength = prefixLength
         self.seconds = seconds
         self.queues = queues
-        self.clientCPU = clientCPU
+        self.placement = placement
     }
 
     /// The shell text, for ``GuestInit`` (alone or after other commands).
@@ -46,12 +58,27 @@ public struct IperfGuestScript: Sendable {
         echo "ping-status=$?"
         cat /tmp/ping.txt
         \(multiQueueLines)
+        \(placementLines)
         \(iperf(IperfResult.Direction.guestToHost.key, ""))
         \(iperf(IperfResult.Direction.hostToGuest.key, "-R"))
         for s in rx_errors tx_errors rx_dropped tx_dropped rx_packets tx_packets; do
             echo "$s=$(cat /sys/class/net/eth0/statistics/$s)"
         done
         """
+    }
+
+    /// Steers the PCI function's interrupts (its INTx line and any MSI-X vectors) to
+    /// ``Placement/interruptCPU`` and reports the affinities (`irq-affinity`).
+    private var placementLines: String {
+        guard let placement else { return "" }
+        let mask = String(1 << placement.interruptCPU, radix: 16)
+        return """
+            pcidev=$(readlink -f /sys/class/net/eth0/device/..)
+            for irq in $(cat $pcidev/irq) $(ls $pcidev/msi_irqs 2>/dev/null); do
+                [ "$irq" != 0 ] && echo \(mask) > /proc/irq/$irq/smp_affinity
+            done
+            echo "irq-affinity=$(for irq in $(cat $pcidev/irq) $(ls $pcidev/msi_irqs 2>/dev/null); do printf '%s:%s,' $irq $(cat /proc/irq/$irq/smp_affinity 2>/dev/null); done)"
+            """
     }
 
     private var multiQueueLines: String {
@@ -68,7 +95,7 @@ public struct IperfGuestScript: Sendable {
         """
         # iperf3's server takes one test at a time and may still be closing the last one.
         for attempt in 1 2 3 4 5; do
-            \(clientCPU.map { "taskset -c \($0) " } ?? "")iperf3 -c \(hostAddress) -t \(seconds) -f m \(flags) > /tmp/\(direction).txt 2>&1
+            \(placement.map { "taskset -c \($0.clientCPU) " } ?? "")iperf3 -c \(hostAddress) -t \(seconds) -f m \(flags) > /tmp/\(direction).txt 2>&1
             status=$?
             [ $status = 0 ] && break
             grep -q busy /tmp/\(direction).txt || break
