@@ -242,7 +242,7 @@ if Context.environment["SWIFTDM_BENCHMARKS"] == "1" {
     package.targets.append(.executableTarget(
         name: "DataPath",
         dependencies: ["DeviceModel", "Virtio", "HostIO", "VirtioDevices", "DeviceModelTesting",
-                       .product(name: "Benchmark", package: "benchmark")],
+                       .product(name: "Benchmark", package: "benchmark"), .product(name: "Logging", package: "swift-log")],
         path: "Benchmarks/DataPath",
         plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))
 }

@@ -284,7 +284,9 @@ public final class SplitVirtqueue: @unchecked Sendable {
     /// Returns several chains and publishes the used index once, after all of them, so the
     /// driver sees them together — as a packet spread over mergeable receive buffers must be
     /// (§5.1.6.4.1 "MUST use all buffers used by a single receive packet together").
-    public func pushUsed(_ elements: some Collection<(head: UInt16, bytesWritten: UInt32)>) throws(VirtqueueError) {
+    /// An array, not any collection: a generic walk across modules reads each element through
+    /// an unspecialized accessor that allocates, once per element.
+    public func pushUsed(_ elements: [(head: UInt16, bytesWritten: UInt32)]) throws(VirtqueueError) {
         var index = nextUsed
         for e in elements {
             try writeUsedElement(head: e.head, bytesWritten: e.bytesWritten, at: index)

@@ -167,20 +167,18 @@ extension NetDataPath {
     private func deliverWhole(_ frame: StagedFrame) throws -> Delivery {
         let view = frame.guestView
         if heldChains.isEmpty {
-            guard let chain = try rx.queue.popAvailable() else { return .noBuffers }
-            try checkReceiveChain(chain)
-            heldChains.append(chain)
+            guard try holdNextReceiveChain() else { return .noBuffers }
         }
-        let chain = heldChains[0]
-        guard chain.writableLength >= view.count else {
+        guard heldChains[0].writableLength >= view.count else {
             statistics.rxDroppedTooLarge += 1
             return .dropped
         }
         if headerLength == VirtioNetHeader.size { storeNumBuffers(1, in: frame.buffer) }
-        var writer = ChainWriter(memory: memory, buffers: chain.writable)
+        var writer = ChainWriter(memory: memory, buffers: heldChains[0].writable)
         try writer.write(view)
-        heldChains.removeAll(keepingCapacity: true)
-        try rx.queue.pushUsed(head: chain.head, bytesWritten: UInt32(view.count))
+        let head = heldChains[0].head
+        releaseHeldChains(1)
+        try rx.queue.pushUsed(head: head, bytesWritten: UInt32(view.count))
         return .delivered
     }
 
@@ -198,9 +196,7 @@ extension NetDataPath {
                     statistics.rxDroppedTooLarge += 1
                     return .dropped
                 }
-                guard let chain = try rx.queue.popAvailable() else { return .noBuffers }
-                try checkReceiveChain(chain)
-                heldChains.append(chain)
+                guard try holdNextReceiveChain() else { return .noBuffers }
             }
             capacity += heldChains[needed].writableLength
             needed += 1
@@ -215,9 +211,28 @@ extension NetDataPath {
             offset += n
             usedElements.append((head: chain.head, bytesWritten: UInt32(n)))
         }
-        heldChains.removeFirst(needed)
+        releaseHeldChains(needed)
         try rx.queue.pushUsed(usedElements)
         return .delivered
+    }
+
+    /// Pops the next rx chain onto ``heldChains``, into the buffer lists of a chain used
+    /// before; `false` when the ring is empty.
+    private func holdNextReceiveChain() throws -> Bool {
+        var chain = spareChains.popLast() ?? DescriptorChain()
+        guard try rx.queue.popAvailable(into: &chain) else {
+            spareChains.append(chain)
+            return false
+        }
+        try checkReceiveChain(chain)
+        heldChains.append(chain)
+        return true
+    }
+
+    /// Moves the first `count` held chains (used now) to ``spareChains`` for their storage.
+    private func releaseHeldChains(_ count: Int) {
+        spareChains.append(contentsOf: heldChains[0..<count])
+        heldChains.removeFirst(count)
     }
 
     private func checkReceiveChain(_ chain: DescriptorChain) throws(VirtioDeviceError) {

@@ -64,6 +64,9 @@ final class NetDataPath: @unchecked Sendable {
     /// Rx chains popped and not yet used: for a frame that needs more mergeable buffers,
     /// or left over after a frame was dropped. They go to the next frame.
     var heldChains: [DescriptorChain] = []
+    /// Used rx chains kept for their buffer lists: the next chains are popped into them, so
+    /// that holding many chains for one frame (mergeable buffers) allocates nothing once warm.
+    var spareChains: [DescriptorChain] = []
     /// A tx chain the backend refused with EAGAIN; retried when it turns writable.
     var pendingTransmit: DescriptorChain?
     /// Reused per packet: segments handed to the backend, ranges gathered from the guest,
@@ -104,6 +107,8 @@ final class NetDataPath: @unchecked Sendable {
         transmitSegments.reserveCapacity(Int(tx.queue.size) + 1)
         transmitRanges.reserveCapacity(Int(tx.queue.size))
         usedElements.reserveCapacity(Int(rx.queue.size))
+        heldChains.reserveCapacity(Int(rx.queue.size))
+        spareChains.reserveCapacity(Int(rx.queue.size))
     }
 
     deinit {
