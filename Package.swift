@@ -75,7 +75,7 @@ let package = Package(
             dependencies: ["Virtio", "HostIO", "DeviceModel", "Display", .product(name: "Logging", package: "swift-log")]),
         // For device authors: a device on a real transport of a simulated machine, driven
         // through its registers as Linux would (`DeviceOnTransport`).
-        .target(name: "VirtioTesting", dependencies: ["Virtio", "DeviceModel", "DeviceModelTesting"]),
+        .target(name: "VirtioTesting", dependencies: ["Virtio", "DeviceModel", "DeviceModelTesting", "HostIO"]),
 
         // Backends.
         .target(
@@ -241,7 +241,7 @@ if Context.environment["SWIFTDM_BENCHMARKS"] == "1" {
         .package(url: "https://github.com/ordo-one/benchmark", from: "1.38.1", traits: ["MallocInterposer"]))
     package.targets.append(.executableTarget(
         name: "DataPath",
-        dependencies: ["DeviceModel", "Virtio", "HostIO", "VirtioDevices", "DeviceModelTesting",
+        dependencies: ["DeviceModel", "Virtio", "HostIO", "VirtioDevices", "DeviceModelTesting", "VirtioTesting",
                        .product(name: "Benchmark", package: "benchmark"), .product(name: "Logging", package: "swift-log")],
         path: "Benchmarks/DataPath",
         plugins: [.plugin(name: "BenchmarkPlugin", package: "benchmark")]))

@@ -5,6 +5,7 @@ import HostIO
 import Logging
 import Virtio
 import VirtioDevices
+import VirtioTesting
 
 /// A virtio-net device over a packet backend on a SOCK_SEQPACKET socketpair, activated with
 /// Linux's receive features (VERSION_1, EVENT_IDX, MRG_RXBUF, GUEST_CSUM, GUEST_TSO4) on an
@@ -23,7 +24,7 @@ final class BenchNetDevice {
 
     let machine: SimulatedMachine
     let device: VirtioNetDevice
-    private let backend: SocketPairPacketBackend
+    private let backend = SocketPairPacketBackend()
     private let rxKick: EventNotifier
     private let txKick: EventNotifier
     private let frame: [UInt8]
@@ -51,7 +52,6 @@ final class BenchNetDevice {
         frame += [UInt8](repeating: 0xAB, count: Self.frameLength - 14)
         self.frame = frame
 
-        backend = try SocketPairPacketBackend()
         var logger = Logger(label: "bench.virtio-net")
         logger.logLevel = .warning
         device = try VirtioNetDevice(configuration: VirtioNetConfiguration(queueSize: Self.size), backend: backend, logger: logger)
@@ -82,7 +82,7 @@ final class BenchNetDevice {
         let memory = machine.memory
         let buffersPerFrame = UInt16((frame.count + Int(Self.bufferSize) - 1) / Int(Self.bufferSize))
         for _ in 0..<count {
-            try backend.inject(frame)
+            backend.inject(frame)
             let deadline = ContinuousClock.now.advanced(by: .seconds(5))
             var used = usedIndex
             while used == usedIndex {
@@ -103,52 +103,5 @@ final class BenchNetDevice {
             }
             try memory.storeRelease(availIndex, at: Self.rxAvail + 2)
         }
-    }
-}
-
-/// A packet backend over a SOCK_SEQPACKET socketpair: the device reads and writes one end,
-/// ``inject(_:)`` sends frames (vnet header first) into the other as a tap would deliver them.
-final class SocketPairPacketBackend: PacketBackend {
-    let pollFD: Int32
-    private let peer: Int32
-    let supportedOffloads: PacketOffloads = .all
-
-    init() throws {
-        var fds: [Int32] = [0, 0]
-        guard socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0 else {
-            throw BenchError("socketpair: errno \(errno)")
-        }
-        pollFD = fds[0]
-        peer = fds[1]
-        // The peer blocks on send: one frame in flight at a time is all the benchmark needs.
-        let flags = fcntl(peer, F_GETFL)
-        _ = fcntl(peer, F_SETFL, flags & ~O_NONBLOCK)
-        var size: Int32 = 1 << 20
-        setsockopt(pollFD, SOL_SOCKET, SO_RCVBUF, &size, 4)
-    }
-
-    deinit {
-        close(pollFD)
-        close(peer)
-    }
-
-    func send(_ segments: [UnsafeRawBufferPointer]) throws(PacketBackendError) -> Int? {
-        segments.reduce(0) { $0 + $1.count }   // nothing reads the peer: transmitted frames are dropped
-    }
-
-    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(PacketBackendError) -> Int? {
-        let n = recv(pollFD, buffer.baseAddress, buffer.count, 0)
-        if n < 0 {
-            if errno == EAGAIN { return nil }
-            throw .receiveFailed(errno: errno)
-        }
-        return n
-    }
-
-    func setOffloads(_ offloads: PacketOffloads) throws(PacketBackendError) {}
-
-    func inject(_ frame: [UInt8]) throws {
-        let n = frame.withUnsafeBytes { Glibc.send(peer, $0.baseAddress, $0.count, 0) }
-        guard n == frame.count else { throw BenchError("inject: send returned \(n), errno \(errno)") }
     }
 }

@@ -3,6 +3,7 @@ import HostIO
 import Testing
 import Virtio
 @testable import VirtioDevices
+import VirtioTesting
 
 /// Feature offers and their §5.1.3.1 dependencies, without a driver.
 @Suite("virtio-net features") struct NetFeatureTests {
@@ -11,7 +12,7 @@ import Virtio
     @Test("the offer follows the backend's offloads and never breaks a §5.1.3.1 requirement",
           arguments: [PacketOffloads.all, [.checksum, .tso4, .tso6, .tsoECN, .ufo], [.checksum], [.tso4, .tso6], []])
     func offerIsConsistent(offloads: PacketOffloads) throws {
-        let device = try VirtioNetDevice(configuration: VirtioNetConfiguration(), backend: SocketPairBackend(supportedOffloads: offloads))
+        let device = try VirtioNetDevice(configuration: VirtioNetConfiguration(), backend: SocketPairPacketBackend(supportedOffloads: offloads))
         let offered = device.offeredFeatures
         #expect(F.effective(offered) == offered, "offered \(F.describe(offered))")
         #expect(offered & (F.csum | F.guestCsum) == (offloads.contains(.checksum) ? F.csum | F.guestCsum : 0))
@@ -48,10 +49,10 @@ import Virtio
     @Test("configuration limits are checked when the device is made")
     func configurationLimits() {
         #expect(throws: VirtioNetError.invalidMTU(67)) {
-            try VirtioNetDevice(configuration: VirtioNetConfiguration(mtu: 67), backend: SocketPairBackend())
+            try VirtioNetDevice(configuration: VirtioNetConfiguration(mtu: 67), backend: SocketPairPacketBackend())
         }
         #expect(throws: VirtioNetError.invalidQueueSize(100)) {
-            try VirtioNetDevice(configuration: VirtioNetConfiguration(queueSize: 100), backend: SocketPairBackend())
+            try VirtioNetDevice(configuration: VirtioNetConfiguration(queueSize: 100), backend: SocketPairPacketBackend())
         }
         #expect(F.describe(F.csum | F.hostUSO | 1 << 63) == "CSUM HOST_USO bit 63")
     }

@@ -8,9 +8,9 @@ import Virtio
 @testable import VirtioDevices
 import VirtioTesting
 
-/// A ``SocketPairBackend`` that records the threads it is called on.
+/// A ``SocketPairPacketBackend`` that records the threads it is called on.
 final class ThreadNamingBackend: PacketBackend {
-    let inner = SocketPairBackend()
+    let inner = SocketPairPacketBackend()
     let senders = Mutex<Set<String>>([])
     let receivers = Mutex<Set<String>>([])
     var pollFD: Int32 { inner.pollFD }
@@ -30,7 +30,7 @@ final class ThreadNamingBackend: PacketBackend {
 
 /// A backend that, like a multi-queue tap's queue, can be detached; records each change.
 final class SteeredBackend: QueueSteeredPacketBackend {
-    let inner = SocketPairBackend()
+    let inner = SocketPairPacketBackend()
     let attachments = Mutex<[Bool]>([])
     var pollFD: Int32 { inner.pollFD }
     var supportedOffloads: PacketOffloads { inner.supportedOffloads }
@@ -98,16 +98,16 @@ struct NetMultiQueueTests {
     @Test("MQ offered with max_virtqueue_pairs; 2N+1 queues; one backend per pair")
     func configuration() throws {
         let device = try VirtioNetDevice(configuration: VirtioNetConfiguration(queuePairs: 4),
-                                         backends: (0..<4).map { _ in SocketPairBackend() })
+                                         backends: (0..<4).map { _ in SocketPairPacketBackend() })
         #expect(device.offeredFeatures & VirtioNetFeature.mq != 0)
         #expect(device.queueMaxSizes.count == 9)
         #expect(device.queueMaxSizes.last == VirtioNetDevice.ctrlQueueSize)
         #expect(Array(device.readConfig()[8..<10]) == [4, 0])
-        let single = try VirtioNetDevice(configuration: VirtioNetConfiguration(), backend: SocketPairBackend())
+        let single = try VirtioNetDevice(configuration: VirtioNetConfiguration(), backend: SocketPairPacketBackend())
         #expect(single.offeredFeatures & VirtioNetFeature.mq == 0)
         #expect(Array(single.readConfig()[8..<10]) == [1, 0])
         #expect(throws: VirtioNetError.backendCount(backends: 1, queuePairs: 2)) {
-            try VirtioNetDevice(configuration: VirtioNetConfiguration(queuePairs: 2), backends: [SocketPairBackend()])
+            try VirtioNetDevice(configuration: VirtioNetConfiguration(queuePairs: 2), backends: [SocketPairPacketBackend()])
         }
         #expect(throws: VirtioNetError.invalidQueuePairs(0)) {
             try VirtioNetDevice(configuration: VirtioNetConfiguration(queuePairs: 0), backends: [])

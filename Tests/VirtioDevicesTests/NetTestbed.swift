@@ -3,76 +3,9 @@ import DeviceModelTesting
 import Glibc
 import HostIO
 import Logging
-import Synchronization
 import Virtio
 @testable import VirtioDevices
 import VirtioTesting
-
-/// A packet backend over a SOCK_SEQPACKET socketpair: the test holds the other end and sees
-/// exactly the frames (12-byte vnet header included) the device sends, and injects frames
-/// for it to receive.
-final class SocketPairBackend: PacketBackend, @unchecked Sendable {
-    // SAFETY (@unchecked): the fds and `supportedOffloads` are immutable; the recorded
-    // offloads and the read counter are behind a Mutex/Atomic.
-    let pollFD: Int32
-    let peer: Int32
-    let supportedOffloads: PacketOffloads
-    /// Every `setOffloads` call, oldest first (what `TUNSETOFFLOAD` would have received).
-    let offloads = Mutex<[PacketOffloads]>([])
-    /// Calls of `receive(into:)` that returned a frame.
-    let framesRead = Atomic<Int>(0)
-
-    /// A backend handling `supportedOffloads`; `sendBuffer` shrinks the device side's
-    /// SO_SNDBUF so that sends hit EAGAIN while the peer does not read.
-    init(supportedOffloads: PacketOffloads = .all, sendBuffer: Int32? = nil) {
-        var fds: [Int32] = [0, 0]
-        precondition(socketpair(AF_UNIX, Int32(SOCK_SEQPACKET.rawValue) | Int32(SOCK_NONBLOCK.rawValue), 0, &fds) == 0)
-        pollFD = fds[0]
-        peer = fds[1]
-        self.supportedOffloads = supportedOffloads
-        if var size = sendBuffer { setsockopt(pollFD, SOL_SOCKET, SO_SNDBUF, &size, 4) }
-    }
-
-    deinit {
-        close(pollFD)
-        close(peer)
-    }
-
-    func send(_ segments: [UnsafeRawBufferPointer]) throws(PacketBackendError) -> Int? {
-        var iov = segments.map { iovec(iov_base: UnsafeMutableRawPointer(mutating: $0.baseAddress), iov_len: $0.count) }
-        let n = writev(pollFD, &iov, Int32(iov.count))
-        if n < 0 { if errno == EAGAIN { return nil }; throw .sendFailed(errno: errno) }
-        return n
-    }
-
-    func receive(into buffer: UnsafeMutableRawBufferPointer) throws(PacketBackendError) -> Int? {
-        let n = recv(pollFD, buffer.baseAddress, buffer.count, 0)
-        if n < 0 { if errno == EAGAIN { return nil }; throw .receiveFailed(errno: errno) }
-        framesRead.add(1, ordering: .relaxed)
-        return n
-    }
-
-    func setOffloads(_ offloads: PacketOffloads) throws(PacketBackendError) {
-        self.offloads.withLock { $0.append(offloads) }
-    }
-
-    var lastOffloads: PacketOffloads? { offloads.withLock { $0.last } }
-
-    /// Injects one frame (vnet header first) as if it arrived from the network.
-    func inject(_ frame: [UInt8]) {
-        let n = frame.withUnsafeBytes { Glibc.send(peer, $0.baseAddress, $0.count, 0) }
-        precondition(n == frame.count, "inject: send returned \(n), errno \(errno)")
-    }
-
-    /// The next frame the device sent, waiting up to `timeoutMs`.
-    func nextSent(timeoutMs: Int32 = 5000) -> [UInt8]? {
-        var p = pollfd(fd: peer, events: Int16(POLLIN), revents: 0)
-        guard poll(&p, 1, timeoutMs) == 1 else { return nil }
-        var buf = [UInt8](repeating: 0, count: 70_000)
-        let n = buf.withUnsafeMutableBytes { recv(peer, $0.baseAddress, $0.count, 0) }
-        return n > 0 ? Array(buf[0..<n]) : nil
-    }
-}
 
 /// The transports the net tests drive the device through, as a guest's driver would.
 typealias NetTransport = DeviceOnTransport<VirtioNetDevice>.Kind
@@ -85,12 +18,12 @@ extension DeviceOnTransport.Kind where Device == VirtioNetDevice {
     static let legacy: [Self] = [.mmioLegacy, .pciLegacy]
 }
 
-/// A ``VirtioNetDevice`` over a ``SocketPairBackend`` on a ``DeviceOnTransport`` (a
+/// A ``VirtioNetDevice`` over a ``SocketPairPacketBackend`` on a ``DeviceOnTransport`` (a
 /// simulated machine with one transport and a ``VirtioTestDriver`` using its registers),
 /// set up and used as Linux's virtio_net does.
 final class NetTestbed {
     let transport: NetTransport
-    let backend: SocketPairBackend
+    let backend: SocketPairPacketBackend
     let device: VirtioNetDevice
     let driver: VirtioTestDriver
     private let attachment: DeviceOnTransport<VirtioNetDevice>
@@ -103,7 +36,7 @@ final class NetTestbed {
 
     /// The device runs over `backend`, or over `tap` when given (then `backend` is idle).
     init(_ transport: NetTransport, configuration: VirtioNetConfiguration = VirtioNetConfiguration(queueSize: 16),
-         backend: SocketPairBackend = SocketPairBackend(), tap: TapDevice? = nil) throws {
+         backend: SocketPairPacketBackend = SocketPairPacketBackend(), tap: TapDevice? = nil) throws {
         self.transport = transport
         self.backend = backend
         var logger = Logger(label: "test.virtio-net")

@@ -3,6 +3,7 @@ import DeviceModelTesting
 import Glibc
 import Testing
 @testable import VirtioDevices
+import VirtioTesting
 
 /// virtio-net through its transports, driven as Linux's virtio_net drives it: probe and
 /// feature negotiation, rx/tx/ctrl queues, and the data path against a socketpair backend.
@@ -221,7 +222,7 @@ import Testing
     @Test("tx back-pressure: a full backend parks the chain until it drains; order kept, nothing lost",
           arguments: NetTransport.modern)
     func transmitBackPressure(transport: NetTransport) throws {
-        let bed = try NetTestbed(transport, backend: SocketPairBackend(sendBuffer: 4096))
+        let bed = try NetTestbed(transport, backend: SocketPairPacketBackend(sendBuffer: 4096))
         try bed.start()
         let packets = (0..<12).map { netHeader() + ethernetFrame(payload: 1400, tag: UInt8($0)) }
         for p in packets { try bed.tx.submit(readable: [p]) }
