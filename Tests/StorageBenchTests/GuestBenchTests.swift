@@ -52,6 +52,21 @@ struct GuestBenchTests {
         #expect(text.contains("--ioengine=io_uring") && text.contains("engine=libaio"))
     }
 
+    @Test("the guest's iperf3 script steers the NIC's interrupts and pins the client when the bench places them, and only then")
+    func iperfPlacement() throws {
+        var options = GuestBenchOptions.defaults(quick: true, swiftdm: "/bin/true")
+        let placement = try #require(options.iperfPlacement)
+        #expect(placement.interruptCPU == 0 && placement.clientCPU == 1)
+        let placed = IperfGuestScript(hostAddress: "10.0.0.1", guestAddress: "10.0.0.2", seconds: 3, placement: placement).text
+        #expect(placed.contains("echo 1 > /proc/irq/$irq/smp_affinity"))
+        #expect(placed.contains("$(ls $pcidev/msi_irqs 2>/dev/null)"))
+        #expect(placed.components(separatedBy: "taskset -c 1 iperf3 -c 10.0.0.1 -t 3").count == 3, "both directions pinned:\n\(placed)")
+        options.guestCPUs = 1
+        #expect(options.iperfPlacement == nil)
+        let free = IperfGuestScript(hostAddress: "10.0.0.1", guestAddress: "10.0.0.2", seconds: 3).text
+        #expect(!free.contains("taskset") && !free.contains("smp_affinity"))
+    }
+
     /// A console as the guest kit prints it: the ready marker, the command's lines, the exit marker.
     static func run(_ lines: [String], status: Int32 = 0) -> GuestRun {
         GuestRun(console: (["SeaBIOS", "\(GuestInit.readyMarker) uptime=7.5"] + lines + ["\(GuestInit.exitMarker) status=\(status) uptime=30.1"])

@@ -30,6 +30,13 @@ public struct GuestBenchOptions: Sendable {
     /// How QEMU runs the guest (TCG here: this machine kind's KVM does not run unmodified guests).
     public var accelerator: QemuAccelerator = .preferred
 
+    /// Where the iperf3 guest runs its work: the device's interrupts (and so the receive
+    /// softirq) on vCPU 0, the client on vCPU 1, the same split in every boot on either side;
+    /// `nil` with one vCPU.
+    public var iperfPlacement: IperfGuestScript.Placement? {
+        guestCPUs > 1 ? IperfGuestScript.Placement(interruptCPU: 0, clientCPU: 1) : nil
+    }
+
     /// The defaults: `quick` is 3 rounds of fio 3 s per job and iperf3 3 s per direction (about
     /// 40 s a boot under TCG here, so about four minutes), otherwise 5 rounds of 5 s.
     public static func defaults(quick: Bool, swiftdm: String) -> GuestBenchOptions {

@@ -93,7 +93,9 @@ public struct GuestBenchReport: Sendable {
                 + "ioengine \(fioEngine ?? "io_uring, else libaio"), on a \(options.imageSize >> 20) MiB image in \(options.directory); "
                 + "qsd with \(qsdMode). Ratios are of medians: above 1 is better for IOPS, below 1 for latency."
         case .iperf3:
-            let pinned = options.guestCPUs > 1 ? " (in the guest, the device's interrupts on vCPU 0, the client on vCPU 1)" : ""
+            let pinned = options.iperfPlacement.map {
+                " (in the guest, the device's interrupts on vCPU \($0.interruptCPU), the client on vCPU \($0.clientCPU))"
+            } ?? ""
             return "\(boots)\(bootWall); iperf3 \(options.iperfSeconds) s per direction\(pinned), the server on the tap's host side in a network "
                 + "namespace; Gbit/s as the receiver counted, retransmits as the sender did. Above 1 is better for Gbit/s."
         }

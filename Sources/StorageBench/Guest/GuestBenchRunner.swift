@@ -185,10 +185,8 @@ public struct GuestBenchRunner {
                 devices.append(.tapNet(ifname: network.tap, mac: Self.guestMAC))
             }
             if boot.results[.iperf3] == nil {
-                // The device's interrupts (and so the receive softirq) on vCPU 0, the client on
-                // vCPU 1: the same split of the guest's work in every boot, on either side.
                 script.append(IperfGuestScript(hostAddress: network.hostAddress, guestAddress: Self.guestAddress, seconds: options.iperfSeconds,
-                                               placement: options.guestCPUs > 1 ? .init(interruptCPU: 0, clientCPU: 1) : nil).text)
+                                               placement: options.iperfPlacement).text)
             }
         }
         let carried = scenarios.filter { boot.results[$0] == nil }
