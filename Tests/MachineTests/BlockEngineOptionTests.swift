@@ -68,7 +68,7 @@ import VirtioDevices
             return (device as? VirtioBlockDevice)?.configuration.pollLimit
         }
         #expect(try pollLimit(image, DeviceBuildContext()) == .zero)
-        #expect(try pollLimit(image, backend) == .nanoseconds(32768))
+        #expect(try pollLimit(image, backend) == .nanoseconds(65536))
         #expect(try pollLimit("\(image),poll-max-ns=0", backend) == .zero)
         #expect(try pollLimit("\(image),poll-max-ns=5000", DeviceBuildContext()) == .nanoseconds(5000))
     }

@@ -19,7 +19,7 @@ struct VhostUserCommand: ParsableCommand {
             Exactly one device per socket:
               --blk PATH[,readonly=on][,serial=ID][,aio=io_uring|threads|inline][,cache=writeback|none][,poll-max-ns=N][,num-queues=N][,iothreads=N]
                                                      virtio-blk on a raw image file or block device
-                                                     (poll-max-ns: 32768 unless given, as QEMU's event loops)
+                                                     (poll-max-ns: 65536 unless given; adaptive, as QEMU's event loops)
               --rng                                  virtio-rng fed from getrandom(2)
               --console [stdio|socket=PATH]          virtio-console on this process's stdio (default) or a UNIX socket
               --net tap=NAME[,mac=MAC][,queues=N]    virtio-net on tap NAME (attached if it exists, else created: needs CAP_NET_ADMIN); queues=N: N queue pairs on a multi-queue tap
