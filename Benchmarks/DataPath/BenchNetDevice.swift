@@ -19,7 +19,8 @@ final class BenchNetDevice {
     static let txDescriptors: UInt64 = 0x3000, txAvail: UInt64 = 0x4000, txUsed: UInt64 = 0x5000
     static let buffers: UInt64 = 0x10_0000
     static let bufferSize: UInt32 = 4096
-    /// A frame's bytes after the 12-byte header: 64 KiB, as a host's TSO sends to a tap.
+    /// A frame's bytes after the 12-byte vnet header, which with it make 64 KiB (a host's TSO
+    /// sends frames of about that size to a tap).
     static let frameLength = 65_536 - 12
 
     let machine: SimulatedMachine

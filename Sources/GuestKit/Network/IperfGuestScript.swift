@@ -74,10 +74,11 @@ public struct IperfGuestScript: Sendable {
         let mask = String(1 << placement.interruptCPU, radix: 16)
         return """
             pcidev=$(readlink -f /sys/class/net/eth0/device/..)
-            for irq in $(cat $pcidev/irq) $(ls $pcidev/msi_irqs 2>/dev/null); do
+            irqs="$(cat $pcidev/irq) $(ls $pcidev/msi_irqs 2>/dev/null)"
+            for irq in $irqs; do
                 [ "$irq" != 0 ] && echo \(mask) > /proc/irq/$irq/smp_affinity
             done
-            echo "irq-affinity=$(for irq in $(cat $pcidev/irq) $(ls $pcidev/msi_irqs 2>/dev/null); do printf '%s:%s,' $irq $(cat /proc/irq/$irq/smp_affinity 2>/dev/null); done)"
+            echo "irq-affinity=$(for irq in $irqs; do printf '%s:%s,' $irq $(cat /proc/irq/$irq/smp_affinity 2>/dev/null); done)"
             """
     }
 
